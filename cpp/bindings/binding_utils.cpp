@@ -1,0 +1,63 @@
+#include "binding_utils.h"
+
+#include "bricks/errors.h"
+
+namespace bricks {
+
+DType parse_dtype(const std::string& s) {
+  if (s == "float32") return DType::f32;
+  if (s == "float64") return DType::f64;
+  throw TypeError("dtype must be float32 or float64, got " + s);
+}
+
+py::dtype numpy_dtype(DType dt) {
+  switch (dt) {
+    case DType::f32: return py::dtype::of<float>();
+    case DType::f64: return py::dtype::of<double>();
+    default: return py::dtype::of<std::int64_t>();
+  }
+}
+
+Tensor as_tensor(const py::array& a, const std::string& who, const std::string& what) {
+  DType dt;
+  if (a.dtype().is(py::dtype::of<float>())) dt = DType::f32;
+  else if (a.dtype().is(py::dtype::of<double>())) dt = DType::f64;
+  else if (a.dtype().is(py::dtype::of<std::int64_t>())) dt = DType::i64;
+  else
+    throw TypeError(who + ": " + what + " must be a float32, float64 or int64 array, got dtype " +
+                    std::string(py::str(a.dtype())));
+  if (a.ndim() != 1 && a.ndim() != 2)
+    throw ValueError(who + ": " + what + " must be a 1-D or 2-D array, got " +
+                     std::to_string(a.ndim()) + "-D");
+  if (!(a.flags() & py::array::c_style))
+    throw ValueError(who + ": " + what + " must be C-contiguous");
+  Tensor t;
+  t.dtype = dt;
+  t.data = const_cast<void*>(a.data());
+  t.rows = a.shape(0);
+  t.cols = a.ndim() == 2 ? a.shape(1) : 1;
+  return t;
+}
+
+void register_errors(py::module_& m) {
+  static py::handle state_error;
+  py::tuple bases = py::make_tuple(py::handle(PyExc_ValueError), py::handle(PyExc_RuntimeError));
+  state_error = PyErr_NewExceptionWithDoc(
+      "bricks._core.StateError",
+      "A call out of order, e.g. backward before forward (a ValueError and a RuntimeError).",
+      bases.ptr(), nullptr);
+  m.attr("StateError") = state_error;
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const StateError& e) {
+      PyErr_SetString(state_error.ptr(), e.what());
+    }
+  });
+}
+
+}  // namespace bricks

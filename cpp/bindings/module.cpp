@@ -1,0 +1,183 @@
+// bricks._core: the only place that sees Python. Checks arrays (no copies: the
+// Python layer converts dtype and layout first), releases the GIL for the work.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "bricks/blas.h"
+#include "bricks/blocks/bce_loss.h"
+#include "bricks/blocks/bce_with_logits_loss.h"
+#include "bricks/blocks/cross_entropy_loss.h"
+#include "bricks/blocks/dropout.h"
+#include "bricks/blocks/hadamard.h"
+#include "bricks/blocks/linear.h"
+#include "bricks/blocks/log_softmax.h"
+#include "bricks/blocks/mse_loss.h"
+#include "bricks/blocks/relu.h"
+#include "bricks/blocks/sigmoid.h"
+#include "bricks/blocks/softmax.h"
+#include "bricks/blocks/tanh.h"
+#include "bricks/optim.h"
+#include "bricks/rng.h"
+#include "bricks/runner.h"
+#include "binding_utils.h"
+
+#include <cstring>
+
+namespace py = pybind11;
+using namespace bricks;
+
+
+namespace {
+
+py::array param_array(const Param& p, bool grad) {
+  const auto& buf = grad ? p.grad : p.value;
+  auto* keep = new std::shared_ptr<Buffer>(buf);
+  py::capsule owner(keep, [](void* q) { delete static_cast<std::shared_ptr<Buffer>*>(q); });
+  const Shape s = buf->shape();
+  const auto isz = static_cast<py::ssize_t>(itemsize(buf->dtype()));
+  std::vector<py::ssize_t> shape, strides;
+  if (p.flat) {
+    shape = {s.size()};
+    strides = {isz};
+  } else {
+    shape = {s.rows, s.cols};
+    strides = {s.cols * isz, isz};
+  }
+  return py::array(numpy_dtype(buf->dtype()), shape, strides, buf->ptr<unsigned char>(), owner);
+}
+
+const Param& find_param(Block& b, const std::string& name) {
+  for (const auto& p : b.params())
+    if (p.name == name) return p;
+  throw py::key_error(b.name() + " has no parameter '" + name + "'");
+}
+
+py::list runner_backward(Runner& r, const py::array& dy_arr) {
+  Block& b = r.block();
+  if (!b.has_forward()) throw StateError(b.name() + ": backward called before forward");
+  Tensor dy = as_tensor(dy_arr, b.name(), "dy");
+  const auto& shapes = r.input_shapes();
+  std::vector<py::object> outs;
+  std::vector<Tensor> din;
+  for (int i = 0; i < b.num_inputs(); ++i) {
+    if (r.input_dtype(i) == DType::i64) {  // integer labels have no gradient
+      outs.push_back(py::none());
+      din.push_back({});
+      continue;
+    }
+    py::array a(numpy_dtype(b.dtype()), std::vector<py::ssize_t>{shapes[i].rows, shapes[i].cols});
+    din.push_back({b.dtype(), a.mutable_data(), shapes[i].rows, shapes[i].cols});
+    outs.push_back(a);
+  }
+  {
+    py::gil_scoped_release nogil;
+    r.backward(dy, din);
+  }
+  py::list res;
+  for (auto& o : outs) res.append(o);
+  return res;
+}
+
+py::array runner_forward(Runner& r, const py::list& xs) {
+  Block& b = r.block();
+  std::vector<py::array> keep;
+  std::vector<Tensor> in;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    keep.push_back(py::cast<py::array>(xs[i]));
+    in.push_back(as_tensor(keep.back(), b.name(), "input " + std::to_string(i)));
+  }
+  Tensor out;
+  {
+    py::gil_scoped_release nogil;
+    out = r.forward(in);
+  }
+  py::array res(numpy_dtype(out.dtype), std::vector<py::ssize_t>{out.rows, out.cols});
+  std::memcpy(res.mutable_data(), out.data, static_cast<std::size_t>(out.size()) * itemsize(out.dtype));
+  return res;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "bricks native core (private; use the bricks package)";
+  register_errors(m);
+
+  py::class_<Block, std::shared_ptr<Block>>(m, "Block")
+      .def_property_readonly("name", &Block::name)
+      .def_property_readonly("num_inputs", &Block::num_inputs)
+      .def_property_readonly("is_loss", &Block::is_loss)
+      .def_property_readonly("dtype", [](const Block& b) { return dtype_name(b.dtype()); })
+      .def_property_readonly("has_forward", &Block::has_forward)
+      .def("accepts_labels", &Block::accepts_labels)
+      .def("param_names",
+           [](const Block& b) {
+             std::vector<std::string> names;
+             for (const auto& p : b.params()) names.push_back(p.name);
+             return names;
+           })
+      .def("param", [](Block& b, const std::string& n) { return param_array(find_param(b, n), false); })
+      .def("grad", [](Block& b, const std::string& n) { return param_array(find_param(b, n), true); })
+      .def("zero_grad", &Block::zero_grad)
+      .def_property("training", &Block::training, &Block::set_training);
+
+  py::class_<Linear, Block, std::shared_ptr<Linear>>(m, "Linear")
+      .def(py::init([](std::int64_t in, std::int64_t out, bool bias, const std::string& dt,
+                       const std::string& init, std::uint64_t seed) {
+             return std::make_shared<Linear>(in, out, bias, parse_dtype(dt), init, seed);
+           }),
+           py::arg("in_features"), py::arg("out_features"), py::arg("bias"), py::arg("dtype"),
+           py::arg("init"), py::arg("seed"))
+      .def_property_readonly("in_features", &Linear::in_features)
+      .def_property_readonly("out_features", &Linear::out_features);
+
+#define BRICKS_SIMPLE(CLS)                                                                  \
+  py::class_<CLS, Block, std::shared_ptr<CLS>>(m, #CLS).def(                                \
+      py::init([](const std::string& dt) { return std::make_shared<CLS>(parse_dtype(dt)); }), \
+      py::arg("dtype"));
+  BRICKS_SIMPLE(ReLU)
+  BRICKS_SIMPLE(Sigmoid)
+  BRICKS_SIMPLE(Tanh)
+  BRICKS_SIMPLE(Softmax)
+  BRICKS_SIMPLE(LogSoftmax)
+  BRICKS_SIMPLE(Hadamard)
+  BRICKS_SIMPLE(MSELoss)
+  BRICKS_SIMPLE(BCELoss)
+  BRICKS_SIMPLE(BCEWithLogitsLoss)
+  BRICKS_SIMPLE(CrossEntropyLoss)
+#undef BRICKS_SIMPLE
+
+  py::class_<Dropout, Block, std::shared_ptr<Dropout>>(m, "Dropout")
+      .def(py::init([](double p, const std::string& dt, std::uint64_t seed) {
+             return std::make_shared<Dropout>(p, parse_dtype(dt), seed);
+           }),
+           py::arg("p"), py::arg("dtype"), py::arg("seed"))
+      .def_property_readonly("p", &Dropout::p)
+      .def("reseed", &Dropout::reseed);
+
+  py::class_<Runner>(m, "Runner")
+      .def(py::init<std::shared_ptr<Block>>())
+      .def("forward", &runner_forward)
+      .def("backward", &runner_backward);
+
+  py::class_<SGD>(m, "SGD")
+      .def(py::init([](const std::vector<std::shared_ptr<Block>>& blocks, double lr, double momentum,
+                       double dampening, double weight_decay, bool nesterov) {
+             std::vector<Param> ps;
+             for (auto& b : blocks)
+               for (auto& p : b->params()) ps.push_back(p);
+             return std::make_unique<SGD>(ps, lr, momentum, dampening, weight_decay, nesterov);
+           }),
+           py::arg("blocks"), py::arg("lr"), py::arg("momentum"), py::arg("dampening"),
+           py::arg("weight_decay"), py::arg("nesterov"))
+      .def("step", [](SGD& s) { py::gil_scoped_release nogil; s.step(); })
+      .def("zero_grad", &SGD::zero_grad)
+      .def_property("lr", &SGD::lr, &SGD::set_lr)
+      .def_property_readonly("steps", &SGD::steps);
+
+  m.def("manual_seed", &manual_seed, py::arg("seed"));
+  m.def("next_seed", &next_seed);
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("get_num_threads", &get_num_threads);
+  m.def("blas_corename", &blas_corename);
+}

@@ -1,0 +1,77 @@
+// The block contract, shared by every lego piece.
+//
+// forward(inputs, out) computes the block's output into `out` and caches what
+// backward needs (each block's header says what: views of inputs or output, or
+// its own buffers). The caller keeps cached views alive and unchanged until the
+// next forward.
+//
+// backward(dy, dinputs) is *defined* as the gradient of <out, dy> (the
+// vector-Jacobian product): it writes dL/d(input i) into dinputs[i] (overwriting)
+// and ADDS dL/d(parameter) into the parameter gradients, which accumulate until
+// zero_grad(). A dinputs[i] with data == nullptr is not wanted (e.g. integer
+// labels). backward may be called again after one forward: it gives the same
+// input gradients and accumulates the parameter gradients once more.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bricks/tensor.h"
+
+namespace bricks {
+
+struct Param {
+  std::string name;
+  std::shared_ptr<Buffer> value, grad;
+  bool flat = false;  // a vector (e.g. a bias) stored as one row: shown as 1-D
+};
+
+class Block {
+ public:
+  explicit Block(DType dtype);
+  virtual ~Block() = default;
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+
+  virtual std::string name() const = 0;
+  virtual int num_inputs() const { return 1; }
+  // Whether input i is a (prediction, target) target that may hold int64 labels.
+  virtual bool accepts_labels(int /*input*/) const { return false; }
+  virtual bool is_loss() const { return false; }
+
+  // Checks input shapes and dtypes (throws ValueError/TypeError naming the block,
+  // what it expected and what came) and returns the output shape.
+  Shape output_shape(const std::vector<Tensor>& inputs) const;
+
+  // Runs the block. Inputs must have passed output_shape(); out must have its shape.
+  void forward(const Tensor* inputs, const Tensor& out);
+  void backward(const Tensor& dy, Tensor* dinputs);
+
+  std::vector<Param>& params() { return params_; }
+  const std::vector<Param>& params() const { return params_; }
+  void zero_grad();
+  void set_training(bool on) { training_ = on; }
+  bool training() const { return training_; }
+  DType dtype() const { return dtype_; }
+  bool has_forward() const { return has_forward_; }
+  void invalidate() { has_forward_ = false; }
+  const std::vector<Shape>& cached_shapes() const { return in_shapes_; }
+
+ protected:
+  virtual Shape infer_shape(const std::vector<Tensor>& inputs) const;  // default: same as input 0
+  virtual void do_forward(const Tensor* inputs, const Tensor& out) = 0;
+  virtual void do_backward(const Tensor& dy, Tensor* dinputs) = 0;
+  Param& add_param(const std::string& name, std::int64_t rows, std::int64_t cols);
+  [[noreturn]] void fail(const std::string& what) const;  // throws ValueError "<name>: what"
+
+  DType dtype_;
+  std::vector<Param> params_;
+  bool training_ = true;
+
+ private:
+  bool has_forward_ = false;
+  std::vector<Shape> in_shapes_;
+  Shape out_shape_;
+};
+
+}  // namespace bricks

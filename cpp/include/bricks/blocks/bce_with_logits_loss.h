@@ -1,0 +1,25 @@
+// BCEWithLogitsLoss, binary cross-entropy from logits x (sigmoid folded in, stable):
+//   L = (1/N) sum_ij [ max(x_ij, 0) - x_ij t_ij + log(1 + exp(-|x_ij|)) ]
+//   x (N, D), t (N, D), L (1, 1).
+//   backward (dy = dL):  dL/dx = dy (sigmoid(x) - t) / N;   dL/dt = -dy x / N
+//   caches: views of x and t.
+#pragma once
+#include "bricks/loss.h"
+
+namespace bricks {
+
+class BCEWithLogitsLoss : public Loss {
+ public:
+  explicit BCEWithLogitsLoss(DType dtype) : Loss(dtype) { scratch_.set_dtype(dtype); }
+  std::string name() const override { return "BCEWithLogitsLoss"; }
+
+ protected:
+  void do_forward(const Tensor* in, const Tensor& out) override;
+  void do_backward(const Tensor& dy, Tensor* din) override;
+
+ private:
+  Tensor x_, t_;
+  Buffer scratch_;
+};
+
+}  // namespace bricks

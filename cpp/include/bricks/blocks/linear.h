@@ -1,0 +1,40 @@
+// Linear (fully connected):  y = x W^T + b
+//   x (N, in), W (out, in) as in PyTorch, b (1, out), y (N, out).
+//   backward:  dL/dx = dy W;   dL/dW += dy^T x;   dL/db += sum over rows of dy.
+//   caches: a view of x.
+// Initialisation (from a seeded Rng), b = 0 unless said otherwise:
+//   "glorot_uniform" (default) W ~ U(-a, a), a = sqrt(6 / (in + out))
+//   "he_uniform"     W ~ U(-a, a), a = sqrt(6 / in)
+//   "he_normal"      W ~ N(0, 2 / in)
+//   "torch"          W, b ~ U(-k, k), k = 1 / sqrt(in)  (PyTorch's nn.Linear default)
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "bricks/block.h"
+
+namespace bricks {
+
+class Linear : public Block {
+ public:
+  Linear(std::int64_t in_features, std::int64_t out_features, bool bias, DType dtype,
+         const std::string& init, std::uint64_t seed);
+  std::string name() const override {
+    return "Linear(" + std::to_string(in_) + ", " + std::to_string(out_) + ")";
+  }
+  std::int64_t in_features() const { return in_; }
+  std::int64_t out_features() const { return out_; }
+  bool has_bias() const { return bias_; }
+
+ protected:
+  Shape infer_shape(const std::vector<Tensor>& in) const override;
+  void do_forward(const Tensor* in, const Tensor& out) override;
+  void do_backward(const Tensor& dy, Tensor* din) override;
+
+ private:
+  std::int64_t in_, out_;
+  bool bias_;
+  Tensor x_;
+};
+
+}  // namespace bricks

@@ -1,0 +1,19 @@
+// Errors the core throws; the bindings map them to Python's ValueError/TypeError.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+namespace bricks {
+
+struct ValueError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+struct TypeError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+// Misuse of an object's life cycle, e.g. backward before forward.
+struct StateError : std::logic_error {
+  using std::logic_error::logic_error;
+};
+
+}  // namespace bricks

@@ -1,0 +1,36 @@
+// Runs one block on its own, as the lecture draws it: y = forward(x), dx = backward(dy).
+// forward copies the inputs and keeps the output in buffers owned here, so the
+// caller may reuse or change its arrays without corrupting what backward needs.
+// (Graphs do not copy: they own every buffer themselves.)
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bricks/block.h"
+
+namespace bricks {
+
+// Throws ValueError "<who>: <what> contains NaN/inf at ..." for a non-finite float tensor.
+void check_finite(const Tensor& t, const std::string& who, const std::string& what);
+
+class Runner {
+ public:
+  explicit Runner(std::shared_ptr<Block> block) : block_(std::move(block)) {}
+  // Validates the inputs (shapes, dtypes, finite values), then runs forward.
+  // Returns a view of the output buffer (valid until the next forward).
+  Tensor forward(const std::vector<Tensor>& inputs);
+  // Shape of input i of the last forward, for the caller to allocate gradients.
+  const std::vector<Shape>& input_shapes() const { return block_->cached_shapes(); }
+  DType input_dtype(int i) const { return inputs_.at(i).dtype(); }
+  // Validates dy, then fills dinputs (data == nullptr: not wanted).
+  void backward(const Tensor& dy, std::vector<Tensor>& dinputs);
+  Block& block() { return *block_; }
+
+ private:
+  std::shared_ptr<Block> block_;
+  std::vector<Buffer> inputs_;
+  Buffer output_;
+};
+
+}  // namespace bricks

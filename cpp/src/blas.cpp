@@ -1,0 +1,60 @@
+#include "bricks/blas.h"
+
+#include <cblas.h>
+
+#include <limits>
+
+#include "bricks/errors.h"
+
+namespace bricks {
+namespace {
+
+blasint dim(std::int64_t v) {
+  if (v < 0 || v > std::numeric_limits<blasint>::max())
+    throw ValueError("matrix dimension " + std::to_string(v) + " does not fit OpenBLAS's 32-bit int");
+  return static_cast<blasint>(v);
+}
+
+CBLAS_TRANSPOSE op(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+// An empty product (K = 0) still scales C by beta; OpenBLAS may not touch C then.
+template <class T>
+bool empty_product(std::int64_t M, std::int64_t N, std::int64_t K, T beta, T* C, std::int64_t ldc) {
+  if (M == 0 || N == 0) return true;
+  if (K != 0) return false;
+  for (std::int64_t i = 0; i < M; ++i)
+    for (std::int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+  return true;
+}
+
+}  // namespace
+
+void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+          const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
+          std::int64_t ldc) {
+  if (empty_product(M, N, K, beta, C, ldc)) return;
+  scipy_cblas_sgemm(CblasRowMajor, op(ta), op(tb), dim(M), dim(N), dim(K), alpha, A, dim(lda), B,
+                    dim(ldb), beta, C, dim(ldc));
+}
+
+void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
+          const double* A, std::int64_t lda, const double* B, std::int64_t ldb, double beta,
+          double* C, std::int64_t ldc) {
+  if (empty_product(M, N, K, beta, C, ldc)) return;
+  scipy_cblas_dgemm(CblasRowMajor, op(ta), op(tb), dim(M), dim(N), dim(K), alpha, A, dim(lda), B,
+                    dim(ldb), beta, C, dim(ldc));
+}
+
+void set_num_threads(int n) {
+  if (n < 1) throw ValueError("set_num_threads: expected n >= 1, got " + std::to_string(n));
+  scipy_openblas_set_num_threads(n);
+}
+
+int get_num_threads() { return scipy_openblas_get_num_threads(); }
+
+std::string blas_corename() {
+  const char* s = scipy_openblas_get_corename();
+  return s ? s : "unknown";
+}
+
+}  // namespace bricks

@@ -1,0 +1,54 @@
+#include "bricks/runner.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace bricks {
+
+void check_finite(const Tensor& t, const std::string& who, const std::string& what) {
+  dispatch_float(t.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    const T* p = t.ptr<T>();
+    for (std::int64_t i = 0, n = t.size(); i < n; ++i)
+      if (!std::isfinite(p[i]))
+        throw ValueError(who + ": " + what + " must be finite, got " + std::to_string(p[i]) +
+                         " at row " + std::to_string(i / t.cols) + ", column " +
+                         std::to_string(i % t.cols));
+  });
+}
+
+Tensor Runner::forward(const std::vector<Tensor>& in) {
+  Block& b = *block_;
+  b.invalidate();
+  const Shape out = b.output_shape(in);
+  for (std::size_t i = 0; i < in.size(); ++i)
+    if (in[i].dtype != DType::i64) check_finite(in[i], b.name(), "input " + std::to_string(i));
+  inputs_.resize(in.size());
+  std::vector<Tensor> views(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    inputs_[i].set_dtype(in[i].dtype);
+    inputs_[i].resize(in[i].rows, in[i].cols);
+    std::memcpy(inputs_[i].ptr<unsigned char>(), in[i].data,
+                static_cast<std::size_t>(in[i].size()) * itemsize(in[i].dtype));
+    views[i] = inputs_[i].view();
+  }
+  output_.set_dtype(b.dtype());
+  output_.resize(out.rows, out.cols);
+  b.forward(views.data(), output_.view());
+  return output_.view();
+}
+
+void Runner::backward(const Tensor& dy, std::vector<Tensor>& din) {
+  Block& b = *block_;
+  if (!b.has_forward()) throw StateError(b.name() + ": backward called before forward");
+  if (dy.dtype != b.dtype())
+    throw TypeError(b.name() + ": dy must be " + dtype_name(b.dtype()) + ", got " +
+                    dtype_name(dy.dtype));
+  check_finite(dy, b.name(), "dy");
+  if (static_cast<int>(din.size()) != b.num_inputs())
+    throw ValueError(b.name() + ": expected " + std::to_string(b.num_inputs()) +
+                     " gradient buffers, got " + std::to_string(din.size()));
+  b.backward(dy, din.data());
+}
+
+}  // namespace bricks

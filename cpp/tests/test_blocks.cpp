@@ -1,0 +1,305 @@
+// Every block: golden values, finite-difference Jacobians (float64, every input and
+// parameter), stability, accumulation and the errors of its contract.
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "bricks/blocks/bce_loss.h"
+#include "bricks/blocks/bce_with_logits_loss.h"
+#include "bricks/blocks/cross_entropy_loss.h"
+#include "bricks/blocks/dropout.h"
+#include "bricks/blocks/hadamard.h"
+#include "bricks/blocks/linear.h"
+#include "bricks/blocks/log_softmax.h"
+#include "bricks/blocks/mse_loss.h"
+#include "bricks/blocks/relu.h"
+#include "bricks/blocks/sigmoid.h"
+#include "bricks/blocks/softmax.h"
+#include "bricks/blocks/tanh.h"
+#include "bricks/optim.h"
+#include "bricks/rng.h"
+#include "bricks/runner.h"
+#include "check.h"
+
+using namespace bricks;
+
+namespace {
+
+constexpr DType F64 = DType::f64;
+
+Buffer random_buffer(Rng& rng, std::int64_t r, std::int64_t c, double lo, double hi,
+                     DType dt = F64) {
+  Buffer b(dt, r, c);
+  for (std::int64_t i = 0; i < r * c; ++i) {
+    if (dt == F64) b.ptr<double>()[i] = rng.uniform(lo, hi);
+    else b.ptr<float>()[i] = static_cast<float>(rng.uniform(lo, hi));
+  }
+  return b;
+}
+
+// <forward(inputs), dy>, the scalar whose gradient backward computes.
+double project(Block& b, std::vector<Buffer>& in, const Buffer& dy, const std::function<void()>& before) {
+  std::vector<Tensor> v;
+  for (auto& x : in) v.push_back(x.view());
+  const Shape s = b.output_shape(v);
+  Buffer out(F64, s.rows, s.cols);
+  before();
+  b.forward(v.data(), out.view());
+  double acc = 0;
+  for (std::int64_t i = 0; i < out.size(); ++i) acc += out.ptr<double>()[i] * dy.ptr<double>()[i];
+  return acc;
+}
+
+// Central differences of <forward, dy> against backward for every input listed in
+// `check_inputs` and every parameter. Returns the worst relative error (scale floored at 1).
+double fd_error(Block& b, std::vector<Buffer> in, std::vector<bool> check_inputs,
+                const std::function<void()>& before = [] {}) {
+  Rng rng(7);
+  std::vector<Tensor> v;
+  for (auto& x : in) v.push_back(x.view());
+  const Shape s = b.output_shape(v);
+  Buffer dy = random_buffer(rng, s.rows, s.cols, -1, 1);
+  Buffer out(F64, s.rows, s.cols);
+  b.zero_grad();
+  before();
+  b.forward(v.data(), out.view());
+  std::vector<Buffer> din;
+  std::vector<Tensor> dv;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    din.emplace_back(F64, in[i].shape().rows, in[i].shape().cols);
+    dv.push_back(check_inputs[i] ? din.back().view() : Tensor{});
+  }
+  b.backward(dy.view(), dv.data());
+  const double h = 1e-6;
+  double worst = 0;
+  auto probe = [&](double* slot, double analytic) {
+    const double keep = *slot;
+    *slot = keep + h;
+    const double fp = project(b, in, dy, before);
+    *slot = keep - h;
+    const double fm = project(b, in, dy, before);
+    *slot = keep;
+    const double numeric = (fp - fm) / (2 * h);
+    worst = std::fmax(worst, std::fabs(numeric - analytic) / std::fmax(1.0, std::fabs(numeric)));
+  };
+  for (std::size_t i = 0; i < in.size(); ++i)
+    if (check_inputs[i])
+      for (std::int64_t k = 0; k < in[i].size(); ++k) probe(in[i].ptr<double>() + k, din[i].ptr<double>()[k]);
+  for (auto& p : b.params())
+    for (std::int64_t k = 0; k < p.value->size(); ++k) probe(p.value->ptr<double>() + k, p.grad->ptr<double>()[k]);
+  return worst;
+}
+
+std::vector<Buffer> inputs(std::initializer_list<std::pair<Shape, std::pair<double, double>>> spec) {
+  static Rng rng(3);
+  std::vector<Buffer> r;
+  for (auto& s : spec) r.push_back(random_buffer(rng, s.first.rows, s.first.cols, s.second.first, s.second.second));
+  return r;
+}
+
+const double TOL = 1e-7;
+
+}  // namespace
+
+TEST_CASE(linear_gradients) {
+  Linear lin(5, 3, true, F64, "glorot_uniform", 1);
+  CHECK(fd_error(lin, inputs({{{4, 5}, {-1, 1}}}), {true}) < TOL);
+  Linear nobias(2, 7, false, F64, "he_normal", 2);
+  CHECK(nobias.params().size() == 1);
+  CHECK(fd_error(nobias, inputs({{{1, 2}, {-1, 1}}}), {true}) < TOL);
+}
+
+TEST_CASE(linear_golden_and_accumulation) {
+  Linear lin(2, 2, true, F64, "glorot_uniform", 1);
+  double* W = lin.params()[0].value->ptr<double>();
+  double* b = lin.params()[1].value->ptr<double>();
+  W[0] = -1; W[1] = 1; W[2] = 1; W[3] = -1;  // the lecture's XOR hidden layer
+  b[0] = -4; b[1] = -4;
+  Buffer x(F64, 1, 2);
+  x.ptr<double>()[0] = 1; x.ptr<double>()[1] = 0;
+  Buffer y(F64, 1, 2), dy(F64, 1, 2), dx(F64, 1, 2);
+  Tensor xv = x.view();
+  lin.forward(&xv, y.view());
+  CHECK_NEAR(y.ptr<double>()[0], -5.0, 1e-15);
+  CHECK_NEAR(y.ptr<double>()[1], -3.0, 1e-15);
+  dy.ptr<double>()[0] = 1; dy.ptr<double>()[1] = 2;
+  Tensor dxv = dx.view();
+  lin.backward(dy.view(), &dxv);
+  lin.backward(dy.view(), &dxv);  // parameter gradients accumulate
+  CHECK_NEAR(lin.params()[0].grad->ptr<double>()[0], 2.0, 1e-15);   // 2 * dy0 * x0
+  CHECK_NEAR(lin.params()[1].grad->ptr<double>()[1], 4.0, 1e-15);   // 2 * dy1
+  CHECK_NEAR(dx.ptr<double>()[0], 1.0, 1e-15);                       // dy W: -1 + 2
+  lin.zero_grad();
+  CHECK(lin.params()[0].grad->ptr<double>()[0] == 0.0);
+}
+
+TEST_CASE(linear_init_is_seeded) {
+  Linear a(30, 20, true, DType::f32, "glorot_uniform", 42), b(30, 20, true, DType::f32, "glorot_uniform", 42);
+  Linear c(30, 20, true, DType::f32, "glorot_uniform", 43);
+  bool same = true, differ = false, in_range = true;
+  const double lim = std::sqrt(6.0 / 50);
+  for (int i = 0; i < 600; ++i) {
+    const float wa = a.params()[0].value->ptr<float>()[i];
+    same = same && wa == b.params()[0].value->ptr<float>()[i];
+    differ = differ || wa != c.params()[0].value->ptr<float>()[i];
+    in_range = in_range && std::fabs(wa) <= lim;
+  }
+  CHECK(same);
+  CHECK(differ);
+  CHECK(in_range);
+  CHECK_THROWS(Linear(3, 2, true, F64, "nonsense", 1), ValueError);
+  CHECK_THROWS(Linear(0, 2, true, F64, "torch", 1), ValueError);
+}
+
+TEST_CASE(activation_gradients) {
+  ReLU relu(F64);
+  // away from the kink at 0
+  auto x = inputs({{{3, 4}, {0.1, 1}}});
+  for (std::int64_t i = 0; i < 12; i += 2) x[0].ptr<double>()[i] *= -1;
+  CHECK(fd_error(relu, std::move(x), {true}) < TOL);
+  Sigmoid sig(F64);
+  CHECK(fd_error(sig, inputs({{{3, 4}, {-4, 4}}}), {true}) < TOL);
+  Tanh th(F64);
+  CHECK(fd_error(th, inputs({{{3, 4}, {-3, 3}}}), {true}) < TOL);
+  Softmax sm(F64);
+  CHECK(fd_error(sm, inputs({{{3, 5}, {-3, 3}}}), {true}) < TOL);
+  LogSoftmax lsm(F64);
+  CHECK(fd_error(lsm, inputs({{{3, 5}, {-3, 3}}}), {true}) < TOL);
+  Hadamard had(F64);
+  CHECK(fd_error(had, inputs({{{2, 3}, {-2, 2}}, {{2, 3}, {-2, 2}}}), {true, true}) < TOL);
+}
+
+TEST_CASE(activation_golden) {
+  Buffer x(F64, 1, 3), y(F64, 1, 3);
+  x.ptr<double>()[0] = 1; x.ptr<double>()[1] = 2; x.ptr<double>()[2] = 3;
+  Tensor xv = x.view();
+  Softmax sm(F64);
+  sm.forward(&xv, y.view());
+  CHECK_NEAR(y.ptr<double>()[0], 0.09003057317038046, 1e-14);
+  CHECK_NEAR(y.ptr<double>()[2], 0.6652409557748219, 1e-14);
+  Sigmoid sig(F64);
+  sig.forward(&xv, y.view());
+  CHECK_NEAR(y.ptr<double>()[0], 0.7310585786300049, 1e-14);
+  Tanh th(F64);
+  th.forward(&xv, y.view());
+  CHECK_NEAR(y.ptr<double>()[1], 0.9640275800758169, 1e-14);
+}
+
+TEST_CASE(stable_at_large_inputs) {
+  Buffer x(DType::f32, 1, 3), y(DType::f32, 1, 3);
+  x.ptr<float>()[0] = 1e4f; x.ptr<float>()[1] = -1e4f; x.ptr<float>()[2] = 0;
+  Tensor xv = x.view();
+  Softmax sm(DType::f32);
+  sm.forward(&xv, y.view());
+  CHECK(y.ptr<float>()[0] == 1.0f && y.ptr<float>()[1] == 0.0f);
+  LogSoftmax lsm(DType::f32);
+  lsm.forward(&xv, y.view());
+  CHECK(std::isfinite(y.ptr<float>()[1]));
+  CHECK_NEAR(y.ptr<float>()[1], -2e4, 1e-6);
+  Sigmoid sig(DType::f32);
+  sig.forward(&xv, y.view());
+  CHECK(y.ptr<float>()[0] == 1.0f && y.ptr<float>()[1] == 0.0f && y.ptr<float>()[2] == 0.5f);
+}
+
+TEST_CASE(dropout_contract) {
+  CHECK_THROWS(Dropout(1.0, F64, 1), ValueError);
+  CHECK_THROWS(Dropout(-0.1, F64, 1), ValueError);
+  Dropout d(0.3, F64, 9);
+  // The same mask for every forward of the check: reseed before each.
+  CHECK(fd_error(d, inputs({{{4, 6}, {-1, 1}}}), {true}, [&] { d.reseed(5); }) < TOL);
+  Buffer x(F64, 200, 100), y(F64, 200, 100);
+  for (std::int64_t i = 0; i < x.size(); ++i) x.ptr<double>()[i] = 1.0;
+  Tensor xv = x.view();
+  d.forward(&xv, y.view());
+  double kept = 0, sum = 0;
+  for (std::int64_t i = 0; i < y.size(); ++i) {
+    kept += y.ptr<double>()[i] != 0.0;
+    sum += y.ptr<double>()[i];
+    CHECK(y.ptr<double>()[i] == 0.0 || std::fabs(y.ptr<double>()[i] - 1 / 0.7) < 1e-15);
+  }
+  CHECK(std::fabs(kept / y.size() - 0.7) < 0.02);
+  CHECK(std::fabs(sum / y.size() - 1.0) < 0.03);  // inverted dropout keeps the mean
+  d.set_training(false);
+  d.forward(&xv, y.view());
+  CHECK(y.ptr<double>()[0] == 1.0 && y.ptr<double>()[12345] == 1.0);
+}
+
+TEST_CASE(loss_gradients_into_both_inputs) {
+  MSELoss mse(F64);
+  CHECK(fd_error(mse, inputs({{{3, 4}, {-1, 1}}, {{3, 4}, {-1, 1}}}), {true, true}) < TOL);
+  BCELoss bce(F64);
+  CHECK(fd_error(bce, inputs({{{3, 4}, {0.1, 0.9}}, {{3, 4}, {0, 1}}}), {true, true}) < TOL);
+  BCEWithLogitsLoss bcel(F64);
+  CHECK(fd_error(bcel, inputs({{{3, 4}, {-3, 3}}, {{3, 4}, {0, 1}}}), {true, true}) < TOL);
+  CrossEntropyLoss ce(F64);
+  CHECK(fd_error(ce, inputs({{{3, 5}, {-3, 3}}, {{3, 5}, {0, 1}}}), {true, true}) < TOL);
+}
+
+TEST_CASE(cross_entropy_labels) {
+  CrossEntropyLoss ce(F64);
+  Buffer x(F64, 2, 3), y(DType::i64, 2, 1), out(F64, 1, 1), dy(F64, 1, 1), dx(F64, 2, 3);
+  const double xs[] = {1, 2, 3, 0, 0, 0};
+  for (int i = 0; i < 6; ++i) x.ptr<double>()[i] = xs[i];
+  y.ptr<std::int64_t>()[0] = 2;
+  y.ptr<std::int64_t>()[1] = 0;
+  Tensor in[2] = {x.view(), y.view()};
+  CHECK(ce.output_shape({in[0], in[1]}) == (Shape{1, 1}));
+  ce.forward(in, out.view());
+  const double expect = -(std::log(0.6652409557748219) + std::log(1.0 / 3)) / 2;
+  CHECK_NEAR(out.ptr<double>()[0], expect, 1e-14);
+  dy.ptr<double>()[0] = 1;
+  Tensor d[2] = {dx.view(), Tensor{}};
+  ce.backward(dy.view(), d);
+  CHECK_NEAR(dx.ptr<double>()[2], (0.6652409557748219 - 1) / 2, 1e-14);
+  CHECK_NEAR(dx.ptr<double>()[4], (1.0 / 3) / 2, 1e-14);
+  y.ptr<std::int64_t>()[1] = 3;
+  CHECK_THROWS(ce.forward(in, out.view()), ValueError);
+  CHECK(!ce.has_forward());  // a failed forward leaves no stale cache
+  CHECK_THROWS(ce.backward(dy.view(), d), StateError);
+}
+
+TEST_CASE(errors_name_the_block) {
+  Linear lin(4, 2, true, F64, "torch", 1);
+  Buffer x(F64, 3, 5);
+  try {
+    lin.output_shape({x.view()});
+    CHECK(false);
+  } catch (const ValueError& e) {
+    CHECK(std::string(e.what()).find("Linear(4, 2)") != std::string::npos);
+    CHECK(std::string(e.what()).find("(3, 5)") != std::string::npos);
+  }
+  Buffer xf(DType::f32, 3, 4);
+  CHECK_THROWS(lin.output_shape({xf.view()}), TypeError);
+  Buffer empty(F64, 0, 4);
+  CHECK_THROWS(lin.output_shape({empty.view()}), ValueError);
+  Buffer dy(F64, 3, 2);
+  Tensor none{};
+  CHECK_THROWS(lin.backward(dy.view(), &none), StateError);
+  Hadamard h(F64);
+  Buffer a(F64, 2, 3), b(F64, 2, 4);
+  CHECK_THROWS(h.output_shape({a.view(), b.view()}), ValueError);
+  CHECK_THROWS(h.output_shape({a.view()}), ValueError);
+  Runner r(std::make_shared<ReLU>(F64));
+  Buffer bad(F64, 1, 2);
+  bad.ptr<double>()[1] = std::nan("");
+  CHECK_THROWS(r.forward({bad.view()}), ValueError);
+}
+
+TEST_CASE(sgd_matches_torch_semantics) {
+  auto lin = std::make_shared<Linear>(1, 1, false, F64, "torch", 1);
+  double* w = lin->params()[0].value->ptr<double>();
+  double* g = lin->params()[0].grad->ptr<double>();
+  *w = 1.0;
+  SGD opt(lin->params(), 0.1, 0.9, 0.0, 0.01, true);
+  // hand-computed: step 1 d = 0.5 + 0.01 = 0.51, buf = 0.51, w -= 0.1 (0.51 + 0.9 * 0.51)
+  *g = 0.5;
+  opt.step();
+  const double w1 = 1.0 - 0.1 * (0.51 + 0.9 * 0.51);
+  CHECK_NEAR(*w, w1, 1e-15);
+  const double d2 = 0.5 + 0.01 * w1, buf2 = 0.9 * 0.51 + d2;
+  opt.step();
+  CHECK_NEAR(*w, w1 - 0.1 * (d2 + 0.9 * buf2), 1e-15);
+  CHECK_THROWS(SGD(lin->params(), -1.0), ValueError);
+  CHECK_THROWS(SGD(lin->params(), 0.1, 0.0, 0.0, 0.0, true), ValueError);
+}
