@@ -1,0 +1,63 @@
+"""bricks: neural-network blocks as lego pieces.
+
+Each block has a forward and a backward written in C++; blocks snap together into
+chains and graphs; networks learn by backpropagation and SGD. Arrays in and out are
+NumPy arrays.
+
+    >>> import bricks as bk
+    >>> lin = bk.Linear(3, 2)
+    >>> y = lin.forward(np.ones((4, 3), np.float32))
+    >>> dx = lin.backward(np.ones_like(y))
+"""
+import os as _os
+
+# Thread defaults that do not fight on small machines (BUILD-NOTES.md): set before
+# OpenBLAS loads; a user's own setting wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import scipy_openblas32 as _scipy_openblas32  # noqa: E402,F401  (loads libscipy_openblas.so)
+
+from . import _core  # noqa: E402
+from ._core import StateError  # noqa: E402
+from .block import Block, manual_seed  # noqa: E402
+from .blocks import (  # noqa: E402
+    Dropout,
+    Hadamard,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss  # noqa: E402
+from .optim import SGD  # noqa: E402
+from .check import gradcheck, jacobian  # noqa: E402
+
+__version__ = "0.1.0"
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads used for matrix products (OpenBLAS)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads used for matrix products."""
+    return _core.get_num_threads()
+
+
+def blas_info() -> str:
+    """The OpenBLAS kernel in use (e.g. 'SkylakeX')."""
+    return _core.blas_corename()
+
+
+__all__ = [
+    "Block", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Hadamard",
+    "Dropout", "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "SGD",
+    "gradcheck", "jacobian", "manual_seed", "set_num_threads", "get_num_threads", "blas_info",
+    "StateError",
+]

@@ -1,0 +1,89 @@
+"""Losses: blocks with two inputs (prediction, target) and a scalar output.
+
+Reduction: the mean over the batch (N rows) of a per-sample sum over features.
+``L = loss.forward(pred, target)`` returns a float; ``dpred, dtarget = loss.backward()``
+returns the gradients of L (times ``dL``, default 1) w.r.t. both inputs: targets
+learn too, as in the lecture. Integer class labels get ``None``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._arrays import as_float_matrix, as_labels
+from .block import Block, init_dtype
+
+
+class Loss(Block):
+    """Base of the losses."""
+
+    n_inputs = 2
+    _core_cls = None
+
+    def __init__(self, *, dtype=None):
+        super().__init__(self._core_cls(init_dtype(dtype)))
+
+    def forward(self, pred, target) -> float:
+        """The loss value L for a batch."""
+        return float(super().forward(pred, target)[0, 0])
+
+    def backward(self, dL: float = 1.0):
+        """(dL/dpred, dL/dtarget), scaled by ``dL``."""
+        if isinstance(dL, bool) or not isinstance(dL, (int, float, np.floating, np.integer)):
+            raise TypeError(f"{self.name}: dL must be a number, got {type(dL).__name__}")
+        return super().backward(np.full((1, 1), dL, dtype=self.dtype))
+
+
+class MSELoss(Loss):
+    r"""The lecture's quadratic loss: ``L = (1/N) Σ_i ‖x_i − t_i‖²``.
+
+    Summed over features, averaged over the N samples (PyTorch's ``MSELoss`` divides
+    by N·D instead).
+    Backward: dL/dx = 2 (x − t) / N;   dL/dt = 2 (t − x) / N (learn the targets).
+    Shapes: x, t (N, D); L a float. Caches: x and t.
+    """
+    _core_cls = _core.MSELoss
+
+
+class BCELoss(Loss):
+    r"""Binary cross-entropy from probabilities p ∈ [0, 1]:
+    ``L = −(1/N) Σ_ij [t log p + (1 − t) log(1 − p)]``, each log clamped at −100 (as PyTorch).
+
+    Backward: dL/dp = (p − t) / (N · max(p (1 − p), 1e-12));
+    dL/dt = (log(1 − p) − log p) / N.
+    Shapes: p, t (N, D); L a float. Caches: t, log p and log(1 − p).
+    Predictions outside [0, 1] are a ValueError (use BCEWithLogitsLoss on logits).
+    """
+    _core_cls = _core.BCELoss
+
+
+class BCEWithLogitsLoss(Loss):
+    r"""Binary cross-entropy from logits x (the sigmoid folded in, stable for any x):
+    ``L = (1/N) Σ_ij [max(x, 0) − x t + log(1 + e^{−|x|})]``.
+
+    Backward: dL/dx = (σ(x) − t) / N;   dL/dt = −x / N.
+    Shapes: x, t (N, D); L a float. Caches: x and t.
+    """
+    _core_cls = _core.BCEWithLogitsLoss
+
+
+class CrossEntropyLoss(Loss):
+    r"""Cross-entropy from logits x (log-softmax folded in, stable log-sum-exp).
+
+    With integer class labels y (N,):  ``L = −(1/N) Σ_i log softmax(x_i)[y_i]``;
+    with probability rows t (N, C):    ``L = −(1/N) Σ_ij t_ij log softmax(x_i)_j``.
+
+    Backward: dL/dx = (softmax(x) − onehot(y)) / N for labels (they get no gradient:
+    ``None``); for rows dL/dx = (softmax(x) · Σ_j t_ij − t) / N, which is
+    (softmax(x) − t) / N when rows sum to 1, and dL/dt = −log softmax(x) / N
+    (backprop into the labels). Rows need not sum to 1: the formulas stay exact.
+    Shapes: x (N, C); L a float. Caches: log softmax(x) and the target.
+    """
+    _core_cls = _core.CrossEntropyLoss
+
+    def _prepare(self, x, i):
+        if i == 1:
+            a = np.asarray(x)
+            if a.ndim == 1 or a.dtype.kind in "iu":
+                return as_labels(a, self.name, "class labels")
+        return super()._prepare(x, i)
