@@ -28,6 +28,8 @@ namespace py = pybind11;
 using namespace bricks;
 
 
+void bind_graph(py::module_& m);  // graph_bindings.cpp
+
 namespace {
 
 py::array param_array(const Param& p, bool grad) {
@@ -119,6 +121,15 @@ PYBIND11_MODULE(_core, m) {
       .def("param", [](Block& b, const std::string& n) { return param_array(find_param(b, n), false); })
       .def("grad", [](Block& b, const std::string& n) { return param_array(find_param(b, n), true); })
       .def("zero_grad", &Block::zero_grad)
+      .def("clone_shared", &Block::clone_shared)
+      .def("infer_features",
+           [](const Block& b, const std::vector<std::pair<std::int64_t, bool>>& ins) {
+             // Output width for inputs of these widths (labels: int64): checks the wiring.
+             std::vector<Tensor> probe;
+             for (auto& [cols, labels] : ins)
+               probe.push_back({labels ? DType::i64 : b.dtype(), nullptr, 1, cols});
+             return b.output_shape(probe).cols;
+           })
       .def_property("training", &Block::training, &Block::set_training);
 
   py::class_<Linear, Block, std::shared_ptr<Linear>>(m, "Linear")
@@ -174,6 +185,8 @@ PYBIND11_MODULE(_core, m) {
       .def("zero_grad", &SGD::zero_grad)
       .def_property("lr", &SGD::lr, &SGD::set_lr)
       .def_property_readonly("steps", &SGD::steps);
+
+  bind_graph(m);
 
   m.def("manual_seed", &manual_seed, py::arg("seed"));
   m.def("next_seed", &next_seed);

@@ -51,6 +51,13 @@ void Block::backward(const Tensor& dy, Tensor* dinputs) {
   do_backward(dy, dinputs);
 }
 
+std::shared_ptr<Block> Block::clone_shared() const {
+  auto twin = make_twin();
+  twin->params_ = params_;
+  twin->training_ = training_;
+  return twin;
+}
+
 void Block::zero_grad() {
   for (auto& p : params_) p.grad->fill_zero();
 }

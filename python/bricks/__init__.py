@@ -33,6 +33,7 @@ from .blocks import (  # noqa: E402
 )
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss  # noqa: E402
 from .optim import SGD  # noqa: E402
+from .graph import Input, Model, Node, Sequential  # noqa: E402
 from .check import gradcheck, jacobian  # noqa: E402
 
 __version__ = "0.1.0"
@@ -56,7 +57,7 @@ def blas_info() -> str:
 
 
 __all__ = [
-    "Block", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Hadamard",
+    "Block", "Input", "Model", "Node", "Sequential", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Hadamard",
     "Dropout", "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "SGD",
     "gradcheck", "jacobian", "manual_seed", "set_num_threads", "get_num_threads", "blas_info",
     "StateError",

@@ -1,9 +1,450 @@
-"""Graphs of blocks (filled in by the composition work)."""
+"""Lego composition: chains (Sequential) and graphs (Input -> block calls -> Model).
+
+Calling a block on nodes builds a directed acyclic graph; ``Model`` sorts it once
+and hands it to the native executor, which runs a whole forward, backward or
+training step in one call with the GIL released. Where a node feeds several blocks
+its gradient is the sum of theirs (the multivariate chain rule).
+"""
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import numpy as np
+
+from . import _core
+from ._arrays import as_float_matrix, as_labels, resolve_dtype
+from .block import Block
+
+_ids = itertools.count()
 
 
 class Node:
-    pass
+    """A symbolic value of shape (N, features): a model input or a block's output."""
+
+    def __init__(self, block, inputs, features, dtype, name=None, labels=False):
+        self.block, self.inputs, self.features = block, tuple(inputs), features
+        self.dtype, self.labels = dtype, labels
+        self._uid = next(_ids)
+        kind = "input" if block is None else type(block).__name__.lower()
+        self.name = name or f"{kind}_{self._uid}"
+
+    @classmethod
+    def _from_block(cls, block: Block, nodes) -> "Node":
+        for n in nodes:
+            if not n.labels and n.dtype != block.dtype:
+                raise TypeError(f"{block.name}: its dtype {block.dtype} differs from node "
+                                f"{n.name!r}'s {n.dtype}")
+        features = block._core.infer_features([(n.features, n.labels) for n in nodes])
+        return cls(block, nodes, features, block.dtype)
+
+    @property
+    def is_loss(self) -> bool:
+        return self.block is not None and self.block._core.is_loss
+
+    @property
+    def shape(self):
+        return () if self.is_loss else (None, self.features)
+
+    def __repr__(self) -> str:
+        what = "Input" if self.block is None else self.block.name
+        return f"<Node {self.name!r}: {what} -> {self.shape}>"
+
+
+def Input(features: int, *, dtype=None, name: str | None = None, labels: bool = False) -> Node:
+    """A model input of shape (N, features); ``labels=True`` for int64 class labels (N,)."""
+    if isinstance(features, bool) or not isinstance(features, (int, np.integer)) or features <= 0:
+        raise ValueError(f"Input: features must be a positive int, got {features!r}")
+    if labels and features != 1:
+        raise ValueError("Input: class labels are one column (features=1)")
+    return Node(None, (), int(features), resolve_dtype(dtype), name, labels)
+
+
+def _as_list(x, what):
+    if x is None:
+        return []
+    items = list(x) if isinstance(x, (list, tuple)) else [x]
+    for n in items:
+        if not isinstance(n, Node):
+            raise TypeError(f"Model: {what} must be graph nodes, got {type(n).__name__}")
+    return items
 
 
 class Model:
-    pass
+    """A graph of blocks: ``Model(inputs=x, outputs=y, loss=L)``.
+
+    Example (the lecture's gating network):
+        >>> x = bk.Input(4)
+        >>> h = bk.ReLU()(bk.Linear(4, 8)(x))
+        >>> g = bk.Softmax()(bk.Linear(4, 8)(x))
+        >>> y = bk.Linear(8, 1)(bk.Hadamard()(h, g))
+        >>> model = bk.Model(inputs=x, outputs=y)
+
+    ``loss`` takes loss nodes (e.g. ``bk.MSELoss()(y, t)`` with ``t`` an Input or any
+    node: a learnable target gets its gradient). Their sum is the objective. A block
+    instance may appear at one node only, unless ``share_weights=True`` (its weights
+    are then shared by every node that uses it, and their gradients summed).
+    """
+
+    def __init__(self, inputs, outputs, loss=None, *, share_weights: bool = False):
+        self.inputs = _as_list(inputs, "inputs")
+        self.outputs = _as_list(outputs, "outputs")
+        self.losses = _as_list(loss, "loss")
+        self.share_weights = bool(share_weights)
+        self.optimizer = None
+        if not self.outputs and not self.losses:
+            raise ValueError("Model: needs at least one output or loss")
+        for n in self.losses:
+            if not n.is_loss:
+                raise ValueError(f"Model: loss {n.name!r} is not the output of a loss block")
+        self._build()
+
+    # -- building ------------------------------------------------------------
+    def _sorted_nodes(self):
+        order, state = [], {}
+
+        def visit(n, path):
+            s = state.get(n._uid)
+            if s == "done":
+                return
+            if s == "active":
+                raise ValueError(f"Model: the graph has a cycle through node {n.name!r}")
+            state[n._uid] = "active"
+            for u in n.inputs:
+                visit(u, path + [n])
+            state[n._uid] = "done"
+            order.append(n)
+
+        for n in self.outputs + self.losses:
+            visit(n, [])
+        return order
+
+    def _build(self):
+        order = self._sorted_nodes()
+        in_ids = {n._uid for n in self.inputs}
+        if len(in_ids) != len(self.inputs):
+            raise ValueError("Model: an input is listed twice")
+        for n in self.inputs:
+            if n.block is not None:
+                raise ValueError(f"Model: input {n.name!r} is not a bk.Input node")
+        reached = {n._uid for n in order}
+        for n in order:
+            if n.block is None and n._uid not in in_ids:
+                raise ValueError(f"Model: node {n.name!r} is an input the graph depends on "
+                                 f"but it is not among the model's inputs")
+        for n in self.inputs:
+            if n._uid not in reached:
+                raise ValueError(f"Model: input {n.name!r} is dangling (no output or loss depends on it)")
+        dtypes = {n.dtype for n in order if not n.labels}
+        if len(dtypes) > 1:
+            raise TypeError(f"Model: all blocks must share one dtype, got {sorted(map(str, dtypes))}")
+        self.dtype = dtypes.pop() if dtypes else np.dtype(np.float32)
+        self._nodes = [n for n in order if n.block is not None]
+        uses = Counter(id(n.block) for n in self._nodes)
+        seen = set()
+        g = _core.Graph(str(self.dtype))
+        ids = {}
+        for n in self.inputs:
+            ids[n._uid] = g.add_input(n.features, n.labels)
+        self._cores = []
+        for n in self._nodes:
+            core = n.block._core
+            if uses[id(n.block)] > 1:
+                if not self.share_weights:
+                    users = [m.name for m in self._nodes if m.block is n.block]
+                    raise ValueError(f"Model: block {n.block.name} is used at nodes {users}; "
+                                     f"pass share_weights=True to share its weights, or use "
+                                     f"separate blocks")
+                if id(n.block) in seen:
+                    core = core.clone_shared()
+                seen.add(id(n.block))
+            self._cores.append(core)
+            ids[n._uid] = g.add_node(core, [ids[u._uid] for u in n.inputs])
+        g.set_outputs([ids[n._uid] for n in self.outputs])
+        g.set_losses([ids[n._uid] for n in self.losses])
+        self._graph, self._ids = g, ids
+        # inputs the outputs need (forward may be given only these)
+        needed = set()
+        for n in reversed(order):
+            if n in self.outputs or n._uid in needed:
+                needed.update(u._uid for u in n.inputs)
+                needed.add(n._uid)
+        self._pred_inputs = [i for i, n in enumerate(self.inputs) if n._uid in needed]
+
+    # -- arrays ----------------------------------------------------------------
+    def _prepare(self, arrays, indices):
+        out = [None] * len(self.inputs)
+        for i, a in zip(indices, arrays):
+            node = self.inputs[i]
+            who = f"Model input {node.name!r}"
+            out[i] = (as_labels(a, who, "class labels") if node.labels
+                      else as_float_matrix(a, self.dtype, who))
+        return out
+
+    def _select(self, xs, allow_pred_only):
+        n = len(xs)
+        if n == len(self.inputs):
+            return list(range(n))
+        if allow_pred_only and n == len(self._pred_inputs):
+            return self._pred_inputs
+        want = f"{len(self.inputs)}" + (f" (or {len(self._pred_inputs)} for the outputs)"
+                                        if allow_pred_only else "")
+        raise TypeError(f"Model: expected {want} input array(s), got {n}")
+
+    @staticmethod
+    def _one(xs):
+        return xs[0] if len(xs) == 1 else tuple(xs)
+
+    # -- the lecture's API -------------------------------------------------------
+    def forward(self, *xs):
+        """Outputs for input arrays (all model inputs, or those the outputs need)."""
+        idx = self._select(xs, True)
+        outs = self._graph.forward(self._prepare(xs, idx), False, True)
+        self._fed = idx
+        return self._one(outs)
+
+    def compute_loss(self, *xs) -> float:
+        """Forward through every node, losses included; returns the summed loss."""
+        idx = self._select(xs, False)
+        if not self.losses:
+            raise ValueError("Model: no loss (pass loss= or compile(loss=...))")
+        self._graph.forward(self._prepare(xs, idx), True, True)
+        self._fed = idx
+        return self._graph.loss
+
+    def backward(self, *dys):
+        """Backpropagate: from the loss (no argument, after compute_loss) or from
+        gradients of the outputs (after forward). Parameter gradients accumulate.
+        Returns the gradients w.r.t. the inputs that were fed (None for labels)."""
+        if dys:
+            if len(dys) != len(self.outputs):
+                raise TypeError(f"Model: expected {len(self.outputs)} output gradient(s), got {len(dys)}")
+            d = [as_float_matrix(g, self.dtype, "Model", "output gradient") for g in dys]
+            grads = self._graph.backward(d, 0.0, True)
+        else:
+            grads = self._graph.backward([], 1.0, True)
+        return self._one([grads[i] for i in self._fed])
+
+    def train_step(self, *xs, optimizer=None) -> float:
+        """One step in one native call: forward, loss, backward, optimizer update.
+        Gradients are zeroed first. Returns the loss before the update."""
+        opt = optimizer or self.optimizer
+        if opt is None:
+            raise ValueError("Model: train_step needs an optimizer (argument or compile)")
+        idx = self._select(xs, False)
+        return self._graph.train_step(self._prepare(xs, idx), opt._core)
+
+    def compile(self, loss, optimizer=None, *, labels=None):
+        """Attach a loss to the (single) output, Keras style: adds a target input.
+
+        ``labels`` (default: True for CrossEntropyLoss) makes the target int64 class
+        labels (N,); otherwise it has the output's shape.
+        """
+        from .losses import CrossEntropyLoss, Loss
+
+        if not isinstance(loss, Loss):
+            raise TypeError(f"compile: loss must be a bricks loss block, got {type(loss).__name__}")
+        if len(self.outputs) != 1:
+            raise ValueError("compile: needs a model with exactly one output")
+        if labels is None:
+            labels = isinstance(loss, CrossEntropyLoss)
+        out = self.outputs[0]
+        target = Input(1 if labels else out.features, dtype=self.dtype, name="target", labels=labels)
+        self.inputs = [n for n in self.inputs if n.name != "target" or n.block is not None] + [target]
+        self.losses = [loss(out, target)]
+        self._build()
+        self.optimizer = optimizer
+        return self
+
+    # -- parameters and modes ------------------------------------------------------
+    def _core_blocks(self):
+        return list(self._cores)
+
+    def _named_blocks(self):
+        seen, res = set(), []
+        for n in self._nodes:
+            if id(n.block) not in seen:
+                seen.add(id(n.block))
+                res.append((n.name, n.block))
+        return res
+
+    def params(self) -> dict:
+        """Every parameter as a NumPy view of native memory, keyed "<node>.<name>"."""
+        return {f"{k}.{p}": v for k, b in self._named_blocks() for p, v in b.params.items()}
+
+    def grads(self) -> dict:
+        return {f"{k}.{p}": v for k, b in self._named_blocks() for p, v in b.grads.items()}
+
+    def zero_grad(self) -> None:
+        self._graph.zero_grad()
+
+    def train(self, mode: bool = True):
+        self._graph.set_training(bool(mode))
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    @property
+    def blocks(self) -> list:
+        return [b for _, b in self._named_blocks()]
+
+    def num_params(self) -> int:
+        return sum(v.size for v in self.params().values())
+
+    def summary(self) -> str:
+        """A table of nodes, their blocks, output shapes and parameter counts."""
+        rows = [("node", "block", "output", "params")]
+        for n in self.inputs:
+            rows.append((n.name, "Input" + (" (labels)" if n.labels else ""), str((None, n.features)), "0"))
+        counted = set()
+        for n in self._nodes:
+            k = 0 if id(n.block) in counted else n.block.num_params()
+            counted.add(id(n.block))
+            rows.append((n.name, n.block.name, str(n.shape), str(k)))
+        w = [max(len(r[i]) for r in rows) for i in range(4)]
+        line = lambda r: "  ".join(c.ljust(w[i]) if i < 3 else c.rjust(w[i]) for i, c in enumerate(r))
+        sep = "-" * (sum(w) + 6)
+        body = [line(rows[0]), sep] + [line(r) for r in rows[1:]] + [sep]
+        body.append(f"total parameters: {self.num_params()}  ({self.dtype})")
+        return "\n".join(body)
+
+    def to_dot(self) -> str:
+        """The graph in Graphviz DOT (blocks and shapes)."""
+        lines = ["digraph model {", "  rankdir=TB;", '  node [shape=box, fontname="Helvetica"];']
+        for n in self.inputs:
+            lines.append(f'  "{n.name}" [label="{n.name}\\nInput {(None, n.features)}", shape=ellipse];')
+        for n in self._nodes:
+            lines.append(f'  "{n.name}" [label="{n.name}\\n{n.block.name}\\n{n.shape}"];')
+            for u in n.inputs:
+                lines.append(f'  "{u.name}" -> "{n.name}";')
+        lines.append("}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"Model(inputs={[n.name for n in self.inputs]}, "
+                f"outputs={[n.name for n in self.outputs]}, losses={[n.name for n in self.losses]})")
+
+
+class Sequential(Model):
+    """A chain of one-input blocks: ``Sequential(Linear(784, 256), ReLU(), Linear(256, 10))``.
+
+    A Sequential is a Model: ``forward(x)``, ``backward(dy)`` (returns dx),
+    ``compile(loss, optimizer)``, ``train_step(x, y)``. Parameters are named by
+    position ("0.weight", "0.bias", ...). The input width comes from the first block
+    with ``in_features``, or from the first array seen.
+    """
+
+    def __init__(self, *blocks: Block):
+        if len(blocks) == 1 and isinstance(blocks[0], (list, tuple)):
+            blocks = tuple(blocks[0])
+        if not blocks:
+            raise ValueError("Sequential: needs at least one block")
+        for i, b in enumerate(blocks):
+            if not isinstance(b, Block):
+                raise TypeError(f"Sequential: item {i} is not a block, got {type(b).__name__}")
+            if b.n_inputs != 1:
+                raise ValueError(f"Sequential: block {i} ({b.name}) takes {b.n_inputs} inputs; "
+                                 f"use bk.Model for graphs")
+        if len({id(b) for b in blocks}) != len(blocks):
+            raise ValueError("Sequential: a block instance appears twice; use separate blocks")
+        self._blocks = list(blocks)
+        self.optimizer, self._loss = None, None
+        self.share_weights = False
+        dtypes = {b.dtype for b in blocks}
+        if len(dtypes) > 1:
+            raise TypeError(f"Sequential: all blocks must share one dtype, got {sorted(map(str, dtypes))}")
+        self.dtype = dtypes.pop()
+        self._graph = None
+        width = next((b.in_features for b in blocks if hasattr(b, "in_features")), None)
+        first_linear = next(i for i, b in enumerate(blocks) if hasattr(b, "in_features")) if width else None
+        if width is not None and first_linear == 0:
+            self._chain(width)
+
+    def _chain(self, width):
+        x = Input(width, dtype=self.dtype, name="input")
+        h = x
+        for i, b in enumerate(self._blocks):
+            h = Node._from_block(b, (h,))
+            h.name = str(i)
+        self.inputs, self.outputs, self.losses = [x], [h], []
+        if self._loss is not None:
+            loss, labels = self._loss
+            Model.compile(self, loss, self.optimizer, labels=labels)
+        else:
+            self._build()
+
+    def _ensure(self, xs):
+        if self._graph is None:
+            a = np.asarray(xs[0]) if xs else None
+            if a is None or a.ndim != 2:
+                raise ValueError(f"Sequential: input must be a 2-D array (batch, features), got "
+                                 f"{None if a is None else a.shape}")
+            self._chain(a.shape[1])
+
+    def forward(self, *xs):
+        self._ensure(xs)
+        return super().forward(*xs)
+
+    def compute_loss(self, *xs) -> float:
+        self._ensure(xs)
+        return super().compute_loss(*xs)
+
+    def train_step(self, *xs, optimizer=None) -> float:
+        self._ensure(xs)
+        return super().train_step(*xs, optimizer=optimizer)
+
+    def backward(self, *dys):
+        if self._graph is None:
+            raise _core.StateError("Sequential: backward called before forward")
+        return super().backward(*dys)
+
+    def compile(self, loss, optimizer=None, *, labels=None):
+        from .losses import CrossEntropyLoss
+
+        self._loss = (loss, isinstance(loss, CrossEntropyLoss) if labels is None else labels)
+        self.optimizer = optimizer
+        if self._graph is not None:
+            self._chain(self.inputs[0].features)
+        return self
+
+    def _named_blocks(self):
+        return [(str(i), b) for i, b in enumerate(self._blocks)]
+
+    def _core_blocks(self):
+        return [b._core for b in self._blocks]
+
+    def zero_grad(self) -> None:
+        for b in self._blocks:
+            b.zero_grad()
+
+    def train(self, mode: bool = True):
+        for b in self._blocks:
+            b.train(mode)
+        return self
+
+    def summary(self) -> str:
+        self._require_graph("summary")
+        return super().summary()
+
+    def to_dot(self) -> str:
+        self._require_graph("to_dot")
+        return super().to_dot()
+
+    def _require_graph(self, what):
+        if self._graph is None:
+            raise _core.StateError(f"Sequential: {what} needs the input width: run forward once "
+                                   f"or start with a Linear block")
+
+    def __getitem__(self, i):
+        return self._blocks[i]
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+    def __iter__(self):
+        return iter(self._blocks)
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(b) for b in self._blocks)
+        return f"Sequential(\n  {inner}\n)"

@@ -47,6 +47,11 @@ class Block {
   void forward(const Tensor* inputs, const Tensor& out);
   void backward(const Tensor& dy, Tensor* dinputs);
 
+  // A new block of the same kind whose parameters ARE this block's (same buffers,
+  // gradients accumulate into the same place) but with caches of its own: one
+  // weight-shared block per graph node.
+  std::shared_ptr<Block> clone_shared() const;
+
   std::vector<Param>& params() { return params_; }
   const std::vector<Param>& params() const { return params_; }
   void zero_grad();
@@ -59,6 +64,7 @@ class Block {
 
  protected:
   virtual Shape infer_shape(const std::vector<Tensor>& inputs) const;  // default: same as input 0
+  virtual std::shared_ptr<Block> make_twin() const = 0;  // same configuration, fresh state
   virtual void do_forward(const Tensor* inputs, const Tensor& out) = 0;
   virtual void do_backward(const Tensor& dy, Tensor* dinputs) = 0;
   Param& add_param(const std::string& name, std::int64_t rows, std::int64_t cols);

@@ -6,6 +6,7 @@
 //                        dL/dt = dy (log(1 - p) - log p) / N
 //   caches: a view of t and its own buffers of log p and log(1 - p) (and p).
 #pragma once
+#include <memory>
 #include "bricks/loss.h"
 
 namespace bricks {
@@ -16,6 +17,7 @@ class BCELoss : public Loss {
   std::string name() const override { return "BCELoss"; }
 
  protected:
+  std::shared_ptr<Block> make_twin() const override { return std::make_shared<BCELoss>(dtype_); }
   void do_forward(const Tensor* in, const Tensor& out) override;
   void do_backward(const Tensor& dy, Tensor* din) override;
 

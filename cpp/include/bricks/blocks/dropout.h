@@ -4,6 +4,7 @@
 //   backward:  dL/dx = dy * m   (the same mask; dy in eval mode)
 //   caches: the mask m (its own buffer), drawn from the block's seeded Rng.
 #pragma once
+#include <memory>
 #include <cstdint>
 
 #include "bricks/block.h"
@@ -19,6 +20,7 @@ class Dropout : public Block {
   void reseed(std::uint64_t seed) { rng_.reseed(seed); }
 
  protected:
+  std::shared_ptr<Block> make_twin() const override { return std::make_shared<Dropout>(p_, dtype_, next_seed()); }
   void do_forward(const Tensor* in, const Tensor& out) override;
   void do_backward(const Tensor& dy, Tensor* din) override;
 

@@ -3,6 +3,7 @@
 //   backward:  dL/dx = dy - softmax(x) * sum_k dy_ik,  softmax(x) = exp(y)
 //   caches: a view of the output y.
 #pragma once
+#include <memory>
 #include "bricks/block.h"
 
 namespace bricks {
@@ -13,6 +14,7 @@ class LogSoftmax : public Block {
   std::string name() const override { return "LogSoftmax"; }
 
  protected:
+  std::shared_ptr<Block> make_twin() const override { return std::make_shared<LogSoftmax>(dtype_); }
   void do_forward(const Tensor* in, const Tensor& out) override;
   void do_backward(const Tensor& dy, Tensor* din) override;
 

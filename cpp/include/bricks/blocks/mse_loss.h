@@ -4,6 +4,7 @@
 //   backward (dy = dL):  dL/dx = dy * 2 (x - t) / N;   dL/dt = dy * 2 (t - x) / N
 //   caches: views of x and t.
 #pragma once
+#include <memory>
 #include "bricks/loss.h"
 
 namespace bricks {
@@ -14,6 +15,7 @@ class MSELoss : public Loss {
   std::string name() const override { return "MSELoss"; }
 
  protected:
+  std::shared_ptr<Block> make_twin() const override { return std::make_shared<MSELoss>(dtype_); }
   void do_forward(const Tensor* in, const Tensor& out) override;
   void do_backward(const Tensor& dy, Tensor* din) override;
 

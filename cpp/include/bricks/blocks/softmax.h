@@ -3,6 +3,7 @@
 //   backward:  dL/dx = y * (dy - <dy, y>_row)
 //   caches: a view of the output y.
 #pragma once
+#include <memory>
 #include "bricks/block.h"
 
 namespace bricks {
@@ -13,6 +14,7 @@ class Softmax : public Block {
   std::string name() const override { return "Softmax"; }
 
  protected:
+  std::shared_ptr<Block> make_twin() const override { return std::make_shared<Softmax>(dtype_); }
   void do_forward(const Tensor* in, const Tensor& out) override;
   void do_backward(const Tensor& dy, Tensor* din) override;
 

@@ -1,0 +1,89 @@
+// Bindings of the graph executor: one native call per forward, backward or
+// training step, with the GIL released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+
+#include "binding_utils.h"
+#include "bricks/graph.h"
+
+namespace py = pybind11;
+using namespace bricks;
+
+namespace {
+
+py::array copy_out(const Tensor& t, bool flat) {
+  std::vector<py::ssize_t> shape = flat ? std::vector<py::ssize_t>{t.rows}
+                                        : std::vector<py::ssize_t>{t.rows, t.cols};
+  py::array a(numpy_dtype(t.dtype), shape);
+  std::memcpy(a.mutable_data(), t.data, static_cast<std::size_t>(t.size()) * itemsize(t.dtype));
+  return a;
+}
+
+// Views of the arrays (None -> empty); `keep` holds references during the call.
+std::vector<Tensor> views(const py::list& xs, std::vector<py::array>& keep, const char* what) {
+  std::vector<Tensor> v;
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    if (xs[i].is_none()) {
+      v.push_back({});
+      continue;
+    }
+    keep.push_back(py::cast<py::array>(xs[i]));
+    v.push_back(as_tensor(keep.back(), "Model", std::string(what) + " " + std::to_string(i)));
+  }
+  return v;
+}
+
+}  // namespace
+
+void bind_graph(py::module_& m) {
+  py::class_<Graph>(m, "Graph")
+      .def(py::init([](const std::string& dt) { return std::make_unique<Graph>(parse_dtype(dt)); }))
+      .def("add_input", &Graph::add_input, py::arg("features"), py::arg("labels"))
+      .def("add_node", &Graph::add_node, py::arg("block"), py::arg("inputs"))
+      .def("set_outputs", &Graph::set_outputs)
+      .def("set_losses", &Graph::set_losses)
+      .def("forward",
+           [](Graph& g, const py::list& xs, bool with_losses, bool copy) {
+             std::vector<py::array> keep;
+             auto in = views(xs, keep, "input");
+             {
+               py::gil_scoped_release nogil;
+               g.forward(in, with_losses, copy);
+             }
+             py::list outs;
+             for (int id : g.outputs()) outs.append(copy_out(g.value(id), false));
+             return outs;
+           })
+      .def("backward",
+           [](Graph& g, const py::list& dys, double loss_scale, bool want_inputs) {
+             std::vector<py::array> keep;
+             auto d = views(dys, keep, "output gradient");
+             {
+               py::gil_scoped_release nogil;
+               g.backward(d, loss_scale, want_inputs);
+             }
+             py::list res;
+             for (int id : g.inputs()) {
+               Tensor t = g.grad(id);
+               if (want_inputs && t) res.append(copy_out(t, false));
+               else res.append(py::none());
+             }
+             return res;
+           })
+      .def("train_step",
+           [](Graph& g, const py::list& xs, SGD& opt) {
+             std::vector<py::array> keep;
+             auto in = views(xs, keep, "input");
+             py::gil_scoped_release nogil;
+             return g.train_step(in, opt);
+           })
+      .def_property_readonly("loss", &Graph::loss)
+      .def("value", [](const Graph& g, int id) { return copy_out(g.value(id), false); })
+      .def("features", [](const Graph& g, int id) { return g.node_shape(id).cols; })
+      .def("zero_grad", &Graph::zero_grad)
+      .def("set_training", &Graph::set_training)
+      .def_property_readonly("num_nodes", &Graph::num_nodes);
+}

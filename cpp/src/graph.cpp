@@ -1,0 +1,260 @@
+#include "bricks/graph.h"
+
+#include <cstring>
+
+#include "bricks/loss.h"
+#include "bricks/runner.h"
+
+namespace bricks {
+namespace {
+template <class T>
+void add_into(T* dst, const T* src, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+}  // namespace
+
+int Graph::add_input(std::int64_t features, bool labels) {
+  if (features <= 0 || (labels && features != 1))
+    throw ValueError("Input: features must be positive (1 for labels), got " + std::to_string(features));
+  Node n;
+  n.features = features;
+  n.labels = labels;
+  n.value.set_dtype(labels ? DType::i64 : dtype_);
+  n.grad.set_dtype(dtype_);
+  nodes_.push_back(std::move(n));
+  input_ids_.push_back(num_nodes() - 1);
+  batch_ = -1;
+  return num_nodes() - 1;
+}
+
+int Graph::add_node(std::shared_ptr<Block> block, const std::vector<int>& inputs) {
+  if (!block) throw ValueError("Graph: null block");
+  if (block->dtype() != dtype_)
+    throw TypeError(block->name() + ": dtype " + dtype_name(block->dtype()) +
+                    " differs from the graph's " + dtype_name(dtype_));
+  if (static_cast<int>(inputs.size()) != block->num_inputs())
+    throw ValueError(block->name() + ": expected " + std::to_string(block->num_inputs()) +
+                     " input(s), got " + std::to_string(inputs.size()));
+  std::vector<Tensor> probe;
+  for (int id : inputs) {
+    if (id < 0 || id >= num_nodes())
+      throw ValueError(block->name() + ": input node " + std::to_string(id) +
+                       " does not precede it (graphs are built in topological order)");
+    const Node& src = nodes_[id];
+    probe.push_back({src.labels ? DType::i64 : dtype_, nullptr, 1, src.features});
+  }
+  const Shape s = block->output_shape(probe);  // validates the wiring now
+  Node n;
+  n.block = std::move(block);
+  n.inputs = inputs;
+  n.features = s.cols;
+  n.value.set_dtype(dtype_);
+  n.grad.set_dtype(dtype_);
+  nodes_.push_back(std::move(n));
+  batch_ = -1;
+  return num_nodes() - 1;
+}
+
+void Graph::set_outputs(const std::vector<int>& ids) {
+  for (int id : ids)
+    if (id < 0 || id >= num_nodes()) throw ValueError("Graph: no node " + std::to_string(id));
+  outputs_ = ids;
+  for (auto& n : nodes_) n.for_outputs = false;
+  for (int id : ids) nodes_[id].for_outputs = true;
+  for (int v = num_nodes() - 1; v >= 0; --v)
+    if (nodes_[v].for_outputs)
+      for (int u : nodes_[v].inputs) nodes_[u].for_outputs = true;
+}
+
+void Graph::set_losses(const std::vector<int>& ids) {
+  for (int id : ids)
+    if (id < 0 || id >= num_nodes() || !nodes_[id].block || !nodes_[id].block->is_loss())
+      throw ValueError("Graph: node " + std::to_string(id) + " is not a loss");
+  losses_ = ids;
+}
+
+void Graph::prepare(std::int64_t batch) {
+  if (batch == batch_) return;
+  for (auto& n : nodes_) {
+    const bool loss = n.block && n.block->is_loss();
+    const std::int64_t rows = loss ? 1 : batch, cols = loss ? 1 : n.features;
+    if (n.block) n.value.resize(rows, cols);
+    n.grad.resize(rows, cols);
+    scratch_[0].set_dtype(dtype_);
+    scratch_[1].set_dtype(dtype_);
+    scratch_[0].resize(rows, cols);  // grows to the largest node
+    scratch_[1].resize(rows, cols);
+  }
+  batch_ = batch;
+}
+
+void Graph::check_input(int k, const Tensor& t, bool copy) {
+  Node& n = nodes_[input_ids_[k]];
+  const std::string who = "Model input " + std::to_string(k);
+  const DType want = n.labels ? DType::i64 : dtype_;
+  if (t.dtype != want)
+    throw TypeError(who + ": expected " + dtype_name(want) + " data, got " + dtype_name(t.dtype));
+  if (t.cols != n.features)
+    throw ValueError(who + ": expected " + (n.labels ? std::string("labels of shape (N,)") :
+                     "shape (N, " + std::to_string(n.features) + ")") + ", got (" +
+                     std::to_string(t.rows) + ", " + std::to_string(t.cols) + ")");
+  if (t.rows <= 0) throw ValueError(who + ": empty batch (0 rows)");
+  if (!n.labels) check_finite(t, who, "data");
+  if (copy) {
+    n.value.set_dtype(want);
+    n.value.resize(t.rows, t.cols);
+    std::memcpy(n.value.ptr<unsigned char>(), t.data, static_cast<std::size_t>(t.size()) * itemsize(want));
+    n.value_view = n.value.view();
+  } else {
+    n.value_view = t;
+  }
+}
+
+void Graph::forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy_inputs) {
+  has_forward_ = false;
+  if (inputs.size() != input_ids_.size())
+    throw ValueError("Model: expected " + std::to_string(input_ids_.size()) + " input array(s), got " +
+                     std::to_string(inputs.size()));
+  std::int64_t batch = -1;
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    Node& n = nodes_[input_ids_[k]];
+    if (!with_losses && !n.for_outputs) continue;
+    if (!inputs[k]) throw ValueError("Model input " + std::to_string(k) + " is needed but missing");
+    if (batch >= 0 && inputs[k].rows != batch)
+      throw ValueError("Model inputs have different batch sizes: " + std::to_string(batch) +
+                       " and " + std::to_string(inputs[k].rows));
+    batch = inputs[k].rows;
+  }
+  if (batch < 0) throw ValueError("Model: no input data");
+  for (std::size_t k = 0; k < inputs.size(); ++k)
+    if (with_losses || nodes_[input_ids_[k]].for_outputs) check_input(static_cast<int>(k), inputs[k], copy_inputs);
+  prepare(batch);
+  for (auto& n : nodes_) {
+    if (!n.block || (!with_losses && !n.for_outputs)) continue;
+    in_views_.clear();
+    for (int u : n.inputs) in_views_.push_back(nodes_[u].block ? nodes_[u].value.view() : nodes_[u].value_view);
+    n.block->forward(in_views_.data(), n.value.view());
+  }
+  ran_losses_ = with_losses;
+  has_forward_ = true;
+}
+
+void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale, bool want_input_grads) {
+  if (!has_forward_) throw StateError("Model: backward called before forward");
+  // Which node values need a gradient: those leading to parameters or wanted inputs.
+  need_.assign(nodes_.size(), 0);
+  for (int v = 0; v < num_nodes(); ++v) {
+    Node& n = nodes_[v];
+    if (!n.block) {
+      need_[v] = want_input_grads && !n.labels;
+      continue;
+    }
+    bool need = !n.block->params().empty();
+    for (int u : n.inputs) need = need || need_[u];
+    need_[v] = need;
+  }
+  for (auto& n : nodes_) n.grad_written = false;
+  auto seed = [&](int id, const Tensor& g) {
+    Node& n = nodes_[id];
+    if (g.shape() != n.grad.shape())
+      throw ValueError("Model: output gradient must have shape " + n.grad.shape().str() + ", got " +
+                       g.shape().str());
+    if (g.dtype != dtype_) throw TypeError(std::string("Model: output gradient must be ") + dtype_name(dtype_));
+    check_finite(g, "Model", "output gradient");
+    dispatch_float(dtype_, [&](auto zero) {
+      using T = decltype(zero);
+      if (n.grad_written) add_into(n.grad.ptr<T>(), g.ptr<T>(), g.size());
+      else std::memcpy(n.grad.ptr<T>(), g.data, sizeof(T) * g.size());
+    });
+    n.grad_written = true;
+  };
+  for (std::size_t i = 0; i < output_grads.size() && i < outputs_.size(); ++i)
+    if (output_grads[i]) seed(outputs_[i], output_grads[i]);
+  if (loss_scale != 0.0) {
+    if (!ran_losses_) throw StateError("Model: backward from the loss needs a forward with targets");
+    for (int id : losses_) {
+      Node& n = nodes_[id];
+      dispatch_float(dtype_, [&](auto zero) { n.grad.ptr<decltype(zero)>()[0] = static_cast<decltype(zero)>(loss_scale); });
+      n.grad_written = true;
+    }
+  }
+  for (int v = num_nodes() - 1; v >= 0; --v) {
+    Node& n = nodes_[v];
+    if (!n.block || !n.grad_written || !need_[v]) continue;
+    din_.assign(n.inputs.size(), Tensor{});
+    int used_scratch = 0;
+    scratch_of_.assign(n.inputs.size(), -1);
+    for (std::size_t i = 0; i < n.inputs.size(); ++i) {
+      const int u = n.inputs[i];
+      if (!need_[u]) continue;
+      bool taken = nodes_[u].grad_written;
+      for (std::size_t j = 0; j < i; ++j) taken = taken || n.inputs[j] == u;  // x used twice: sum
+      if (!taken) {
+        din_[i] = nodes_[u].grad.view();
+      } else {
+        Buffer& s = scratch_[used_scratch];
+        s.resize(nodes_[u].grad.shape().rows, nodes_[u].grad.shape().cols);
+        din_[i] = s.view();
+        scratch_of_[i] = used_scratch++;
+      }
+    }
+    n.block->backward(n.grad.view(), din_.data());
+    for (std::size_t i = 0; i < n.inputs.size(); ++i) {
+      const int u = n.inputs[i];
+      if (!din_[i]) continue;
+      if (scratch_of_[i] >= 0)
+        dispatch_float(dtype_, [&](auto zero) {
+          using T = decltype(zero);
+          add_into(nodes_[u].grad.ptr<T>(), din_[i].ptr<T>(), din_[i].size());
+        });
+      nodes_[u].grad_written = true;
+    }
+  }
+}
+
+double Graph::train_step(const std::vector<Tensor>& inputs, SGD& opt) {
+  if (losses_.empty()) throw StateError("Model: train_step needs a loss (compile the model first)");
+  forward(inputs, true, false);
+  zero_grad();
+  backward({}, 1.0, false);
+  opt.step();
+  return loss();
+}
+
+double Graph::loss() const {
+  if (!has_forward_ || !ran_losses_) throw StateError("Model: no loss computed yet");
+  double s = 0;
+  for (int id : losses_) s += static_cast<const Loss&>(*nodes_[id].block).value();
+  return s;
+}
+
+Tensor Graph::value(int id) const {
+  const Node& n = nodes_.at(id);
+  return n.block ? n.value.view() : n.value_view;
+}
+
+Tensor Graph::grad(int id) const {
+  const Node& n = nodes_.at(id);
+  return n.grad_written ? n.grad.view() : Tensor{};
+}
+
+Shape Graph::node_shape(int id) const { return nodes_.at(id).grad.shape(); }
+
+std::vector<std::shared_ptr<Block>> Graph::blocks() const {
+  std::vector<std::shared_ptr<Block>> r;
+  for (const auto& n : nodes_)
+    if (n.block) r.push_back(n.block);
+  return r;
+}
+
+void Graph::zero_grad() {
+  for (auto& n : nodes_)
+    if (n.block) n.block->zero_grad();
+}
+
+void Graph::set_training(bool on) {
+  for (auto& n : nodes_)
+    if (n.block) n.block->set_training(on);
+}
+
+}  // namespace bricks
