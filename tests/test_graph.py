@@ -1,0 +1,231 @@
+"""Chains and graphs: whole-model gradients against hand-derived NumPy and finite differences."""
+import numpy as np
+import pytest
+
+import bricks as bk
+
+F64 = np.float64
+
+
+def gating_graph(seed=0):
+    """x -> (ReLU(Linear) ⊙ Softmax(Linear)) -> Linear: fan-out of x and a Hadamard node."""
+    x = bk.Input(4, dtype=F64)
+    l1, l2, l3 = (bk.Linear(4, 5, dtype=F64, seed=seed), bk.Linear(4, 5, dtype=F64, seed=seed + 1),
+                  bk.Linear(5, 2, dtype=F64, seed=seed + 2, init="torch"))
+    h = bk.ReLU(dtype=F64)(l1(x))
+    g = bk.Softmax(dtype=F64)(l2(x))
+    y = l3(bk.Hadamard(dtype=F64)(h, g))
+    return bk.Model(inputs=x, outputs=y), (l1, l2, l3)
+
+
+def numpy_gating(X, dY, l1, l2, l3):
+    """Forward and backward of the gating graph by hand."""
+    W1, b1 = l1.params["weight"], l1.params["bias"]
+    W2, b2 = l2.params["weight"], l2.params["bias"]
+    W3, b3 = l3.params["weight"], l3.params["bias"]
+    a1 = X @ W1.T + b1
+    h = np.maximum(a1, 0)
+    a2 = X @ W2.T + b2
+    e = np.exp(a2 - a2.max(1, keepdims=True))
+    g = e / e.sum(1, keepdims=True)
+    m = h * g
+    Y = m @ W3.T + b3
+    dm = dY @ W3
+    dW3, db3 = dY.T @ m, dY.sum(0)
+    dh, dg = dm * g, dm * h
+    da1 = dh * (a1 > 0)
+    da2 = g * (dg - (dg * g).sum(1, keepdims=True))
+    dX = da1 @ W1 + da2 @ W2  # fan-out: the two paths' gradients add up
+    grads = {"w1": da1.T @ X, "b1": da1.sum(0), "w2": da2.T @ X, "b2": da2.sum(0), "w3": dW3, "b3": db3}
+    return Y, dX, grads
+
+
+def test_gating_graph_matches_hand_derived_numpy(rng):
+    model, (l1, l2, l3) = gating_graph()
+    X = rng.normal(size=(6, 4))
+    dY = rng.normal(size=(6, 2))
+    Y_ref, dX_ref, g_ref = numpy_gating(X, dY, l1, l2, l3)
+    np.testing.assert_allclose(model.forward(X), Y_ref, rtol=1e-12, atol=1e-12)
+    model.zero_grad()
+    dX = model.backward(dY)
+    np.testing.assert_allclose(dX, dX_ref, rtol=1e-12, atol=1e-12)
+    names = model.params().keys()
+    assert len(names) == 6
+    for blk, w, b in ((l1, "w1", "b1"), (l2, "w2", "b2"), (l3, "w3", "b3")):
+        np.testing.assert_allclose(blk.grads["weight"], g_ref[w], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(blk.grads["bias"], g_ref[b], rtol=1e-12, atol=1e-12)
+
+
+def test_gating_graph_gradcheck(rng):
+    model, _ = gating_graph(3)
+    assert bk.gradcheck(model, rng.normal(size=(3, 4)))
+
+
+def test_sequential_gradcheck_and_names(rng):
+    m = bk.Sequential(bk.Linear(3, 4, dtype=F64), bk.Tanh(dtype=F64), bk.Linear(4, 4, dtype=F64),
+                      bk.Sigmoid(dtype=F64), bk.Linear(4, 2, dtype=F64), bk.LogSoftmax(dtype=F64))
+    assert bk.gradcheck(m, rng.normal(size=(2, 3)))
+    assert list(m.params()) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
+    assert len(m) == 6 and isinstance(m[1], bk.Tanh) and [type(b) for b in m][0] is bk.Linear
+    assert isinstance(m, bk.Model)
+
+
+def test_sequential_equals_blocks_run_by_hand(rng):
+    blocks = [bk.Linear(5, 7, seed=1), bk.ReLU(), bk.Linear(7, 3, seed=2)]
+    m = bk.Sequential(*blocks)
+    X = rng.normal(size=(8, 5)).astype(np.float32)
+    h = X
+    for b in blocks:
+        h = b.forward(h)
+    np.testing.assert_array_equal(m.forward(X), h)
+
+
+def test_two_inputs_two_outputs_and_jacobian(rng):
+    a, b = bk.Input(3, dtype=F64), bk.Input(3, dtype=F64)
+    p = bk.Hadamard(dtype=F64)(a, b)
+    y1 = bk.Tanh(dtype=F64)(p)
+    y2 = bk.Linear(3, 2, dtype=F64)(p)
+    m = bk.Model(inputs=[a, b], outputs=[y1, y2])
+    A, B = rng.normal(size=(2, 3)), rng.normal(size=(2, 3))
+    o1, o2 = m.forward(A, B)
+    assert o1.shape == (2, 3) and o2.shape == (2, 2)
+    d1, d2 = rng.normal(size=o1.shape), np.zeros(o2.shape)
+    dA, dB = m.backward(d1, d2)
+    np.testing.assert_allclose(dA, d1 * (1 - np.tanh(A * B) ** 2) * B, rtol=1e-12)
+    np.testing.assert_allclose(dB, d1 * (1 - np.tanh(A * B) ** 2) * A, rtol=1e-12)
+    # a single-output graph: the model's Jacobian equals the NumPy one
+    x = bk.Input(3, dtype=F64)
+    sm = bk.Model(inputs=x, outputs=bk.Softmax(dtype=F64)(x))
+    X = rng.normal(size=(1, 3))
+    J = bk.jacobian(sm, X)
+    s = np.exp(X[0]) / np.exp(X[0]).sum()
+    np.testing.assert_allclose(J, np.diag(s) - np.outer(s, s), rtol=1e-12, atol=1e-14)
+
+
+def test_node_feeding_one_block_twice(rng):
+    x = bk.Input(3, dtype=F64)
+    m = bk.Model(inputs=x, outputs=bk.Hadamard(dtype=F64)(x, x))  # y = x², dy/dx = 2x
+    X = rng.normal(size=(2, 3))
+    m.forward(X)
+    np.testing.assert_allclose(m.backward(np.ones((2, 3))), 2 * X, rtol=1e-12)
+
+
+def test_shared_weights_need_asking_and_sum_gradients(rng):
+    lin = bk.Linear(3, 3, dtype=F64)
+    x = bk.Input(3, dtype=F64)
+    y = lin(bk.Tanh(dtype=F64)(lin(x)))
+    with pytest.raises(ValueError, match="share_weights"):
+        bk.Model(inputs=x, outputs=y)
+    m = bk.Model(inputs=x, outputs=y, share_weights=True)
+    assert list(m.params()) == [f"{y.inputs[0].inputs[0].name}.weight", f"{y.inputs[0].inputs[0].name}.bias"]
+    assert bk.gradcheck(m, rng.normal(size=(2, 3)))
+
+
+def test_learnable_target_gets_its_gradient(rng):
+    """The lecture's 'learn the targets': the target is the output of another sub-network."""
+    x, z = bk.Input(2, dtype=F64), bk.Input(3, dtype=F64)
+    pred = bk.Linear(2, 2, dtype=F64, seed=1)(x)
+    tgt_lin = bk.Linear(3, 2, dtype=F64, seed=2)
+    tgt = tgt_lin(z)
+    L = bk.MSELoss(dtype=F64)(pred, tgt)
+    m = bk.Model(inputs=[x, z], outputs=pred, loss=L)
+    X, Z = rng.normal(size=(4, 2)), rng.normal(size=(4, 3))
+    m.zero_grad()
+    loss = m.compute_loss(X, Z)
+    P, T = m.forward(X), Z @ tgt_lin.params["weight"].T + tgt_lin.params["bias"]
+    assert loss == pytest.approx(((P - T) ** 2).sum() / 4, rel=1e-12)
+    m.compute_loss(X, Z)
+    dX, dZ = m.backward()
+    dT = 2 * (T - P) / 4
+    np.testing.assert_allclose(tgt_lin.grads["weight"], dT.T @ Z, rtol=1e-10)
+    np.testing.assert_allclose(dZ, dT @ tgt_lin.params["weight"], rtol=1e-10)
+
+
+def test_target_input_receives_gradient(rng):
+    x, t = bk.Input(3, dtype=F64), bk.Input(3, dtype=F64)
+    p = bk.Linear(3, 3, dtype=F64)(x)
+    m = bk.Model(inputs=[x, t], outputs=p, loss=bk.CrossEntropyLoss(dtype=F64)(p, t))
+    X, T = rng.normal(size=(2, 3)), rng.dirichlet(np.ones(3), size=2)
+    m.compute_loss(X, T)
+    _, dT = m.backward()
+    P = m.forward(X)
+    logsm = P - np.log(np.exp(P).sum(1, keepdims=True))
+    np.testing.assert_allclose(dT, -logsm / 2, rtol=1e-12)
+
+
+def test_train_step_equals_forward_backward_step(rng):
+    def make():
+        bk.manual_seed(7)
+        m = bk.Sequential(bk.Linear(4, 6), bk.ReLU(), bk.Linear(6, 3))
+        return m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.1, momentum=0.9))
+
+    X = rng.normal(size=(10, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 10)
+    a, b = make(), make()
+    for _ in range(3):
+        la = a.train_step(X, y)
+        b.zero_grad()
+        lb = b.compute_loss(X, y)
+        b.backward()
+        b.optimizer.step()
+        assert la == lb
+    for k in a.params():
+        np.testing.assert_array_equal(a.params()[k], b.params()[k])
+
+
+def test_graph_errors_name_the_node():
+    x = bk.Input(4, name="pixels")
+    with pytest.raises(ValueError, match=r"Linear\(3, 2\)"):
+        bk.Linear(3, 2)(x)
+    other = bk.Input(4, name="other")
+    y = bk.Hadamard()(bk.Linear(4, 2)(x), bk.Linear(4, 2)(other))
+    with pytest.raises(ValueError, match="'other'"):
+        bk.Model(inputs=x, outputs=y)
+    unused = bk.Input(2, name="unused")
+    with pytest.raises(ValueError, match="'unused'.*dangling"):
+        bk.Model(inputs=[x, other, unused], outputs=y)
+    # a cycle cannot be built by calls; forge one to see it rejected with the node named
+    a = bk.ReLU()(x)
+    b = bk.ReLU()(a)
+    a.inputs = (b,)
+    with pytest.raises(ValueError, match="cycle"):
+        bk.Model(inputs=x, outputs=b)
+    with pytest.raises(TypeError, match="forward"):
+        bk.ReLU()(np.zeros((2, 2)))
+    with pytest.raises(TypeError, match="dtype"):
+        bk.Linear(4, 2, dtype=np.float64)(x)
+
+
+def test_model_bad_arrays():
+    m = bk.Sequential(bk.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"\(N, 4\)"):
+        m.forward(np.zeros((3, 5), np.float32))
+    with pytest.raises(ValueError, match="finite"):
+        m.forward(np.full((3, 4), np.nan, np.float32))
+    with pytest.raises(ValueError, match="empty"):
+        m.forward(np.zeros((0, 4), np.float32))
+    with pytest.raises(bk.StateError):
+        bk.Sequential(bk.ReLU()).backward(np.zeros((1, 1)))
+    m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.1))
+    with pytest.raises(ValueError, match="out of range"):
+        m.train_step(np.zeros((3, 4)), np.array([0, 1, 2]))
+    # the failed step left the model usable
+    assert np.isfinite(m.train_step(np.zeros((3, 4)), np.array([0, 1, 1])))
+
+
+def test_summary_and_dot():
+    m = bk.Sequential(bk.Linear(784, 256), bk.ReLU(), bk.Dropout(0.5), bk.Linear(256, 10))
+    s = m.summary()
+    assert "Linear(784, 256)" in s and "200960" in s and f"total parameters: {784*256+256+2570}" in s
+    dot = m.to_dot()
+    assert dot.startswith("digraph") and dot.count("->") == 4 and "Dropout(0.5)" in dot
+
+
+def test_dropout_in_graph_train_and_eval(rng):
+    m = bk.Sequential(bk.Linear(8, 8), bk.Dropout(0.5, seed=3))
+    X = rng.normal(size=(16, 8)).astype(np.float32)
+    a, b = m.forward(X), m.forward(X)
+    assert (a == 0).mean() > 0.3 and not np.array_equal(a, b)
+    m.eval()
+    np.testing.assert_array_equal(m.forward(X), m.forward(X))
+    assert (m.forward(X) == 0).mean() < 0.05
