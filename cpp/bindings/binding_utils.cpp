@@ -40,18 +40,24 @@ Tensor as_tensor(const py::array& a, const std::string& who, const std::string& 
 }
 
 void register_errors(py::module_& m) {
-  static py::handle state_error;
+  static py::handle state_error, nonfinite_error;
   py::tuple bases = py::make_tuple(py::handle(PyExc_ValueError), py::handle(PyExc_RuntimeError));
   state_error = PyErr_NewExceptionWithDoc(
       "bricks._core.StateError",
       "A call out of order, e.g. backward before forward (a ValueError and a RuntimeError).",
       bases.ptr(), nullptr);
   m.attr("StateError") = state_error;
+  nonfinite_error = PyErr_NewExceptionWithDoc(
+      "bricks._core.NonFiniteError", "Training met a NaN or infinite loss or gradient.",
+      PyExc_ValueError, nullptr);
+  m.attr("NonFiniteError") = nonfinite_error;
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
     } catch (const TypeError& e) {
       PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const NonFiniteError& e) {
+      PyErr_SetString(nonfinite_error.ptr(), e.what());
     } catch (const ValueError& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
     } catch (const StateError& e) {

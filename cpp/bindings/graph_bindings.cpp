@@ -74,11 +74,34 @@ void bind_graph(py::module_& m) {
              return res;
            })
       .def("train_step",
-           [](Graph& g, const py::list& xs, SGD& opt) {
+           [](Graph& g, const py::list& xs, Optimizer& opt) {
              std::vector<py::array> keep;
              auto in = views(xs, keep, "input");
              py::gil_scoped_release nogil;
              return g.train_step(in, opt);
+           })
+      .def("check_data",
+           [](Graph& g, const py::list& xs) {
+             std::vector<py::array> keep;
+             auto in = views(xs, keep, "data");
+             py::gil_scoped_release nogil;
+             return g.check_data(in);
+           })
+      .def("train_batches",
+           [](Graph& g, const py::list& xs, const py::array_t<std::int64_t, py::array::c_style>& order,
+              std::int64_t batch_size, std::int64_t first, std::int64_t count, Optimizer& opt,
+              int acc, int labels_input, double threshold, bool skip_nonfinite) {
+             std::vector<py::array> keep;
+             auto in = views(xs, keep, "data");
+             if (acc < 0 || acc > 2) throw ValueError("train_batches: bad accuracy mode");
+             Graph::TrainStats st;
+             {
+               py::gil_scoped_release nogil;
+               st = g.train_batches(in, order.data(), order.size(), batch_size, first, count, opt,
+                                    static_cast<Graph::Accuracy>(acc), labels_input, threshold,
+                                    skip_nonfinite);
+             }
+             return py::make_tuple(st.loss_sum, st.samples, st.correct, st.batches, st.skipped);
            })
       .def_property_readonly("loss", &Graph::loss)
       .def("value", [](const Graph& g, int id) { return copy_out(g.value(id), false); })

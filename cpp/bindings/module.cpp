@@ -49,6 +49,13 @@ py::array param_array(const Param& p, bool grad) {
   return py::array(numpy_dtype(buf->dtype()), shape, strides, buf->ptr<unsigned char>(), owner);
 }
 
+std::vector<Param> collect_params(const std::vector<std::shared_ptr<Block>>& blocks) {
+  std::vector<Param> ps;
+  for (auto& b : blocks)
+    for (auto& p : b->params()) ps.push_back(p);
+  return ps;
+}
+
 const Param& find_param(Block& b, const std::string& name) {
   for (const auto& p : b.params())
     if (p.name == name) return p;
@@ -171,20 +178,55 @@ PYBIND11_MODULE(_core, m) {
       .def("forward", &runner_forward)
       .def("backward", &runner_backward);
 
-  py::class_<SGD>(m, "SGD")
+  py::class_<Optimizer>(m, "Optimizer")
+      .def("step", [](Optimizer& o) { py::gil_scoped_release nogil; o.step(); })
+      .def("zero_grad", &Optimizer::zero_grad)
+      .def("grad_norm", &Optimizer::grad_norm)
+      .def_property("lr", &Optimizer::lr, &Optimizer::set_lr)
+      .def_property("clip_norm", &Optimizer::clip_norm, &Optimizer::set_clip_norm)
+      .def_property("steps", &Optimizer::steps, &Optimizer::set_steps)
+      .def("get_state", [](Optimizer& o) {
+        // Copies of the state buffers (momentum, moments), for saving.
+        py::list out;
+        for (auto& b : o.state()) {
+          py::array a(numpy_dtype(b.dtype()), std::vector<py::ssize_t>{b.shape().rows, b.shape().cols});
+          std::memcpy(a.mutable_data(), b.ptr<unsigned char>(), static_cast<std::size_t>(b.size()) * itemsize(b.dtype()));
+          out.append(a);
+        }
+        return out;
+      })
+      .def("set_state", [](Optimizer& o, const std::vector<py::array>& arrays) {
+        auto& st = o.state();
+        if (arrays.size() != st.size())
+          throw ValueError(o.name() + ": expected " + std::to_string(st.size()) + " state arrays, got " +
+                           std::to_string(arrays.size()));
+        for (std::size_t i = 0; i < st.size(); ++i) {  // check all before changing any
+          Tensor t = as_tensor(arrays[i], o.name(), "state " + std::to_string(i));
+          if (t.dtype != st[i].dtype() || t.size() != st[i].size())
+            throw ValueError(o.name() + ": state " + std::to_string(i) + " must be " +
+                             dtype_name(st[i].dtype()) + " of shape " + st[i].shape().str());
+        }
+        for (std::size_t i = 0; i < st.size(); ++i)
+          std::memcpy(st[i].ptr<unsigned char>(), arrays[i].data(), static_cast<std::size_t>(st[i].size()) * itemsize(st[i].dtype()));
+      });
+
+  py::class_<SGD, Optimizer>(m, "SGD")
       .def(py::init([](const std::vector<std::shared_ptr<Block>>& blocks, double lr, double momentum,
                        double dampening, double weight_decay, bool nesterov) {
-             std::vector<Param> ps;
-             for (auto& b : blocks)
-               for (auto& p : b->params()) ps.push_back(p);
-             return std::make_unique<SGD>(ps, lr, momentum, dampening, weight_decay, nesterov);
+             return std::make_unique<SGD>(collect_params(blocks), lr, momentum, dampening,
+                                          weight_decay, nesterov);
            }),
            py::arg("blocks"), py::arg("lr"), py::arg("momentum"), py::arg("dampening"),
-           py::arg("weight_decay"), py::arg("nesterov"))
-      .def("step", [](SGD& s) { py::gil_scoped_release nogil; s.step(); })
-      .def("zero_grad", &SGD::zero_grad)
-      .def_property("lr", &SGD::lr, &SGD::set_lr)
-      .def_property_readonly("steps", &SGD::steps);
+           py::arg("weight_decay"), py::arg("nesterov"));
+
+  py::class_<Adam, Optimizer>(m, "Adam")
+      .def(py::init([](const std::vector<std::shared_ptr<Block>>& blocks, double lr, double beta1,
+                       double beta2, double eps, double weight_decay, bool decoupled) {
+             return std::make_unique<Adam>(collect_params(blocks), lr, beta1, beta2, eps,
+                                           weight_decay, decoupled);
+           }),
+           py::arg("blocks"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+           py::arg("weight_decay"), py::arg("decoupled"));
 
   bind_graph(m);
 

@@ -1,5 +1,7 @@
 #include "bricks/graph.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "bricks/loss.h"
@@ -88,7 +90,7 @@ void Graph::prepare(std::int64_t batch) {
   batch_ = batch;
 }
 
-void Graph::check_input(int k, const Tensor& t, bool copy) {
+void Graph::check_input(int k, const Tensor& t, bool copy, bool validate) {
   Node& n = nodes_[input_ids_[k]];
   const std::string who = "Model input " + std::to_string(k);
   const DType want = n.labels ? DType::i64 : dtype_;
@@ -99,7 +101,7 @@ void Graph::check_input(int k, const Tensor& t, bool copy) {
                      "shape (N, " + std::to_string(n.features) + ")") + ", got (" +
                      std::to_string(t.rows) + ", " + std::to_string(t.cols) + ")");
   if (t.rows <= 0) throw ValueError(who + ": empty batch (0 rows)");
-  if (!n.labels) check_finite(t, who, "data");
+  if (validate && !n.labels) check_finite(t, who, "data");
   if (copy) {
     n.value.set_dtype(want);
     n.value.resize(t.rows, t.cols);
@@ -111,6 +113,11 @@ void Graph::check_input(int k, const Tensor& t, bool copy) {
 }
 
 void Graph::forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy_inputs) {
+  run_forward(inputs, with_losses, copy_inputs, true);
+}
+
+void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy_inputs,
+                        bool validate) {
   has_forward_ = false;
   if (inputs.size() != input_ids_.size())
     throw ValueError("Model: expected " + std::to_string(input_ids_.size()) + " input array(s), got " +
@@ -127,7 +134,7 @@ void Graph::forward(const std::vector<Tensor>& inputs, bool with_losses, bool co
   }
   if (batch < 0) throw ValueError("Model: no input data");
   for (std::size_t k = 0; k < inputs.size(); ++k)
-    if (with_losses || nodes_[input_ids_[k]].for_outputs) check_input(static_cast<int>(k), inputs[k], copy_inputs);
+    if (with_losses || nodes_[input_ids_[k]].for_outputs) check_input(static_cast<int>(k), inputs[k], copy_inputs, validate);
   prepare(batch);
   for (auto& n : nodes_) {
     if (!n.block || (!with_losses && !n.for_outputs)) continue;
@@ -212,13 +219,102 @@ void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,
   }
 }
 
-double Graph::train_step(const std::vector<Tensor>& inputs, SGD& opt) {
+double Graph::train_step(const std::vector<Tensor>& inputs, Optimizer& opt) {
   if (losses_.empty()) throw StateError("Model: train_step needs a loss (compile the model first)");
   forward(inputs, true, false);
   zero_grad();
   backward({}, 1.0, false);
   opt.step();
   return loss();
+}
+
+std::int64_t Graph::check_data(const std::vector<Tensor>& data) {
+  if (data.size() != input_ids_.size())
+    throw ValueError("Model: expected " + std::to_string(input_ids_.size()) + " data array(s), got " +
+                     std::to_string(data.size()));
+  for (std::size_t k = 0; k < data.size(); ++k) {
+    if (data[k].rows != data[0].rows)
+      throw ValueError("Model: data arrays have different lengths: " + std::to_string(data[0].rows) +
+                       " and " + std::to_string(data[k].rows));
+    check_input(static_cast<int>(k), data[k], false, true);
+  }
+  return data.empty() ? 0 : data[0].rows;
+}
+
+std::int64_t Graph::count_correct(Accuracy acc, int labels_input, double threshold) const {
+  if (acc == Accuracy::none || outputs_.empty()) return 0;
+  const Tensor out = value(outputs_[0]);
+  const Tensor t = value(input_ids_.at(labels_input));
+  std::int64_t correct = 0;
+  dispatch_float(dtype_, [&](auto zero) {
+    using T = decltype(zero);
+    const T* o = out.ptr<T>();
+    for (std::int64_t i = 0; i < out.rows; ++i) {
+      const T* row = o + i * out.cols;
+      if (acc == Accuracy::argmax) {
+        std::int64_t best = 0;
+        for (std::int64_t j = 1; j < out.cols; ++j)
+          if (row[j] > row[best]) best = j;
+        correct += best == t.ptr<std::int64_t>()[i];
+      } else {
+        bool all = true;
+        for (std::int64_t j = 0; j < out.cols; ++j)
+          all = all && ((row[j] > T(threshold)) == (t.ptr<T>()[i * out.cols + j] > T(0.5)));
+        correct += all;
+      }
+    }
+  });
+  return correct;
+}
+
+Graph::TrainStats Graph::train_batches(const std::vector<Tensor>& data, const std::int64_t* order,
+                                       std::int64_t n, std::int64_t batch_size, std::int64_t first,
+                                       std::int64_t count, Optimizer& opt, Accuracy acc,
+                                       int labels_input, double threshold, bool skip_nonfinite) {
+  if (losses_.empty()) throw StateError("Model: training needs a loss (compile the model first)");
+  if (batch_size <= 0) throw ValueError("Model: batch_size must be positive, got " + std::to_string(batch_size));
+  if (acc != Accuracy::none && (labels_input < 0 || labels_input >= static_cast<int>(input_ids_.size())))
+    throw ValueError("Model: no such labels input " + std::to_string(labels_input));
+  const std::int64_t rows = data.empty() ? 0 : data[0].rows;
+  for (std::int64_t i = 0; i < n; ++i)
+    if (order[i] < 0 || order[i] >= rows) throw ValueError("Model: sample order out of range");
+  batch_bufs_.resize(data.size());
+  batch_views_.resize(data.size());
+  TrainStats st;
+  const std::int64_t nb = (n + batch_size - 1) / batch_size;
+  for (std::int64_t b = first; b < first + count && b < nb; ++b) {
+    const std::int64_t lo = b * batch_size, hi = std::min(n, lo + batch_size), m = hi - lo;
+    for (std::size_t k = 0; k < data.size(); ++k) {  // gather the batch's rows
+      const std::size_t row_bytes = static_cast<std::size_t>(data[k].cols) * itemsize(data[k].dtype);
+      batch_bufs_[k].set_dtype(data[k].dtype);
+      batch_bufs_[k].resize(m, data[k].cols);
+      auto* dst = batch_bufs_[k].ptr<unsigned char>();
+      const auto* src = static_cast<const unsigned char*>(data[k].data);
+      for (std::int64_t i = 0; i < m; ++i)
+        std::memcpy(dst + i * row_bytes, src + order[lo + i] * row_bytes, row_bytes);
+      batch_views_[k] = batch_bufs_[k].view();
+    }
+    run_forward(batch_views_, true, false, false);
+    const double L = loss();
+    if (!std::isfinite(L) || [&] {
+          zero_grad();
+          backward({}, 1.0, false);
+          return !std::isfinite(opt.grad_norm());
+        }()) {
+      if (skip_nonfinite) {
+        ++st.skipped;
+        continue;
+      }
+      throw NonFiniteError("Model: non-finite " + std::string(std::isfinite(L) ? "gradient" : "loss") +
+                           " at batch " + std::to_string(b) + " (the weights are those before it)");
+    }
+    opt.step();
+    st.loss_sum += L * static_cast<double>(m);
+    st.samples += m;
+    st.correct += count_correct(acc, labels_input, threshold);
+    ++st.batches;
+  }
+  return st;
 }
 
 double Graph::loss() const {

@@ -5,46 +5,91 @@
 #include <sstream>
 
 namespace bricks {
-namespace {
-void check_hyper(const char* what, double v, bool positive = false) {
+
+void Optimizer::check_hyper(const std::string& who, const char* what, double v, bool positive) {
   if (!std::isfinite(v) || v < 0.0 || (positive && v == 0.0)) {
     std::ostringstream s;
-    s << "SGD: " << what << " must be a finite number " << (positive ? "> 0" : ">= 0") << ", got "
-      << v;
+    s << who << ": " << what << " must be a finite number " << (positive ? "> 0" : ">= 0")
+      << ", got " << v;
     throw ValueError(s.str());
   }
 }
-}  // namespace
 
-SGD::SGD(std::vector<Param> params, double lr, double momentum, double dampening,
-         double weight_decay, bool nesterov)
-    : lr_(lr), momentum_coef_(momentum), dampening_(dampening), weight_decay_(weight_decay),
-      nesterov_(nesterov) {
-  check_hyper("lr", lr);
-  check_hyper("momentum", momentum);
-  check_hyper("dampening", dampening);
-  check_hyper("weight_decay", weight_decay);
-  if (nesterov && (momentum <= 0.0 || dampening != 0.0))
-    throw ValueError("SGD: nesterov momentum requires momentum > 0 and dampening = 0");
+Optimizer::Optimizer(std::vector<Param> params, double lr) : lr_(lr) {
   std::set<const Buffer*> seen;
   for (auto& p : params)
     if (seen.insert(p.value.get()).second) params_.push_back(p);
 }
 
-void SGD::set_lr(double lr) {
-  check_hyper("lr", lr);
+void Optimizer::set_lr(double lr) {
+  check_hyper(name(), "lr", lr);
   lr_ = lr;
 }
 
-void SGD::step() {
-  const bool use_momentum = momentum_coef_ != 0.0;
-  if (use_momentum && momentum_.size() != params_.size()) {
-    momentum_.resize(params_.size());
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      momentum_[i].set_dtype(params_[i].value->dtype());
-      momentum_[i].resize(params_[i].value->shape().rows, params_[i].value->shape().cols);
+void Optimizer::set_clip_norm(double max_norm) {
+  check_hyper(name(), "clip_norm", max_norm);
+  clip_norm_ = max_norm;
+}
+
+double Optimizer::grad_norm() const {
+  double s = 0;
+  for (const auto& p : params_)
+    dispatch_float(p.grad->dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* g = p.grad->ptr<T>();
+      for (std::int64_t i = 0, n = p.grad->size(); i < n; ++i) s += static_cast<double>(g[i]) * g[i];
+    });
+  return std::sqrt(s);
+}
+
+void Optimizer::step() {
+  if (clip_norm_ > 0.0) {
+    const double norm = grad_norm();
+    if (norm > clip_norm_) {
+      const double scale = clip_norm_ / (norm + 1e-6);
+      for (auto& p : params_)
+        dispatch_float(p.grad->dtype(), [&](auto zero) {
+          using T = decltype(zero);
+          T* g = p.grad->ptr<T>();
+          for (std::int64_t i = 0, n = p.grad->size(); i < n; ++i) g[i] *= static_cast<T>(scale);
+        });
     }
   }
+  update();
+  ++steps_;
+}
+
+void Optimizer::zero_grad() {
+  for (auto& p : params_) p.grad->fill_zero();
+}
+
+void Optimizer::ensure_state(int per_param) {
+  if (state_.size() == params_.size() * per_param) return;
+  state_.clear();
+  state_.resize(params_.size() * per_param);
+  for (std::size_t i = 0; i < state_.size(); ++i) {
+    const Buffer& v = *params_[i / per_param].value;
+    state_[i].set_dtype(v.dtype());
+    state_[i].resize(v.shape().rows, v.shape().cols);
+    state_[i].fill_zero();
+  }
+}
+
+SGD::SGD(std::vector<Param> params, double lr, double momentum, double dampening,
+         double weight_decay, bool nesterov)
+    : Optimizer(std::move(params), lr), momentum_(momentum), dampening_(dampening),
+      weight_decay_(weight_decay), nesterov_(nesterov) {
+  check_hyper("SGD", "lr", lr);
+  check_hyper("SGD", "momentum", momentum);
+  check_hyper("SGD", "dampening", dampening);
+  check_hyper("SGD", "weight_decay", weight_decay);
+  if (nesterov && (momentum <= 0.0 || dampening != 0.0))
+    throw ValueError("SGD: nesterov momentum requires momentum > 0 and dampening = 0");
+  if (momentum > 0.0) ensure_state(1);
+}
+
+void SGD::update() {
+  const bool use_momentum = momentum_ != 0.0;
   for (std::size_t k = 0; k < params_.size(); ++k) {
     auto& p = params_[k];
     dispatch_float(p.value->dtype(), [&](auto zero) {
@@ -52,8 +97,7 @@ void SGD::step() {
       T* w = p.value->ptr<T>();
       const T* g = p.grad->ptr<T>();
       const std::int64_t n = p.value->size();
-      const T lr = T(lr_), wd = T(weight_decay_), mu = T(momentum_coef_),
-              damp = T(1.0 - dampening_);
+      const T lr = T(lr_), wd = T(weight_decay_), mu = T(momentum_), damp = T(1.0 - dampening_);
       if (!use_momentum) {
         if (wd == T(0))
           for (std::int64_t i = 0; i < n; ++i) w[i] -= lr * g[i];
@@ -61,20 +105,65 @@ void SGD::step() {
           for (std::int64_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + wd * w[i]);
         return;
       }
-      T* buf = momentum_[k].ptr<T>();
-      const bool first = steps_ == 0;
-      for (std::int64_t i = 0; i < n; ++i) {
-        T d = g[i] + wd * w[i];
-        buf[i] = first ? d : mu * buf[i] + damp * d;
-        w[i] -= lr * (nesterov_ ? d + mu * buf[i] : buf[i]);
+      T* buf = state_[k].ptr<T>();
+      if (steps_ == 0) {
+        for (std::int64_t i = 0; i < n; ++i) {
+          const T d = g[i] + wd * w[i];
+          buf[i] = d;
+          w[i] -= lr * (nesterov_ ? d + mu * d : d);
+        }
+      } else {
+        for (std::int64_t i = 0; i < n; ++i) {
+          const T d = g[i] + wd * w[i];
+          buf[i] = mu * buf[i] + damp * d;
+          w[i] -= lr * (nesterov_ ? d + mu * buf[i] : buf[i]);
+        }
       }
     });
   }
-  ++steps_;
 }
 
-void SGD::zero_grad() {
-  for (auto& p : params_) p.grad->fill_zero();
+Adam::Adam(std::vector<Param> params, double lr, double beta1, double beta2, double eps,
+           double weight_decay, bool decoupled)
+    : Optimizer(std::move(params), lr), beta1_(beta1), beta2_(beta2), eps_(eps),
+      weight_decay_(weight_decay), decoupled_(decoupled) {
+  const std::string who = decoupled ? "AdamW" : "Adam";
+  check_hyper(who, "lr", lr);
+  check_hyper(who, "eps", eps);
+  check_hyper(who, "weight_decay", weight_decay);
+  if (!(beta1 >= 0.0 && beta1 < 1.0) || !(beta2 >= 0.0 && beta2 < 1.0)) {
+    std::ostringstream s;
+    s << who << ": betas must be in [0, 1), got (" << beta1 << ", " << beta2 << ")";
+    throw ValueError(s.str());
+  }
+  ensure_state(2);
+}
+
+void Adam::update() {
+  const double t = static_cast<double>(steps_ + 1);
+  const double bc1 = 1.0 - std::pow(beta1_, t), bc2 = 1.0 - std::pow(beta2_, t);
+  for (std::size_t k = 0; k < params_.size(); ++k) {
+    auto& p = params_[k];
+    dispatch_float(p.value->dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      T* w = p.value->ptr<T>();
+      const T* g = p.grad->ptr<T>();
+      T* m = state_[2 * k].ptr<T>();
+      T* v = state_[2 * k + 1].ptr<T>();
+      const std::int64_t n = p.value->size();
+      const T b1 = T(beta1_), b2 = T(beta2_), eps = T(eps_);
+      const T step = T(lr_ / bc1), inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2));
+      const T wd = T(weight_decay_), decay = T(1.0 - lr_ * weight_decay_);
+      for (std::int64_t i = 0; i < n; ++i) {
+        T d = g[i];
+        if (decoupled_) w[i] *= decay;
+        else d += wd * w[i];
+        m[i] = b1 * m[i] + (T(1) - b1) * d;
+        v[i] = b2 * v[i] + (T(1) - b2) * d * d;
+        w[i] -= step * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+      }
+    });
+  }
 }
 
 }  // namespace bricks

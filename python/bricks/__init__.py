@@ -19,7 +19,7 @@ _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 import scipy_openblas32 as _scipy_openblas32  # noqa: E402,F401  (loads libscipy_openblas.so)
 
 from . import _core  # noqa: E402
-from ._core import StateError  # noqa: E402
+from ._core import NonFiniteError, StateError  # noqa: E402
 from .block import Block, manual_seed  # noqa: E402
 from .blocks import (  # noqa: E402
     Dropout,
@@ -32,9 +32,12 @@ from .blocks import (  # noqa: E402
     Tanh,
 )
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss  # noqa: E402
-from .optim import SGD  # noqa: E402
+from .optim import SGD, Adam, AdamW, Optimizer  # noqa: E402
+from . import optim  # noqa: E402
 from .graph import Input, Model, Node, Sequential  # noqa: E402
 from .check import gradcheck, jacobian  # noqa: E402
+from . import callbacks, metrics  # noqa: E402
+from .training import History  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -58,7 +61,7 @@ def blas_info() -> str:
 
 __all__ = [
     "Block", "Input", "Model", "Node", "Sequential", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Hadamard",
-    "Dropout", "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "SGD",
+    "Dropout", "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "SGD", "Adam", "AdamW", "Optimizer", "optim", "NonFiniteError",
     "gradcheck", "jacobian", "manual_seed", "set_num_threads", "get_num_threads", "blas_info",
     "StateError",
 ]

@@ -91,7 +91,9 @@ class Model:
         self.outputs = _as_list(outputs, "outputs")
         self.losses = _as_list(loss, "loss")
         self.share_weights = bool(share_weights)
-        self.optimizer = None
+        self.optimizer, self._loss_block = None, None
+        if self.losses:
+            self._loss_block = self.losses[0].block
         if not self.outputs and not self.losses:
             raise ValueError("Model: needs at least one output or loss")
         for n in self.losses:
@@ -254,7 +256,36 @@ class Model:
         self.losses = [loss(out, target)]
         self._build()
         self.optimizer = optimizer
+        self._loss_block = loss
         return self
+
+    # -- training (see training.py) --------------------------------------------------
+    def fit(self, X, y=None, **kwargs):
+        """Train: ``fit(X, y, loss=..., optimizer=..., epochs=1, batch_size=32, shuffle=True,
+        seed=None, validation_data=None, validation_split=0.0, callbacks=(), verbose=1,
+        on_nonfinite="raise")``. Returns a History. Batches run natively; Python runs
+        once per chunk of batches and once per epoch (callbacks, validation)."""
+        from .training import fit
+
+        return fit(self, X, y, **kwargs)
+
+    def evaluate(self, X, y=None, *, batch_size=256) -> dict:
+        """Mean loss (and accuracy for classifiers) in eval mode."""
+        from .training import evaluate
+
+        return evaluate(self, X, y, batch_size=batch_size)
+
+    def predict(self, X, *, batch_size=256):
+        """Outputs for X, batched, in eval mode."""
+        from .training import predict
+
+        return predict(self, X, batch_size=batch_size)
+
+    def predict_proba(self, X, *, batch_size=256):
+        """Class probabilities for classifiers."""
+        from .training import predict_proba
+
+        return predict_proba(self, X, batch_size=batch_size)
 
     # -- parameters and modes ------------------------------------------------------
     def _core_blocks(self):
@@ -349,7 +380,7 @@ class Sequential(Model):
         if len({id(b) for b in blocks}) != len(blocks):
             raise ValueError("Sequential: a block instance appears twice; use separate blocks")
         self._blocks = list(blocks)
-        self.optimizer, self._loss = None, None
+        self.optimizer, self._loss, self._loss_block = None, None, None
         self.share_weights = False
         dtypes = {b.dtype for b in blocks}
         if len(dtypes) > 1:
@@ -403,7 +434,7 @@ class Sequential(Model):
         from .losses import CrossEntropyLoss
 
         self._loss = (loss, isinstance(loss, CrossEntropyLoss) if labels is None else labels)
-        self.optimizer = optimizer
+        self.optimizer, self._loss_block = optimizer, loss
         if self._graph is not None:
             self._chain(self.inputs[0].features)
         return self

@@ -1,55 +1,44 @@
-"""Optimizers: the update runs natively over every parameter buffer."""
+"""Optimizers (native updates over every parameter buffer) and learning-rate schedules."""
 from __future__ import annotations
+
+import math
 
 from . import _core
 from .block import Block
 
 
-def _blocks(params) -> list:
+def _blocks(params, who) -> list:
     from .graph import Model
 
-    if isinstance(params, Model):
-        return params._core_blocks()
-    if isinstance(params, Block):
-        return [params._core]
+    items = [params] if isinstance(params, (Model, Block)) else list(params)
     blocks = []
-    for p in params:
+    for p in items:
         if isinstance(p, Model):
             blocks.extend(p._core_blocks())
         elif isinstance(p, Block):
             blocks.append(p._core)
         else:
-            raise TypeError(f"SGD: expected blocks or a model, got {type(p).__name__}")
+            raise TypeError(f"{who}: expected a model, blocks or a list of them, got {type(p).__name__}")
     return blocks
 
 
-class SGD:
-    r"""Stochastic gradient descent, θ ← θ − α ∇θL, with PyTorch's ``torch.optim.SGD`` semantics:
+def _number(who, name, v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"{who}: {name} must be a number, got {type(v).__name__}")
+    return float(v)
 
-        g = ∇θL + weight_decay · θ
-        if momentum: buf = g on the first step, else buf = momentum · buf + (1 − dampening) · g;
-                     g = g + momentum · buf if nesterov else buf
-        θ ← θ − lr · g
 
-    Args:
-        params: a model, a block, or a list of blocks.
-        lr: learning rate α (≥ 0).
-        momentum, dampening, weight_decay: ≥ 0. nesterov needs momentum > 0, dampening 0.
+class Optimizer:
+    """Base of the optimizers: ``step()``, ``zero_grad()``, ``lr``, ``clip_norm``.
 
-    ``step()`` applies one update from the accumulated gradients; ``zero_grad()``
-    clears them. Parameters shared by several blocks are updated once.
+    ``clip_norm`` > 0 rescales the gradients before each update so that their global
+    L2 norm is at most ``clip_norm`` (as ``torch.nn.utils.clip_grad_norm_``).
     """
 
-    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False):
-        for n, v in (("lr", lr), ("momentum", momentum), ("dampening", dampening),
-                     ("weight_decay", weight_decay)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise TypeError(f"SGD: {n} must be a number, got {type(v).__name__}")
-        self._core = _core.SGD(_blocks(params), float(lr), float(momentum), float(dampening),
-                               float(weight_decay), bool(nesterov))
-        self.defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
-                         "weight_decay": weight_decay, "nesterov": nesterov}
+    def __init__(self, core, defaults, clip_norm):
+        self._core = core
+        self.defaults = defaults
+        self.clip_norm = clip_norm
 
     def step(self) -> None:
         self._core.step()
@@ -62,9 +51,144 @@ class SGD:
         return self._core.lr
 
     @lr.setter
-    def lr(self, value: float) -> None:
-        self._core.lr = float(value)
+    def lr(self, value) -> None:
+        self._core.lr = _number(type(self).__name__, "lr", value)
+
+    @property
+    def clip_norm(self) -> float:
+        return self._core.clip_norm
+
+    @clip_norm.setter
+    def clip_norm(self, value) -> None:
+        self._core.clip_norm = 0.0 if value is None else _number(type(self).__name__, "clip_norm", value)
+
+    def state_dict(self) -> dict:
+        """Hyper-parameters, step count and state buffers (copies)."""
+        return {"type": type(self).__name__, "defaults": dict(self.defaults), "lr": self.lr,
+                "clip_norm": self.clip_norm, "steps": self._core.steps,
+                "state": list(self._core.get_state())}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("type") != type(self).__name__:
+            raise ValueError(f"{type(self).__name__}: state is for {state.get('type')!r}")
+        self._core.set_state(list(state["state"]))
+        self._core.steps = int(state["steps"])
+        self.lr = state["lr"]
+        self.clip_norm = state["clip_norm"]
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
-        return f"SGD({args})"
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, θ ← θ − α ∇θL, with PyTorch's ``torch.optim.SGD`` semantics:
+
+        g = ∇θL + weight_decay · θ
+        if momentum: buf = g on the first step, else buf = momentum · buf + (1 − dampening) · g;
+                     g = g + momentum · buf if nesterov else buf
+        θ ← θ − lr · g
+
+    Args:
+        params: a model, a block, or a list of them.
+        lr: learning rate α (≥ 0). momentum, dampening, weight_decay: ≥ 0.
+        nesterov: Nesterov momentum (needs momentum > 0 and dampening 0).
+        clip_norm: clip the gradients' global norm first (0/None: off).
+    """
+
+    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, clip_norm=None):
+        d = {"lr": lr, "momentum": momentum, "dampening": dampening,
+             "weight_decay": weight_decay, "nesterov": bool(nesterov)}
+        core = _core.SGD(_blocks(params, "SGD"), *(_number("SGD", k, d[k]) for k in
+                         ("lr", "momentum", "dampening", "weight_decay")), bool(nesterov))
+        super().__init__(core, d, clip_norm)
+
+
+class Adam(Optimizer):
+    r"""Adam with PyTorch's ``torch.optim.Adam`` semantics (bias-corrected moments):
+
+        g = ∇θL + weight_decay · θ
+        m = β1 m + (1 − β1) g;   v = β2 v + (1 − β2) g²;   t = step number
+        θ ← θ − lr · (m / (1 − β1ᵗ)) / (sqrt(v / (1 − β2ᵗ)) + eps)
+    """
+
+    _decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, clip_norm=None):
+        name = type(self).__name__
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{name}: betas must be a pair of numbers, got {betas!r}")
+        d = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        core = _core.Adam(_blocks(params, name), _number(name, "lr", lr),
+                          _number(name, "beta1", betas[0]), _number(name, "beta2", betas[1]),
+                          _number(name, "eps", eps), _number(name, "weight_decay", weight_decay),
+                          self._decoupled)
+        super().__init__(core, d, clip_norm)
+
+
+class AdamW(Adam):
+    r"""AdamW (``torch.optim.AdamW``): decoupled weight decay, θ ← θ (1 − lr · weight_decay)
+    before the Adam update (which then uses the plain gradient). Default weight_decay 0.01."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01, clip_norm=None):
+        super().__init__(params, lr, betas, eps, weight_decay, clip_norm)
+
+
+# -- learning-rate schedules (per epoch, like Keras' LearningRateScheduler) -------------
+class Schedule:
+    """lr for an epoch (0-based), given the initial lr. Subclasses define ``__call__``."""
+
+    def __call__(self, epoch: int, base_lr: float) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class StepLR(Schedule):
+    """lr = base · gamma^(epoch // step_size)."""
+
+    def __init__(self, step_size: int, gamma: float = 0.1):
+        if not isinstance(step_size, int) or step_size <= 0:
+            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
+        self.step_size, self.gamma = step_size, float(gamma)
+
+    def __call__(self, epoch, base_lr):
+        return base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class ExponentialLR(Schedule):
+    """lr = base · gamma^epoch."""
+
+    def __init__(self, gamma: float):
+        self.gamma = float(gamma)
+
+    def __call__(self, epoch, base_lr):
+        return base_lr * self.gamma ** epoch
+
+
+class CosineAnnealingLR(Schedule):
+    """lr = eta_min + (base − eta_min) (1 + cos(π · epoch / T_max)) / 2."""
+
+    def __init__(self, T_max: int, eta_min: float = 0.0):
+        if not isinstance(T_max, int) or T_max <= 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
+        self.T_max, self.eta_min = T_max, float(eta_min)
+
+    def __call__(self, epoch, base_lr):
+        e = min(epoch, self.T_max)
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * e / self.T_max)) / 2
+
+
+class LambdaLR(Schedule):
+    """lr = base · fn(epoch)."""
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError("LambdaLR: fn must be callable")
+        self.fn = fn
+
+    def __call__(self, epoch, base_lr):
+        return base_lr * float(self.fn(epoch))

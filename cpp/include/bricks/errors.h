@@ -11,6 +11,10 @@ struct ValueError : std::invalid_argument {
 struct TypeError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
+// Training met a NaN or infinite loss or gradient.
+struct NonFiniteError : ValueError {
+  using ValueError::ValueError;
+};
 // Misuse of an object's life cycle, e.g. backward before forward.
 struct StateError : std::logic_error {
   using std::logic_error::logic_error;

@@ -38,7 +38,25 @@ class Graph {
   void backward(const std::vector<Tensor>& output_grads, double loss_scale, bool want_input_grads);
   // forward (every node) + backward from the losses + optimizer step, after
   // zeroing the gradients. Returns the loss.
-  double train_step(const std::vector<Tensor>& inputs, SGD& opt);
+  double train_step(const std::vector<Tensor>& inputs, Optimizer& opt);
+
+  // Accuracy counted while training: none, argmax of output 0 against int64 labels
+  // (input `labels_input`), or output 0 thresholded against 0/1 targets.
+  enum class Accuracy { none = 0, argmax = 1, threshold = 2 };
+  struct TrainStats {
+    double loss_sum = 0;  // sum over samples of the per-batch mean loss
+    std::int64_t samples = 0, correct = 0, batches = 0, skipped = 0;
+  };
+  // Checks whole-dataset inputs once (dtypes, widths, finite values, equal lengths).
+  std::int64_t check_data(const std::vector<Tensor>& data);
+  // Trains on batches [first, first + count) of the sample order `order` (n entries,
+  // a permutation of the data's rows): each batch is gathered into graph-owned
+  // buffers, then train_step runs. A non-finite loss or gradient stops with a
+  // NonFiniteError before the update (skip_nonfinite: the batch is skipped instead).
+  TrainStats train_batches(const std::vector<Tensor>& data, const std::int64_t* order,
+                           std::int64_t n, std::int64_t batch_size, std::int64_t first,
+                           std::int64_t count, Optimizer& opt, Accuracy acc, int labels_input,
+                           double threshold, bool skip_nonfinite);
 
   double loss() const;
   Tensor value(int node) const;
@@ -65,7 +83,9 @@ class Graph {
     bool grad_written = false;
   };
   void prepare(std::int64_t batch);
-  void check_input(int k, const Tensor& t, bool copy);
+  void run_forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy, bool validate);
+  std::int64_t count_correct(Accuracy acc, int labels_input, double threshold) const;
+  void check_input(int k, const Tensor& t, bool copy, bool validate);
 
   DType dtype_;
   std::vector<Node> nodes_;
@@ -76,6 +96,8 @@ class Graph {
   std::vector<Tensor> in_views_, din_;
   std::vector<char> need_;
   std::vector<int> scratch_of_;
+  std::vector<Buffer> batch_bufs_;
+  std::vector<Tensor> batch_views_;
 };
 
 }  // namespace bricks

@@ -1,36 +1,80 @@
-// Optimizers update parameters in place from their accumulated gradients.
+// Optimizers update parameters in place from their accumulated gradients, with
+// PyTorch's semantics (torch.optim.SGD / Adam / AdamW). Parameters shared by several
+// blocks (the same buffer) are updated once.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "bricks/block.h"
 
 namespace bricks {
 
-// Stochastic gradient descent with PyTorch's torch.optim.SGD semantics:
-//   g = grad + weight_decay * theta
-//   momentum > 0:  buf = g on the first step, else buf = momentum * buf + (1 - dampening) * g
-//                  g = g + momentum * buf if nesterov, else g = buf
-//   theta <- theta - lr * g
-// Parameters shared by several blocks (same buffer) are updated once.
-class SGD {
+class Optimizer {
  public:
-  SGD(std::vector<Param> params, double lr, double momentum = 0.0, double dampening = 0.0,
-      double weight_decay = 0.0, bool nesterov = false);
+  Optimizer(std::vector<Param> params, double lr);
+  virtual ~Optimizer() = default;
+  // Clips the gradients to global norm clip_norm (if > 0), then updates.
   void step();
   void zero_grad();
   double lr() const { return lr_; }
   void set_lr(double lr);
+  // Scale the gradients so that their global L2 norm is at most max_norm
+  // (torch.nn.utils.clip_grad_norm_); 0 disables.
+  void set_clip_norm(double max_norm);
+  double clip_norm() const { return clip_norm_; }
+  // The global L2 norm of the gradients (non-finite if any gradient is).
+  double grad_norm() const;
   const std::vector<Param>& params() const { return params_; }
-  // Momentum buffers, one per parameter (empty until the first step with momentum).
-  std::vector<Buffer>& state() { return momentum_; }
+  // Per-parameter state buffers (momentum, moments), for saving and restoring.
+  std::vector<Buffer>& state() { return state_; }
   long steps() const { return steps_; }
+  void set_steps(long s) { steps_ = s; }
+  virtual std::string name() const = 0;
+
+ protected:
+  virtual void update() = 0;  // one update, steps_ not yet incremented
+  void ensure_state(int per_param);
+  static void check_hyper(const std::string& who, const char* what, double v, bool positive = false);
+  std::vector<Param> params_;
+  std::vector<Buffer> state_;
+  double lr_, clip_norm_ = 0.0;
+  long steps_ = 0;
+};
+
+// g = grad + weight_decay * theta
+// momentum > 0:  buf = g on the first step, else buf = momentum * buf + (1 - dampening) * g
+//                g = g + momentum * buf if nesterov, else g = buf
+// theta <- theta - lr * g
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<Param> params, double lr, double momentum = 0.0, double dampening = 0.0,
+      double weight_decay = 0.0, bool nesterov = false);
+  std::string name() const override { return "SGD"; }
+
+ protected:
+  void update() override;
 
  private:
-  std::vector<Param> params_;
-  double lr_, momentum_coef_, dampening_, weight_decay_;
+  double momentum_, dampening_, weight_decay_;
   bool nesterov_;
-  std::vector<Buffer> momentum_;
-  long steps_ = 0;
+};
+
+// Adam (decoupled = false; weight decay as L2: g = grad + wd * theta) and
+// AdamW (decoupled = true; theta <- theta (1 - lr wd) first):
+//   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  t = step number
+//   theta <- theta - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<Param> params, double lr, double beta1, double beta2, double eps,
+       double weight_decay, bool decoupled);
+  std::string name() const override { return decoupled_ ? "AdamW" : "Adam"; }
+
+ protected:
+  void update() override;
+
+ private:
+  double beta1_, beta2_, eps_, weight_decay_;
+  bool decoupled_;
 };
 
 }  // namespace bricks

@@ -1,0 +1,129 @@
+"""Callbacks for ``Model.fit``: early stopping, checkpoints, learning-rate schedules, callables."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class Callback:
+    """Hooks called by ``fit``; ``self.model`` is set before training starts.
+    Setting ``model.stop_training = True`` ends training after the current epoch."""
+
+    model = None
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+class LambdaCallback(Callback):
+    """Wraps a callable ``fn(epoch, logs)`` called at the end of every epoch."""
+
+    def __init__(self, fn):
+        if not callable(fn):
+            raise TypeError("LambdaCallback: fn must be callable")
+        self.fn = fn
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.fn(epoch, logs)
+
+
+def _monitor_mode(monitor, mode):
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    if mode == "auto":
+        mode = "max" if "acc" in monitor else "min"
+    return mode
+
+
+class _Monitor(Callback):
+    def __init__(self, monitor, mode, min_delta=0.0):
+        self.monitor, self.mode, self.min_delta = monitor, _monitor_mode(monitor, mode), abs(min_delta)
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def _value(self, logs):
+        if self.monitor not in (logs or {}):
+            raise KeyError(f"{type(self).__name__}: metric {self.monitor!r} is not logged; "
+                           f"have {sorted(logs or {})}")
+        return logs[self.monitor]
+
+    def _improved(self, v):
+        return v < self.best - self.min_delta if self.mode == "min" else v > self.best + self.min_delta
+
+
+class EarlyStopping(_Monitor):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
+    with ``restore_best_weights`` the model ends with the weights of its best epoch."""
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
+                 restore_best_weights=True):
+        super().__init__(monitor, mode, min_delta)
+        self.patience, self.restore = int(patience), bool(restore_best_weights)
+        self.wait, self.best_weights, self.stopped_epoch, self.best_epoch = 0, None, None, None
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.best_weights = 0, None
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        v = self._value(logs)
+        if self._improved(v):
+            self.best, self.wait, self.best_epoch = v, 0, epoch
+            if self.restore:
+                self.best_weights = {k: np.array(a) for k, a in self.model.params().items()}
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                self.model.stop_training = True
+                self.stopped_epoch = epoch
+
+    def on_train_end(self, logs=None):
+        if self.restore and self.best_weights is not None:
+            for k, a in self.model.params().items():
+                a[...] = self.best_weights[k]
+
+
+class ModelCheckpoint(_Monitor):
+    """Save the model to ``path`` after an epoch (only on improvement of ``monitor``
+    with ``save_best_only``). ``path`` may contain ``{epoch}``. Saving is atomic."""
+
+    def __init__(self, path, monitor="val_loss", save_best_only=True, mode="auto"):
+        super().__init__(monitor, mode)
+        self.path, self.save_best_only = str(path), bool(save_best_only)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_best_only:
+            v = self._value(logs)
+            if not self._improved(v):
+                return
+            self.best = v
+        self.model.save(self.path.format(epoch=epoch + 1))
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's lr at the start of each epoch: ``schedule(epoch, lr)`` is a
+    ``bricks.optim`` schedule (given the initial lr) or any callable of (epoch, current lr)."""
+
+    def __init__(self, schedule):
+        if not callable(schedule):
+            raise TypeError("LearningRateScheduler: schedule must be callable")
+        self.schedule = schedule
+        self.base_lr = None
+
+    def on_train_begin(self, logs=None):
+        self.base_lr = self.model.optimizer.lr
+
+    def on_epoch_begin(self, epoch, logs=None):
+        from .optim import Schedule
+
+        opt = self.model.optimizer
+        opt.lr = self.schedule(epoch, self.base_lr if isinstance(self.schedule, Schedule) else opt.lr)

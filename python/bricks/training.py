@@ -1,0 +1,268 @@
+"""The training loop: ``Model.fit`` / ``evaluate`` / ``predict``.
+
+Batches run natively: Python calls the core once per chunk of batches (about a
+tenth of a second of work, so that the progress bar moves and Ctrl-C is honoured
+within a second), never once per block.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import numpy as np
+
+from . import _core
+from ._arrays import as_float_matrix, as_labels
+from .callbacks import Callback, LambdaCallback
+
+ACC_NONE, ACC_ARGMAX, ACC_THRESHOLD = 0, 1, 2
+
+
+class History(Callback):
+    """Per-epoch logs: ``history.history["loss"]``, ``["val_accuracy"]``, ...; ``history.epoch``."""
+
+    def __init__(self):
+        self.history, self.epoch = {}, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+class _Progress:
+    """tqdm when it is installed and stderr is a terminal; otherwise a line per epoch."""
+
+    def __init__(self, verbose, epochs, n):
+        self.verbose, self.epochs, self.n, self.bar = verbose, epochs, n, None
+        self.tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        try:
+            import tqdm  # noqa: F401
+
+            self.has_tqdm = True
+        except ImportError:
+            self.has_tqdm = False
+
+    def start(self, epoch):
+        self.t0 = time.perf_counter()
+        if self.verbose == 1 and self.tty and self.has_tqdm:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.n, desc=f"epoch {epoch + 1}/{self.epochs}", unit="sample",
+                            unit_scale=True, leave=True, file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, k, logs):
+        if self.bar is not None:
+            self.bar.update(k)
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}, refresh=False)
+
+    def end(self, epoch, logs, samples):
+        dt = time.perf_counter() - self.t0
+        if self.bar is not None:
+            self.bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()})
+            self.bar.close()
+            self.bar = None
+        elif self.verbose:
+            parts = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+            print(f"epoch {epoch + 1}/{self.epochs} - {dt:.2f}s - {samples / max(dt, 1e-9):,.0f} samples/s"
+                  f" - {parts}", file=sys.stderr, flush=True)
+
+
+def _as_input_list(model, X, y):
+    """The arrays for the model's inputs, converted once (no copy when they fit)."""
+    xs = list(X) if isinstance(X, (list, tuple)) else [X]
+    if y is not None:
+        xs.append(y)
+    if len(xs) != len(model.inputs):
+        raise ValueError(f"fit: the model has {len(model.inputs)} inputs "
+                         f"({[n.name for n in model.inputs]}), got {len(xs)} arrays")
+    out = []
+    for node, a in zip(model.inputs, xs):
+        who = f"{node.name!r}"
+        out.append(as_labels(a, who, "class labels") if node.labels
+                   else as_float_matrix(a, model.dtype, who, "data"))
+    return out
+
+
+def _accuracy_mode(model):
+    from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss
+
+    loss = getattr(model, "_loss_block", None)
+    labels_input = len(model.inputs) - 1
+    if isinstance(loss, CrossEntropyLoss) and model.inputs[-1].labels:
+        return ACC_ARGMAX, labels_input, 0.0
+    if isinstance(loss, BCEWithLogitsLoss):
+        return ACC_THRESHOLD, labels_input, 0.0
+    if isinstance(loss, BCELoss):
+        return ACC_THRESHOLD, labels_input, 0.5
+    return ACC_NONE, -1, 0.0
+
+
+def _reseed_dropout(model, seed):
+    ss = np.random.SeedSequence(seed)
+    for child, blk in zip(ss.spawn(len(model.blocks)), model.blocks):
+        if hasattr(blk._core, "reseed"):
+            blk._core.reseed(int(child.generate_state(1, np.uint64)[0]))
+
+
+def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
+        seed=None, validation_data=None, validation_split=0.0, callbacks=(), verbose=1,
+        on_nonfinite="raise"):
+    if loss is not None or optimizer is not None:
+        model.compile(loss if loss is not None else model._loss_block,
+                      optimizer if optimizer is not None else model.optimizer)
+    if model.optimizer is None or not model.losses:
+        raise ValueError("fit: needs a loss and an optimizer (fit(..., loss=, optimizer=) or compile)")
+    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+            raise ValueError(f"fit: {name} must be a positive int, got {v!r}")
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
+    if on_nonfinite not in ("raise", "skip"):
+        raise ValueError(f"fit: on_nonfinite must be 'raise' or 'skip', got {on_nonfinite!r}")
+    if hasattr(model, "_ensure"):
+        model._ensure([X[0] if isinstance(X, (list, tuple)) else X])
+    data = _as_input_list(model, X, y)
+    n = model._graph.check_data(data)
+    if validation_split and validation_data is None:
+        cut = n - int(round(n * validation_split))
+        if cut <= 0 or cut == n:
+            raise ValueError(f"fit: validation_split={validation_split} leaves an empty set of {n} samples")
+        validation_data = [d[cut:] for d in data]
+        data, n = [np.ascontiguousarray(d[:cut]) for d in data], cut
+    if validation_data is not None:
+        vx, vy = (validation_data if isinstance(validation_data, tuple) and len(validation_data) == 2
+                  else (validation_data[:-1], validation_data[-1]))
+        val = _as_input_list(model, list(vx) if isinstance(vx, list) else vx, vy)
+        model._graph.check_data(val)
+    else:
+        val = None
+    acc_mode, labels_input, thr = _accuracy_mode(model)
+    cbs = [History()] + [c if isinstance(c, Callback) else LambdaCallback(c) for c in callbacks]
+    for c in cbs:
+        c.model = model
+    rng = np.random.default_rng(seed)
+    if seed is not None:
+        _reseed_dropout(model, seed)
+    progress = _Progress(verbose, epochs, n)
+    model.stop_training = False
+    model.train()
+    for c in cbs:
+        c.on_train_begin()
+    nb = math.ceil(n / batch_size)
+    chunk = 1
+    for epoch in range(epochs):
+        for c in cbs:
+            c.on_epoch_begin(epoch)
+        order = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
+        progress.start(epoch)
+        tot = np.zeros(5)
+        b = 0
+        while b < nb:
+            t0 = time.perf_counter()
+            st = model._graph.train_batches(data, order, batch_size, b, chunk, model.optimizer._core,
+                                            acc_mode, labels_input, thr, on_nonfinite == "skip")
+            dt = time.perf_counter() - t0
+            b += chunk
+            tot += st
+            if st[3]:  # aim each native call at ~0.1 s of work
+                chunk = max(1, min(nb, int(chunk * min(4.0, 0.1 / max(dt, 1e-6)))))
+            progress.update(int(st[1]), _logs(tot, acc_mode))
+        logs = _logs(tot, acc_mode)
+        if tot[4]:
+            logs["skipped_batches"] = float(tot[4])
+        if val is not None:
+            for k, v in _evaluate(model, val, max(batch_size, 256), acc_mode, labels_input, thr).items():
+                logs["val_" + k] = v
+            model.train()
+        progress.end(epoch, logs, int(tot[1]))
+        for c in cbs:
+            c.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    for c in cbs:
+        c.on_train_end()
+    return cbs[0]
+
+
+def _logs(tot, acc_mode):
+    logs = {"loss": float(tot[0] / max(tot[1], 1))}
+    if acc_mode != ACC_NONE:
+        logs["accuracy"] = float(tot[2] / max(tot[1], 1))
+    return logs
+
+
+def _evaluate(model, data, batch_size, acc_mode, labels_input, thr):
+    model.eval()
+    n = data[0].shape[0]
+    loss_sum, correct = 0.0, 0
+    for lo in range(0, n, batch_size):
+        batch = [d[lo:lo + batch_size] for d in data]
+        outs = model._graph.forward(batch, True, False)
+        loss_sum += model._graph.loss * batch[0].shape[0]
+        if acc_mode == ACC_ARGMAX:
+            correct += int((outs[0].argmax(1) == batch[labels_input]).sum())
+        elif acc_mode == ACC_THRESHOLD:
+            correct += int(((outs[0] > thr) == (batch[labels_input] > 0.5)).all(1).sum())
+    res = {"loss": loss_sum / n}
+    if acc_mode != ACC_NONE:
+        res["accuracy"] = correct / n
+    return res
+
+
+def evaluate(model, X, y=None, *, batch_size=256) -> dict:
+    """Mean loss (and accuracy for classifiers) over a dataset, in eval mode."""
+    if not model.losses:
+        raise ValueError("evaluate: the model has no loss (compile it first)")
+    data = _as_input_list(model, X, y)
+    model._graph.check_data(data)
+    was = model.blocks[0].training if model.blocks else True
+    try:
+        return _evaluate(model, data, int(batch_size), *_accuracy_mode(model))
+    finally:
+        model.train(was)
+
+
+def predict(model, X, *, batch_size=256):
+    """Outputs for X, batch by batch, in eval mode (Dropout off)."""
+    if hasattr(model, "_ensure"):
+        model._ensure([X[0] if isinstance(X, (list, tuple)) else X])
+    xs = list(X) if isinstance(X, (list, tuple)) else [X]
+    idx = model._select(xs, True)
+    arrays = model._prepare(xs, idx)
+    n = next(a.shape[0] for a in arrays if a is not None)
+    if n == 0:
+        raise ValueError("predict: empty batch (0 rows)")
+    was = model.blocks[0].training if model.blocks else True
+    model.eval()
+    try:
+        parts = [model._graph.forward([None if a is None else a[lo:lo + batch_size] for a in arrays],
+                                      False, False) for lo in range(0, n, int(batch_size))]
+    finally:
+        model.train(was)
+    outs = [np.concatenate([p[k] for p in parts]) for k in range(len(model.outputs))]
+    return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def predict_proba(model, X, *, batch_size=256):
+    """Class probabilities: softmax of the logits for CrossEntropyLoss, sigmoid for
+    BCEWithLogitsLoss, the outputs themselves when the model ends in Softmax/Sigmoid."""
+    from .blocks import Sigmoid, Softmax
+    from .losses import BCEWithLogitsLoss, CrossEntropyLoss
+
+    out = predict(model, X, batch_size=batch_size)
+    loss = getattr(model, "_loss_block", None)
+    if isinstance(loss, CrossEntropyLoss):
+        e = np.exp(out - out.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+    if isinstance(loss, BCEWithLogitsLoss):
+        return 1.0 / (1.0 + np.exp(-out))
+    last = model.outputs[0].block
+    if isinstance(last, (Softmax, Sigmoid)):
+        return out
+    raise ValueError("predict_proba: the model is not a classifier (compile it with "
+                     "CrossEntropyLoss or BCEWithLogitsLoss, or end it with Softmax/Sigmoid)")

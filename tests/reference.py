@@ -1,0 +1,108 @@
+"""Independent NumPy reference implementations of every block, from the lecture's formulas.
+
+Each function takes float64 arrays (one sample per row) and returns ``(y, vjp)``:
+``y`` is the output (a float for losses) and ``vjp(dy)`` returns
+``(input_grads, param_grads)``, the gradient of <y, dy> with respect to every input
+(a list; ``None`` for integer class labels) and to every parameter (a dict).
+Nothing here calls bricks.
+"""
+import numpy as np
+
+
+def _no_params(*input_grads):
+    return list(input_grads), {}
+
+
+def _sigmoid(x):
+    e = np.exp(-np.abs(x))  # never overflows
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _log_softmax(x):
+    s = x - x.max(axis=1, keepdims=True)
+    return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+
+
+# -- blocks ------------------------------------------------------------------------
+def linear(x, weight, bias=None):
+    """y = x Wᵀ + b (W is (out, in)); dx = dy W, dW = dyᵀ x, db = Σ_rows dy."""
+    y = x @ weight.T + (0.0 if bias is None else bias)
+
+    def vjp(dy):
+        grads = {"weight": dy.T @ x}
+        if bias is not None:
+            grads["bias"] = dy.sum(axis=0)
+        return [dy @ weight], grads
+    return y, vjp
+
+
+def relu(x):
+    return np.maximum(x, 0.0), lambda dy: _no_params(dy * (x > 0))
+
+
+def sigmoid(x):
+    y = _sigmoid(x)
+    return y, lambda dy: _no_params(dy * y * (1.0 - y))
+
+
+def tanh(x):
+    y = np.tanh(x)
+    return y, lambda dy: _no_params(dy * (1.0 - y * y))
+
+
+def softmax(x):
+    y = np.exp(_log_softmax(x))
+    return y, lambda dy: _no_params(y * (dy - (dy * y).sum(axis=1, keepdims=True)))
+
+
+def log_softmax(x):
+    y = _log_softmax(x)
+    return y, lambda dy: _no_params(dy - np.exp(y) * dy.sum(axis=1, keepdims=True))
+
+
+def hadamard(a, b):
+    return a * b, lambda dy: _no_params(dy * b, dy * a)
+
+
+def dropout(x, mask):
+    """Dropout with a given mask (0 or 1/(1-p) in training, all ones in eval)."""
+    return x * mask, lambda dy: _no_params(dy * mask)
+
+
+# -- losses: mean over the N rows of a sum over features; vjp(dL) with dL a float -----
+def mse_loss(x, t):
+    n = x.shape[0]
+    return ((x - t) ** 2).sum() / n, lambda dL: _no_params(dL * 2 * (x - t) / n,
+                                                         dL * 2 * (t - x) / n)
+
+
+def _log_clamped(p):
+    return np.maximum(np.log(np.maximum(p, 1e-300)), -100.0)
+
+
+def bce_loss(p, t):
+    n = p.shape[0]
+    lp, lq = _log_clamped(p), _log_clamped(1.0 - p)
+    loss = -(t * lp + (1.0 - t) * lq).sum() / n
+    return loss, lambda dL: _no_params(dL * (p - t) / (n * np.maximum(p * (1 - p), 1e-12)),
+                                      dL * (lq - lp) / n)
+
+
+def bce_with_logits_loss(x, t):
+    n = x.shape[0]
+    loss = (np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))).sum() / n
+    return loss, lambda dL: _no_params(dL * (_sigmoid(x) - t) / n, dL * -x / n)
+
+
+def cross_entropy_loss(x, t):
+    """t: integer labels (N,) (no gradient) or rows (N, C), which need not sum to 1."""
+    n, c = x.shape
+    labels = t.ndim == 1
+    rows = np.eye(c)[t] if labels else t
+    ls = _log_softmax(x)
+    loss = -(rows * ls).sum() / n
+
+    def vjp(dL):
+        dx = dL * (np.exp(ls) * rows.sum(axis=1, keepdims=True) - rows) / n
+        return _no_params(dx, None if labels else -dL * ls / n)
+    return loss, vjp

@@ -1,0 +1,133 @@
+"""The block registry (PyTorch's test_modules.py style): one spec per block configuration.
+
+A spec says how to build the block, what its inputs look like (domains), and which
+NumPy reference computes it. Every Block subclass exported by bricks needs at least
+one spec: test_blocks.py::test_every_block_has_a_spec fails otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+import bricks as bk
+import reference as R
+
+ABSTRACT = {bk.Block, bk.Loss}  # exported bases, not blocks one can build
+SHAPES = ((1, 1), (1, 7), (5, 3), (17, 33))  # (N, D): batch 1 and odd sizes
+SMALL_SHAPES = ((1, 1), (3, 4))  # for full-Jacobian finite differences
+DROPOUT_SEED = 5
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Where an input's values come from: draw(rng, N, D) -> float64 array or int64 labels."""
+    name: str
+    draw: Callable
+    labels: bool = False   # integer class labels of shape (N,)
+    int_ok: bool = True    # an integer array of these values is a valid input (converted)
+
+
+REAL = Domain("real", lambda r, n, d: r.normal(0.0, 1.5, (n, d)))
+# ReLU: at least 1e-3 away from the kink, so finite differences do not straddle it.
+NONZERO = Domain("nonzero", lambda r, n, d: r.choice([-1.0, 1.0], (n, d)) * r.uniform(1e-3, 3, (n, d)))
+PROB = Domain("prob", lambda r, n, d: r.uniform(0.05, 0.95, (n, d)))
+UNIT = Domain("unit", lambda r, n, d: r.uniform(0.0, 1.0, (n, d)))
+LABELS = Domain("labels", lambda r, n, d: r.integers(0, d, n), labels=True)
+PROB_ROWS = Domain("prob_rows", lambda r, n, d: np.exp(R.log_softmax(r.normal(0, 1, (n, d)))[0]),
+                   int_ok=False)  # an int 2-D target is read as (bad) labels
+POS_ROWS = Domain("pos_rows", lambda r, n, d: r.uniform(0.0, 2.0, (n, d)), int_ok=False)  # sums != 1
+
+
+def no_context(blk, shape):
+    return {}
+
+
+def params_of(blk, shape):
+    """Linear: the block's own parameters, as float64 copies."""
+    return {k: np.array(v, dtype=np.float64) for k, v in blk.params.items()}
+
+
+def reseed(blk):
+    blk._core.reseed(DROPOUT_SEED)
+
+
+def dropout_mask(blk, shape):
+    """Dropout: the mask the next (reseeded) forward will use, read off forward(ones)."""
+    if not blk.training:
+        return {"mask": np.ones(shape)}
+    reseed(blk)
+    return {"mask": np.array(blk.forward(np.ones(shape, blk.dtype)), dtype=np.float64)}
+
+
+@dataclass(frozen=True)
+class Spec:
+    cls: type
+    domains: tuple
+    ref: Callable                      # reference function: ref(*inputs, **context) -> (y, vjp)
+    kwargs: Callable = lambda d: {}    # constructor kwargs for D input features
+    context: Callable = no_context     # context(blk, (N, D)) -> extra reference kwargs
+    setup: Callable = lambda blk: None  # run before every forward (reseed a Dropout)
+    training: bool = True
+    tag: str = ""
+    shapes: tuple = field(default=SHAPES)
+
+    @property
+    def id(self) -> str:
+        return self.cls.__name__ + (f"[{self.tag}]" if self.tag else "")
+
+    @property
+    def is_loss(self) -> bool:
+        return issubclass(self.cls, bk.Loss)
+
+    @property
+    def n_inputs(self) -> int:
+        return len(self.domains)
+
+    def build(self, d: int, dtype=np.float64) -> bk.Block:
+        return self.cls(**self.kwargs(d), dtype=dtype).train(self.training)
+
+    def inputs(self, rng, shape, dtype=np.float64) -> list:
+        n, d = shape
+        return [dom.draw(rng, n, d) if dom.labels else dom.draw(rng, n, d).astype(dtype)
+                for dom in self.domains]
+
+    def reference(self, blk, inputs, shape):
+        """(y, vjp) of the NumPy reference for these inputs, in float64."""
+        xs = [x if dom.labels else np.asarray(x, np.float64) for x, dom in zip(inputs, self.domains)]
+        return self.ref(*xs, **self.context(blk, shape))
+
+
+SPECS = [
+    Spec(bk.Linear, (REAL,), R.linear, kwargs=lambda d: dict(in_features=d, out_features=d % 5 + 2,
+                                                             init="torch"), context=params_of),
+    Spec(bk.Linear, (REAL,), R.linear, tag="no bias", context=params_of,
+         kwargs=lambda d: dict(in_features=d, out_features=3, bias=False)),
+    Spec(bk.ReLU, (NONZERO,), R.relu),
+    Spec(bk.Sigmoid, (REAL,), R.sigmoid),
+    Spec(bk.Tanh, (REAL,), R.tanh),
+    Spec(bk.Softmax, (REAL,), R.softmax),
+    Spec(bk.LogSoftmax, (REAL,), R.log_softmax),
+    Spec(bk.Hadamard, (REAL, REAL), R.hadamard),
+    Spec(bk.Dropout, (REAL,), R.dropout, kwargs=lambda d: dict(p=0.5), context=dropout_mask,
+         setup=reseed, tag="train"),
+    Spec(bk.Dropout, (REAL,), R.dropout, kwargs=lambda d: dict(p=0.3), context=dropout_mask,
+         training=False, tag="eval"),
+    Spec(bk.MSELoss, (REAL, REAL), R.mse_loss),
+    Spec(bk.BCELoss, (PROB, UNIT), R.bce_loss),
+    Spec(bk.BCEWithLogitsLoss, (REAL, UNIT), R.bce_with_logits_loss),
+    Spec(bk.CrossEntropyLoss, (REAL, LABELS), R.cross_entropy_loss, tag="labels"),
+    Spec(bk.CrossEntropyLoss, (REAL, PROB_ROWS), R.cross_entropy_loss, tag="rows"),
+    Spec(bk.CrossEntropyLoss, (REAL, POS_ROWS), R.cross_entropy_loss, tag="rows not summing to 1"),
+]
+
+
+def exported_blocks() -> set:
+    """Every concrete Block subclass in bricks.__all__."""
+    objs = (getattr(bk, n) for n in bk.__all__)
+    return {o for o in objs if isinstance(o, type) and issubclass(o, bk.Block)} - ABSTRACT
+
+
+def by_id(spec_id: str) -> Spec:
+    return next(s for s in SPECS if s.id == spec_id)
