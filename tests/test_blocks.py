@@ -235,8 +235,10 @@ def test_extreme_logits_stay_finite_in_float32():
                                atol=1e-3)  # finite and right; precision: the next test
     assert np.isfinite(ls.backward(np.ones_like(BIG))).all()
     sg = bk.Sigmoid()
-    np.testing.assert_array_equal(sg.forward(BIG), (BIG > 0) + 0.5 * (BIG == 0))  # σ(-1e4) = 0
-    np.testing.assert_array_equal(sg.backward(np.ones_like(BIG)), 0.25 * (BIG == 0))
+    y = sg.forward(BIG)
+    assert (y[BIG < 0] == 0).all()  # σ(-1e4) = 0 exactly
+    np.testing.assert_allclose(y, (BIG > 0) + 0.5 * (BIG == 0), rtol=2e-7, atol=0)  # ~2 ulp
+    np.testing.assert_allclose(sg.backward(np.ones_like(BIG)), 0.25 * (BIG == 0), atol=1e-7)
     np.testing.assert_array_equal(bk.Tanh().forward(BIG), np.sign(BIG))
 
     ce = bk.CrossEntropyLoss()
@@ -254,14 +256,18 @@ def test_extreme_logits_stay_finite_in_float32():
 
 
 @pytest.mark.parametrize("shift", [1e2, 1e4, -1e4])
-def test_log_softmax_and_cross_entropy_are_shift_invariant_in_float32(shift, rng):
-    """log softmax(x + c) = log softmax(x): a stable log-sum-exp keeps float32 precision."""
-    x = rng.normal(size=(4, 5)).astype(np.float32) + np.float32(shift)
-    x64 = x.astype(np.float64)  # the same (rounded) logits: only the kernel's error remains
-    np.testing.assert_allclose(bk.LogSoftmax().forward(x), R.log_softmax(x64)[0], rtol=2e-6)
-    labels = np.array([0, 4, 2, 1])
-    assert bk.CrossEntropyLoss().forward(x, labels) == pytest.approx(
-        R.cross_entropy_loss(x64, labels)[0], rel=2e-6)
+@pytest.mark.parametrize("spec_id", ["LogSoftmax", "CrossEntropyLoss[labels]"])
+def test_log_softmax_keeps_float32_precision_at_large_logits(spec_id, shift, rng):
+    """A stable log-sum-exp, (x - max) - log Σ e^(x - max), loses nothing to the shift."""
+    spec, shape = by_id(spec_id), (4, 5)
+    blk = spec.build(shape[1], np.float32)
+    xs = spec.inputs(rng, shape, np.float32)
+    xs[0] += np.float32(shift)
+    y_ref, vjp = spec.reference(blk, xs, shape)  # from the same rounded float32 logits
+    dy = cotangent(spec, rng, np.zeros(shape), np.float32)
+    y, g, _ = run(spec, blk, xs, dy)
+    np.testing.assert_allclose(y, y_ref, rtol=2e-6, err_msg="forward")
+    assert_close(g[0], vjp(np.asarray(dy, np.float64))[0][0], np.float32, "gradient")
 
 
 def test_bce_loss_at_zero_and_one_is_clamped_not_infinite():

@@ -136,7 +136,7 @@ def test_blobs_balance_centres_and_stds():
     for k, s in enumerate([0.5, 1.0, 2.0]):
         P = X[y == k]
         np.testing.assert_allclose(P.mean(0), C[k], atol=0.25)
-        assert abs(P.std() - s) < 0.1 * s
+        assert abs((P - C[k]).std() - s) < 0.1 * s
 
     X0, y0 = datasets.blobs(n_samples=6, centers=[[1, 2], [3, 4]], cluster_std=0, seed=2)
     np.testing.assert_array_equal(X0, np.array([[1, 2], [3, 4]], np.float32)[y0])
@@ -356,16 +356,10 @@ def write(path, data, gz=False):
     return path
 
 
-def test_read_idx_known_bytes():
+def test_read_idx_known_bytes(tmp_path):
+    # header: int32, 1 dimension of size 2; then big-endian 1 and -2
     raw = bytes([0, 0, 0x0C, 1, 0, 0, 0, 2, 0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFE])
-    # header: int32, 1 dim of size 2; then big-endian 1 and -2
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as d:
-        p = os.path.join(d, "x.idx")
-        with open(p, "wb") as f:
-            f.write(raw)
-        a = datasets.read_idx(p)
+    a = datasets.read_idx(write(tmp_path / "x.idx", raw))
     assert a.dtype == np.int32 and a.shape == (2,)
     assert a.tolist() == [1, -2]
 
@@ -578,15 +572,20 @@ class FakeServer:
         return io.BytesIO(self.files[url])
 
 
-@pytest.fixture
-def synthetic_canon(monkeypatch):
-    """Synthetic MNIST files and md5 table patched to match them (the real sums are
-    those of the real files, which tests never fetch)."""
+def synthetic_contents():
     contents = {}
-    for kind, n in (("train", 7), ("test", 3)):
-        images, labels = fake_mnist(n, {"train": 1, "test": 2}[kind])
+    for kind, n, seed in (("train", 7, 1), ("test", 3, 2)):
+        images, labels = fake_mnist(n, seed)
         contents[NAMES[kind][0]] = idx_bytes(images)
         contents[NAMES[kind][1]] = idx_bytes(labels)
+    return contents
+
+
+@pytest.fixture
+def synthetic_canon(monkeypatch):
+    """Synthetic MNIST files, with the md5 table patched to match them (the real sums
+    are those of the real files, which tests never fetch)."""
+    contents = synthetic_contents()
     md5 = {name: hashlib.md5(data).hexdigest() for name, data in contents.items()}
     monkeypatch.setattr(datasets, "_MNIST_MD5", md5)
     return contents
@@ -646,13 +645,13 @@ def test_download_md5_mismatch_deletes_and_raises(tmp_path, monkeypatch, synthet
     assert len(server.requested) == len(datasets.MNIST_MIRRORS)
 
 
-def test_download_real_checksums_reject_other_content(tmp_path, monkeypatch, synthetic_canon):
-    monkeypatch.undo()  # the real md5 table again, and urlopen restored ...
-    monkeypatch.setattr(urllib.request, "urlopen", FakeServer({  # ... then faked once more
-        m + "t10k-labels-idx1-ubyte.gz": gzip.compress(synthetic_canon["t10k-labels-idx1-ubyte"])
+def test_download_real_checksums_reject_other_content(tmp_path, monkeypatch):
+    contents = synthetic_contents()  # the real md5 table is in force here
+    monkeypatch.setattr(urllib.request, "urlopen", FakeServer({
+        m + "t10k-labels-idx1-ubyte.gz": gzip.compress(contents["t10k-labels-idx1-ubyte"])
         for m in datasets.MNIST_MIRRORS
     }))
-    write(tmp_path / "t10k-images-idx3-ubyte", synthetic_canon["t10k-images-idx3-ubyte"])
+    write(tmp_path / "t10k-images-idx3-ubyte", contents["t10k-images-idx3-ubyte"])
     with pytest.raises(OSError, match="27ae3e4e09519cfbb04c329615203637"):
         datasets.mnist(tmp_path, kind="test", download=True)
     assert os.listdir(tmp_path) == ["t10k-images-idx3-ubyte"]

@@ -38,6 +38,7 @@ from .graph import Input, Model, Node, Sequential  # noqa: E402
 from .check import gradcheck, jacobian  # noqa: E402
 from . import callbacks, metrics  # noqa: E402
 from .training import History  # noqa: E402
+from .io import load  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -63,5 +64,5 @@ __all__ = [
     "Block", "Input", "Model", "Node", "Sequential", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Hadamard",
     "Dropout", "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "SGD", "Adam", "AdamW", "Optimizer", "optim", "NonFiniteError",
     "gradcheck", "jacobian", "manual_seed", "set_num_threads", "get_num_threads", "blas_info",
-    "StateError",
+    "StateError", "load", "callbacks", "metrics", "History",
 ]

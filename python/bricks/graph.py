@@ -259,6 +259,12 @@ class Model:
         self._loss_block = loss
         return self
 
+    def save(self, path) -> None:
+        """Save architecture, weights, loss and optimizer state to one .npz file, atomically."""
+        from .io import save
+
+        save(self, path)
+
     # -- training (see training.py) --------------------------------------------------
     def fit(self, X, y=None, **kwargs):
         """Train: ``fit(X, y, loss=..., optimizer=..., epochs=1, batch_size=32, shuffle=True,

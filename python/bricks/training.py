@@ -68,7 +68,8 @@ class _Progress:
             self.bar = None
         elif self.verbose:
             parts = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
-            print(f"epoch {epoch + 1}/{self.epochs} - {dt:.2f}s - {samples / max(dt, 1e-9):,.0f} samples/s"
+            took = f"{dt:.2f}s" if dt >= 1 else f"{dt * 1000:.0f}ms"
+            print(f"epoch {epoch + 1}/{self.epochs} - {took} - {samples / max(dt, 1e-9):,.0f} samples/s"
                   f" - {parts}", file=sys.stderr, flush=True)
 
 
