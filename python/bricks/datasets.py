@@ -261,7 +261,7 @@ def _data_bytes(name: str) -> bytes:
     if __package__:
         from importlib.resources import files
 
-        resource = files(__package__).joinpath("data", name)
+        resource = files(__package__) / "data" / name
     else:  # loaded as a plain file, not as part of the package
         resource = Path(__file__).resolve().parent / "data" / name
     try:

@@ -113,9 +113,10 @@ def _reseed_dropout(model, seed):
 def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
         seed=None, validation_data=None, validation_split=0.0, callbacks=(), verbose=1,
         on_nonfinite="raise"):
-    if loss is not None or optimizer is not None:
-        model.compile(loss if loss is not None else model._loss_block,
-                      optimizer if optimizer is not None else model.optimizer)
+    if loss is not None:
+        model.compile(loss, optimizer if optimizer is not None else model.optimizer)
+    elif optimizer is not None:
+        model.optimizer = optimizer
     if model.optimizer is None or not model.losses:
         raise ValueError("fit: needs a loss and an optimizer (fit(..., loss=, optimizer=) or compile)")
     for name, v in (("epochs", epochs), ("batch_size", batch_size)):
