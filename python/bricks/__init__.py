@@ -36,7 +36,7 @@ from .optim import SGD, Adam, AdamW, Optimizer  # noqa: E402
 from . import optim  # noqa: E402
 from .graph import Input, Model, Node, Sequential  # noqa: E402
 from .check import gradcheck, jacobian  # noqa: E402
-from . import callbacks, metrics  # noqa: E402
+from . import callbacks, datasets, metrics  # noqa: E402
 from .training import History  # noqa: E402
 from .io import load  # noqa: E402
 
@@ -64,5 +64,5 @@ __all__ = [
     "Block", "Input", "Model", "Node", "Sequential", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Hadamard",
     "Dropout", "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "SGD", "Adam", "AdamW", "Optimizer", "optim", "NonFiniteError",
     "gradcheck", "jacobian", "manual_seed", "set_num_threads", "get_num_threads", "blas_info",
-    "StateError", "load", "callbacks", "metrics", "History",
+    "StateError", "load", "callbacks", "datasets", "metrics", "History",
 ]

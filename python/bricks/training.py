@@ -84,9 +84,22 @@ def _as_input_list(model, X, y):
     out = []
     for node, a in zip(model.inputs, xs):
         who = f"{node.name!r}"
+        if node.labels:
+            a = _onehot_to_labels(a, who)
         out.append(as_labels(a, who, "class labels") if node.labels
                    else as_float_matrix(a, model.dtype, who, "data"))
     return out
+
+
+def _onehot_to_labels(y, who):
+    """One-hot rows are accepted where class labels are expected."""
+    a = np.asarray(y)
+    if a.ndim != 2:
+        return a
+    if not (np.isin(a, (0, 1)).all() and (a.sum(1) == 1).all()):
+        raise ValueError(f"{who}: expected class labels (N,) or one-hot rows; these rows are not "
+                         f"one-hot (for probability targets compile with labels=False)")
+    return a.argmax(1)
 
 
 def _accuracy_mode(model):
