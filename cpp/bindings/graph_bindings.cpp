@@ -90,16 +90,17 @@ void bind_graph(py::module_& m) {
       .def("train_batches",
            [](Graph& g, const py::list& xs, const py::array_t<std::int64_t, py::array::c_style>& order,
               std::int64_t batch_size, std::int64_t first, std::int64_t count, Optimizer& opt,
-              int acc, int labels_input, double threshold, bool skip_nonfinite) {
+              int acc, int labels_input, double threshold, int guard) {
              std::vector<py::array> keep;
              auto in = views(xs, keep, "data");
              if (acc < 0 || acc > 2) throw ValueError("train_batches: bad accuracy mode");
+             if (guard < 0 || guard > 2) throw ValueError("train_batches: bad non-finite mode");
              Graph::TrainStats st;
              {
                py::gil_scoped_release nogil;
                st = g.train_batches(in, order.data(), order.size(), batch_size, first, count, opt,
                                     static_cast<Graph::Accuracy>(acc), labels_input, threshold,
-                                    skip_nonfinite);
+                                    static_cast<Graph::NonFinite>(guard));
              }
              return py::make_tuple(st.loss_sum, st.samples, st.correct, st.batches, st.skipped);
            })

@@ -270,7 +270,7 @@ std::int64_t Graph::count_correct(Accuracy acc, int labels_input, double thresho
 Graph::TrainStats Graph::train_batches(const std::vector<Tensor>& data, const std::int64_t* order,
                                        std::int64_t n, std::int64_t batch_size, std::int64_t first,
                                        std::int64_t count, Optimizer& opt, Accuracy acc,
-                                       int labels_input, double threshold, bool skip_nonfinite) {
+                                       int labels_input, double threshold, NonFinite guard) {
   if (losses_.empty()) throw StateError("Model: training needs a loss (compile the model first)");
   if (batch_size <= 0) throw ValueError("Model: batch_size must be positive, got " + std::to_string(batch_size));
   if (acc != Accuracy::none && (labels_input < 0 || labels_input >= static_cast<int>(input_ids_.size())))
@@ -296,19 +296,36 @@ Graph::TrainStats Graph::train_batches(const std::vector<Tensor>& data, const st
     }
     run_forward(batch_views_, true, false, false);
     const double L = loss();
-    if (!std::isfinite(L) || [&] {
-          zero_grad();
-          backward({}, 1.0, false);
-          return !std::isfinite(opt.grad_norm());
-        }()) {
-      if (skip_nonfinite) {
-        ++st.skipped;
-        continue;
+    if (guard == NonFinite::ignore) {
+      zero_grad();
+      backward({}, 1.0, false);
+      opt.step();
+    } else {
+      const char* what = nullptr;
+      if (!std::isfinite(L)) {
+        what = "loss";
+      } else {
+        zero_grad();
+        backward({}, 1.0, false);
+        if (!std::isfinite(opt.grad_norm())) what = "gradient";
       }
-      throw NonFiniteError("Model: non-finite " + std::string(std::isfinite(L) ? "gradient" : "loss") +
-                           " at batch " + std::to_string(b) + " (the weights are those before it)");
+      if (!what) {  // an update may still overflow: keep the weights to put them back
+        backup_.save(opt);
+        opt.step();
+        if (!backup_.params_finite(opt)) {
+          backup_.restore(opt);
+          what = "weights after the update (learning rate too large?)";
+        }
+      }
+      if (what) {
+        if (guard == NonFinite::skip) {
+          ++st.skipped;
+          continue;
+        }
+        throw NonFiniteError("Model: non-finite " + std::string(what) + " at batch " +
+                             std::to_string(b) + "; the weights are those before it");
+      }
     }
-    opt.step();
     st.loss_sum += L * static_cast<double>(m);
     st.samples += m;
     st.correct += count_correct(acc, labels_input, threshold);
@@ -322,6 +339,46 @@ double Graph::loss() const {
   double s = 0;
   for (int id : losses_) s += static_cast<const Loss&>(*nodes_[id].block).value();
   return s;
+}
+
+void Graph::Backup::save(Optimizer& opt) {
+  const auto& ps = opt.params();
+  auto& st = opt.state();
+  bufs.resize(ps.size() + st.size());
+  auto copy = [](Buffer& dst, const Buffer& src) {
+    dst.set_dtype(src.dtype());
+    dst.resize(src.shape().rows, src.shape().cols);
+    std::memcpy(dst.ptr<unsigned char>(), src.ptr<unsigned char>(),
+                static_cast<std::size_t>(src.size()) * itemsize(src.dtype()));
+  };
+  for (std::size_t i = 0; i < ps.size(); ++i) copy(bufs[i], *ps[i].value);
+  for (std::size_t i = 0; i < st.size(); ++i) copy(bufs[ps.size() + i], st[i]);
+  steps = opt.steps();
+}
+
+void Graph::Backup::restore(Optimizer& opt) {
+  const auto& ps = opt.params();
+  auto& st = opt.state();
+  auto copy = [](Buffer& dst, const Buffer& src) {
+    std::memcpy(dst.ptr<unsigned char>(), src.ptr<unsigned char>(),
+                static_cast<std::size_t>(src.size()) * itemsize(src.dtype()));
+  };
+  for (std::size_t i = 0; i < ps.size(); ++i) copy(*ps[i].value, bufs[i]);
+  for (std::size_t i = 0; i < st.size() && ps.size() + i < bufs.size(); ++i) copy(st[i], bufs[ps.size() + i]);
+  opt.set_steps(steps);
+}
+
+bool Graph::Backup::params_finite(const Optimizer& opt) const {
+  bool ok = true;
+  for (const auto& p : opt.params())
+    dispatch_float(p.value->dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      const T* w = p.value->ptr<T>();
+      T acc = 0;  // NaN/inf propagate into the sum; one branch per buffer
+      for (std::int64_t i = 0, n = p.value->size(); i < n; ++i) acc += w[i] * T(0);
+      ok = ok && acc == T(0);
+    });
+  return ok;
 }
 
 Tensor Graph::value(int id) const {

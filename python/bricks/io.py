@@ -100,8 +100,12 @@ def save(model, path) -> None:
 
 def _read(path):
     try:
-        with np.load(path, allow_pickle=False) as z:
-            files = {k: z[k] for k in z.files}
+        with open(path, "rb") as f:
+            z = np.load(f, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            with z:
+                files = {k: z[k] for k in z.files}
     except FileNotFoundError:
         raise
     except (zipfile.BadZipFile, ValueError, EOFError, OSError, KeyError) as e:

@@ -137,8 +137,9 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
             raise ValueError(f"fit: {name} must be a positive int, got {v!r}")
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
-    if on_nonfinite not in ("raise", "skip"):
-        raise ValueError(f"fit: on_nonfinite must be 'raise' or 'skip', got {on_nonfinite!r}")
+    guards = {"ignore": 0, "raise": 1, "skip": 2}
+    if on_nonfinite not in guards:
+        raise ValueError(f"fit: on_nonfinite must be 'raise', 'skip' or 'ignore', got {on_nonfinite!r}")
     if hasattr(model, "_ensure"):
         model._ensure([X[0] if isinstance(X, (list, tuple)) else X])
     data = _as_input_list(model, X, y)
@@ -180,7 +181,7 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
         while b < nb:
             t0 = time.perf_counter()
             st = model._graph.train_batches(data, order, batch_size, b, chunk, model.optimizer._core,
-                                            acc_mode, labels_input, thr, on_nonfinite == "skip")
+                                            acc_mode, labels_input, thr, guards[on_nonfinite])
             dt = time.perf_counter() - t0
             b += chunk
             tot += st

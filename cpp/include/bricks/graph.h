@@ -47,16 +47,19 @@ class Graph {
     double loss_sum = 0;  // sum over samples of the per-batch mean loss
     std::int64_t samples = 0, correct = 0, batches = 0, skipped = 0;
   };
+  // What training does on a NaN/inf loss, gradient or updated weight: nothing
+  // (ignore, fastest), raise NonFiniteError, or skip the batch. raise and skip leave
+  // the weights and optimizer state as they were before the batch.
+  enum class NonFinite { ignore = 0, raise = 1, skip = 2 };
   // Checks whole-dataset inputs once (dtypes, widths, finite values, equal lengths).
   std::int64_t check_data(const std::vector<Tensor>& data);
   // Trains on batches [first, first + count) of the sample order `order` (n entries,
   // a permutation of the data's rows): each batch is gathered into graph-owned
-  // buffers, then train_step runs. A non-finite loss or gradient stops with a
-  // NonFiniteError before the update (skip_nonfinite: the batch is skipped instead).
+  // buffers, then a training step runs, guarded as `guard` says.
   TrainStats train_batches(const std::vector<Tensor>& data, const std::int64_t* order,
                            std::int64_t n, std::int64_t batch_size, std::int64_t first,
                            std::int64_t count, Optimizer& opt, Accuracy acc, int labels_input,
-                           double threshold, bool skip_nonfinite);
+                           double threshold, NonFinite guard);
 
   double loss() const;
   Tensor value(int node) const;
@@ -96,6 +99,13 @@ class Graph {
   std::vector<Tensor> in_views_, din_;
   std::vector<char> need_;
   std::vector<int> scratch_of_;
+  struct Backup {  // weights and optimizer state before a guarded update
+    std::vector<Buffer> bufs;
+    long steps = 0;
+    void save(Optimizer& opt);
+    void restore(Optimizer& opt);
+    bool params_finite(const Optimizer& opt) const;
+  } backup_;
   std::vector<Buffer> batch_bufs_;
   std::vector<Tensor> batch_views_;
 };
