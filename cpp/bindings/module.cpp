@@ -128,6 +128,7 @@ PYBIND11_MODULE(_core, m) {
       .def("param", [](Block& b, const std::string& n) { return param_array(find_param(b, n), false); })
       .def("grad", [](Block& b, const std::string& n) { return param_array(find_param(b, n), true); })
       .def("zero_grad", &Block::zero_grad)
+      .def("invalidate", &Block::invalidate)
       .def("clone_shared", &Block::clone_shared)
       .def("infer_features",
            [](const Block& b, const std::vector<std::pair<std::int64_t, bool>>& ins) {

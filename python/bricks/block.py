@@ -18,11 +18,11 @@ def manual_seed(seed: int) -> None:
     _core.manual_seed(int(seed) % 2**64)
 
 
-def _seed(seed) -> int:
+def _seed(seed, who: str = "block") -> int:
     if seed is None:
         return _core.next_seed()
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+        raise TypeError(f"{who}: seed must be an int or None, got {type(seed).__name__}")
     return int(seed) % 2**64
 
 
@@ -52,6 +52,7 @@ class Block:
     # -- the lecture's API -------------------------------------------------
     def forward(self, *inputs):
         """Compute the output from ``n_inputs`` arrays of shape (N, D)."""
+        self._core.invalidate()  # a rejected call leaves no stale cache for backward
         self._check_arity(inputs, "forward")
         return self._runner.forward([self._prepare(x, i) for i, x in enumerate(inputs)])
 
@@ -131,5 +132,8 @@ class Block:
         return as_float_matrix(x, self.dtype, self._core.name, f"input {i}")
 
 
-def init_dtype(dtype) -> str:
-    return str(resolve_dtype(dtype))
+def init_dtype(dtype, who: str = "block") -> str:
+    try:
+        return str(resolve_dtype(dtype))
+    except TypeError as e:
+        raise TypeError(f"{who}: {e}") from None

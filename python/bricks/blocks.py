@@ -39,8 +39,8 @@ class Linear(Block):
         for n, v in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(v, bool) or not isinstance(v, int):
                 raise TypeError(f"Linear: {n} must be an int, got {type(v).__name__}")
-        super().__init__(_core.Linear(in_features, out_features, bool(bias), init_dtype(dtype),
-                                      str(init), _seed(seed)))
+        super().__init__(_core.Linear(in_features, out_features, bool(bias), init_dtype(dtype, "Linear"),
+                                      str(init), _seed(seed, "Linear")))
         self._cfg = {"in_features": in_features, "out_features": out_features,
                      "bias": bool(bias), "init": str(init)}
 
@@ -60,7 +60,7 @@ class _Simple(Block):
     _core_cls = None
 
     def __init__(self, *, dtype=None):
-        super().__init__(self._core_cls(init_dtype(dtype)))
+        super().__init__(self._core_cls(init_dtype(dtype, type(self).__name__)))
 
 
 class ReLU(_Simple):
@@ -134,7 +134,7 @@ class Dropout(Block):
     def __init__(self, p: float = 0.5, *, dtype=None, seed=None):
         if isinstance(p, bool) or not isinstance(p, (int, float)):
             raise TypeError(f"Dropout: p must be a number, got {type(p).__name__}")
-        super().__init__(_core.Dropout(float(p), init_dtype(dtype), _seed(seed)))
+        super().__init__(_core.Dropout(float(p), init_dtype(dtype, "Dropout"), _seed(seed, "Dropout")))
         self._p = float(p)
 
     @property

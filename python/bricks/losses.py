@@ -21,11 +21,11 @@ class Loss(Block):
     _core_cls = None
 
     def __init__(self, *, dtype=None):
-        super().__init__(self._core_cls(init_dtype(dtype)))
+        super().__init__(self._core_cls(init_dtype(dtype, type(self).__name__)))
 
-    def forward(self, pred, target) -> float:
-        """The loss value L for a batch."""
-        return float(super().forward(pred, target)[0, 0])
+    def forward(self, *inputs) -> float:
+        """``forward(pred, target)``: the loss value L for a batch."""
+        return float(super().forward(*inputs)[0, 0])
 
     def backward(self, dL: float = 1.0):
         """(dL/dpred, dL/dtarget), scaled by ``dL``."""

@@ -59,9 +59,14 @@ inline void log_softmax_impl(const T* x, T* y, std::int64_t rows, std::int64_t c
     T* yi = y + i * cols;
     const T m = row_max(xi, cols);
     T s = 0;
-    for (std::int64_t j = 0; j < cols; ++j) s += std::exp(xi[j] - m);
-    const T lse = m + std::log(s);
-    for (std::int64_t j = 0; j < cols; ++j) yi[j] = xi[j] - lse;
+    // y = (x - m) - log s, never x - (m + log s): at logits of 1e4 the latter
+    // loses every digit float32 has below 1e-3.
+    for (std::int64_t j = 0; j < cols; ++j) {
+      yi[j] = xi[j] - m;
+      s += std::exp(yi[j]);
+    }
+    const T ls = std::log(s);
+    for (std::int64_t j = 0; j < cols; ++j) yi[j] -= ls;
   }
 }
 
@@ -75,7 +80,10 @@ inline void log_clamped_impl(const T* x, T* y, std::int64_t n) {
   // log(0) would be -inf (undefined under fast-math): floor the argument instead,
   // then clamp as PyTorch does.
   const T tiny = std::numeric_limits<T>::min();
-  for (std::int64_t i = 0; i < n; ++i) y[i] = std::max(std::log(std::max(x[i], tiny)), T(-100));
+  for (std::int64_t i = 0; i < n; ++i) {
+    const T l = std::log(std::max(x[i], tiny));
+    y[i] = x[i] > T(0) ? std::max(l, T(-100)) : T(-100);
+  }
 }
 
 template <class T>
