@@ -281,6 +281,7 @@ Graph::TrainStats Graph::train_batches(const std::vector<Tensor>& data, const st
   batch_bufs_.resize(data.size());
   batch_views_.resize(data.size());
   TrainStats st;
+  if (guard != NonFinite::ignore) opt.refresh_maxima();  // weights may have been set from Python
   const std::int64_t nb = (n + batch_size - 1) / batch_size;
   for (std::int64_t b = first; b < first + count && b < nb; ++b) {
     const std::int64_t lo = b * batch_size, hi = std::min(n, lo + batch_size), m = hi - lo;
@@ -307,14 +308,20 @@ Graph::TrainStats Graph::train_batches(const std::vector<Tensor>& data, const st
       } else {
         zero_grad();
         backward({}, 1.0, false);
-        if (!std::isfinite(opt.grad_norm())) what = "gradient";
-      }
-      if (!what) {  // an update may still overflow: keep the weights to put them back
-        backup_.save(opt);
-        opt.step();
-        if (!backup_.params_finite(opt)) {
-          backup_.restore(opt);
-          what = "weights after the update (learning rate too large?)";
+        const double gmax = opt.grad_max();
+        if (!std::isfinite(gmax)) {
+          what = "gradient";
+        } else if (opt.step_is_safe(gmax)) {  // the usual case: no copy needed
+          opt.step();
+        } else {  // the update might overflow: keep the weights to put them back
+          backup_.save(opt);
+          opt.step();
+          opt.refresh_maxima();
+          if (!opt.values_finite()) {
+            backup_.restore(opt);
+            opt.refresh_maxima();
+            what = "weights after the update (learning rate too large?)";
+          }
         }
       }
       if (what) {
@@ -366,19 +373,6 @@ void Graph::Backup::restore(Optimizer& opt) {
   for (std::size_t i = 0; i < ps.size(); ++i) copy(*ps[i].value, bufs[i]);
   for (std::size_t i = 0; i < st.size() && ps.size() + i < bufs.size(); ++i) copy(st[i], bufs[ps.size() + i]);
   opt.set_steps(steps);
-}
-
-bool Graph::Backup::params_finite(const Optimizer& opt) const {
-  bool ok = true;
-  for (const auto& p : opt.params())
-    dispatch_float(p.value->dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      const T* w = p.value->ptr<T>();
-      T acc = 0;  // NaN/inf propagate into the sum; one branch per buffer
-      for (std::int64_t i = 0, n = p.value->size(); i < n; ++i) acc += w[i] * T(0);
-      ok = ok && acc == T(0);
-    });
-  return ok;
 }
 
 Tensor Graph::value(int id) const {

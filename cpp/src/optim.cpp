@@ -1,5 +1,6 @@
 #include "bricks/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -40,6 +41,51 @@ double Optimizer::grad_norm() const {
       for (std::int64_t i = 0, n = p.grad->size(); i < n; ++i) s += static_cast<double>(g[i]) * g[i];
     });
   return std::sqrt(s);
+}
+
+namespace {
+// max |x| over a buffer; NaN if any element is NaN or infinite.
+template <class T>
+double abs_max(const T* x, std::int64_t n) {
+  T m = 0, bad = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    m = std::max(m, std::fabs(x[i]));
+    bad += x[i] * T(0);  // NaN for a NaN or an infinity
+  }
+  return bad == T(0) ? static_cast<double>(m) : std::nan("");
+}
+double buffer_max(const Buffer& b) {
+  return dispatch_float(b.dtype(), [&](auto zero) { return abs_max(b.ptr<decltype(zero)>(), b.size()); });
+}
+}  // namespace
+
+double Optimizer::limit() const {
+  const DType dt = params_.empty() ? DType::f64 : params_[0].value->dtype();
+  return dt == DType::f32 ? 1e36 : 1e300;
+}
+
+void Optimizer::refresh_maxima() {
+  bool finite = true;
+  auto track = [&](double& acc, const Buffer& b) {
+    const double v = buffer_max(b);
+    finite = finite && std::isfinite(v);
+    acc = std::max(acc, v);
+  };
+  wmax_ = smax_[0] = smax_[1] = 0.0;
+  for (const auto& p : params_) track(wmax_, *p.value);
+  const std::size_t per = params_.empty() ? 0 : state_.size() / params_.size();
+  for (std::size_t i = 0; i < state_.size(); ++i) track(smax_[per ? i % per : 0], state_[i]);
+  if (!finite) wmax_ = INFINITY;  // unknown: never provably safe, and values_finite() is false
+}
+
+double Optimizer::grad_max() const {
+  double m = 0.0;
+  for (const auto& p : params_) {
+    const double g = buffer_max(*p.grad);
+    if (!std::isfinite(g)) return g;
+    m = std::fmax(m, g);
+  }
+  return m;
 }
 
 void Optimizer::step() {
@@ -90,6 +136,7 @@ SGD::SGD(std::vector<Param> params, double lr, double momentum, double dampening
 
 void SGD::update() {
   const bool use_momentum = momentum_ != 0.0;
+  double wmax = 0.0, bmax = 0.0;
   for (std::size_t k = 0; k < params_.size(); ++k) {
     auto& p = params_[k];
     dispatch_float(p.value->dtype(), [&](auto zero) {
@@ -98,29 +145,36 @@ void SGD::update() {
       const T* g = p.grad->ptr<T>();
       const std::int64_t n = p.value->size();
       const T lr = T(lr_), wd = T(weight_decay_), mu = T(momentum_), damp = T(1.0 - dampening_);
+      T wm = 0, bm = 0;  // maxima for the guard, free in these memory-bound loops
       if (!use_momentum) {
-        if (wd == T(0))
-          for (std::int64_t i = 0; i < n; ++i) w[i] -= lr * g[i];
-        else
-          for (std::int64_t i = 0; i < n; ++i) w[i] -= lr * (g[i] + wd * w[i]);
-        return;
-      }
-      T* buf = state_[k].ptr<T>();
-      if (steps_ == 0) {
         for (std::int64_t i = 0; i < n; ++i) {
-          const T d = g[i] + wd * w[i];
-          buf[i] = d;
-          w[i] -= lr * (nesterov_ ? d + mu * d : d);
+          w[i] -= lr * (g[i] + wd * w[i]);
+          wm = std::max(wm, std::fabs(w[i]));
         }
       } else {
+        T* buf = state_[k].ptr<T>();
+        const bool first = steps_ == 0;
         for (std::int64_t i = 0; i < n; ++i) {
           const T d = g[i] + wd * w[i];
-          buf[i] = mu * buf[i] + damp * d;
+          buf[i] = first ? d : mu * buf[i] + damp * d;
           w[i] -= lr * (nesterov_ ? d + mu * buf[i] : buf[i]);
+          wm = std::max(wm, std::fabs(w[i]));
+          bm = std::max(bm, std::fabs(buf[i]));
         }
       }
+      wmax = std::fmax(wmax, wm);
+      bmax = std::fmax(bmax, bm);
     });
   }
+  wmax_ = wmax;
+  smax_[0] = bmax;
+}
+
+bool SGD::step_is_safe(double gmax) const {
+  const double d = gmax + weight_decay_ * wmax_;
+  const double buf = momentum_ * smax_[0] + d;
+  const double w = wmax_ + lr_ * (d + momentum_ * buf);
+  return std::isfinite(w) && std::fmax(w, buf) < limit();
 }
 
 Adam::Adam(std::vector<Param> params, double lr, double beta1, double beta2, double eps,
@@ -142,6 +196,7 @@ Adam::Adam(std::vector<Param> params, double lr, double beta1, double beta2, dou
 void Adam::update() {
   const double t = static_cast<double>(steps_ + 1);
   const double bc1 = 1.0 - std::pow(beta1_, t), bc2 = 1.0 - std::pow(beta2_, t);
+  double wmax = 0.0, mmax = 0.0, vmax = 0.0;
   for (std::size_t k = 0; k < params_.size(); ++k) {
     auto& p = params_[k];
     dispatch_float(p.value->dtype(), [&](auto zero) {
@@ -154,6 +209,7 @@ void Adam::update() {
       const T b1 = T(beta1_), b2 = T(beta2_), eps = T(eps_);
       const T step = T(lr_ / bc1), inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2));
       const T wd = T(weight_decay_), decay = T(1.0 - lr_ * weight_decay_);
+      T wm = 0, mm = 0, vm = 0;
       for (std::int64_t i = 0; i < n; ++i) {
         T d = g[i];
         if (decoupled_) w[i] *= decay;
@@ -161,9 +217,27 @@ void Adam::update() {
         m[i] = b1 * m[i] + (T(1) - b1) * d;
         v[i] = b2 * v[i] + (T(1) - b2) * d * d;
         w[i] -= step * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+        wm = std::max(wm, std::fabs(w[i]));
+        mm = std::max(mm, std::fabs(m[i]));
+        vm = std::max(vm, v[i]);
       }
+      wmax = std::fmax(wmax, wm);
+      mmax = std::fmax(mmax, mm);
+      vmax = std::fmax(vmax, vm);
     });
   }
+  wmax_ = wmax;
+  smax_[0] = mmax;
+  smax_[1] = vmax;
 }
 
+bool Adam::step_is_safe(double gmax) const {
+  if (eps_ <= 0.0) return false;  // the step size has no bound then
+  const double bc1 = 1.0 - std::pow(beta1_, static_cast<double>(steps_ + 1));
+  const double d = gmax + (decoupled_ ? 0.0 : weight_decay_ * wmax_);
+  const double m = beta1_ * smax_[0] + (1.0 - beta1_) * d;
+  const double v = beta2_ * smax_[1] + (1.0 - beta2_) * d * d;
+  const double w = wmax_ * (1.0 + lr_ * weight_decay_) + lr_ / bc1 * m / eps_;
+  return std::isfinite(w) && std::fmax(std::fmax(w, m), v) < limit();
+}
 }  // namespace bricks

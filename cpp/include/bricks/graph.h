@@ -104,7 +104,6 @@ class Graph {
     long steps = 0;
     void save(Optimizer& opt);
     void restore(Optimizer& opt);
-    bool params_finite(const Optimizer& opt) const;
   } backup_;
   std::vector<Buffer> batch_bufs_;
   std::vector<Tensor> batch_views_;

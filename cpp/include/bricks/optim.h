@@ -2,6 +2,7 @@
 // PyTorch's semantics (torch.optim.SGD / Adam / AdamW). Parameters shared by several
 // blocks (the same buffer) are updated once.
 #pragma once
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -31,13 +32,25 @@ class Optimizer {
   void set_steps(long s) { steps_ = s; }
   virtual std::string name() const = 0;
 
+  // For guarded training. The largest |weight| and |state| value are kept by every
+  // update; refresh_maxima() recomputes them when weights may have changed outside
+  // step(). grad_max() is the largest |gradient| (NaN/inf if any is not finite).
+  // step_is_safe(gmax) proves from these bounds that the next step keeps every
+  // weight and state value finite (false when it cannot tell).
+  void refresh_maxima();
+  bool values_finite() const { return std::isfinite(wmax_); }  // as of the last refresh
+  double grad_max() const;
+  virtual bool step_is_safe(double gmax) const = 0;
+
  protected:
   virtual void update() = 0;  // one update, steps_ not yet incremented
   void ensure_state(int per_param);
   static void check_hyper(const std::string& who, const char* what, double v, bool positive = false);
+  double limit() const;  // a magnitude safely below the dtype's overflow
   std::vector<Param> params_;
   std::vector<Buffer> state_;
   double lr_, clip_norm_ = 0.0;
+  double wmax_ = 0.0, smax_[2] = {0.0, 0.0};  // see refresh_maxima()
   long steps_ = 0;
 };
 
@@ -50,6 +63,7 @@ class SGD : public Optimizer {
   SGD(std::vector<Param> params, double lr, double momentum = 0.0, double dampening = 0.0,
       double weight_decay = 0.0, bool nesterov = false);
   std::string name() const override { return "SGD"; }
+  bool step_is_safe(double gmax) const override;
 
  protected:
   void update() override;
@@ -68,6 +82,7 @@ class Adam : public Optimizer {
   Adam(std::vector<Param> params, double lr, double beta1, double beta2, double eps,
        double weight_decay, bool decoupled);
   std::string name() const override { return decoupled_ ? "AdamW" : "Adam"; }
+  bool step_is_safe(double gmax) const override;
 
  protected:
   void update() override;
