@@ -178,6 +178,10 @@ class Model:
         out = [None] * len(self.inputs)
         for i, a in zip(indices, arrays):
             node = self.inputs[i]
+            if (type(a) is np.ndarray and a.dtype == (np.int64 if node.labels else self.dtype)
+                    and a.ndim == (1 if node.labels else 2) and a.flags.c_contiguous):
+                out[i] = a  # already fits: the hot path of train_step skips conversion
+                continue
             who = f"Model input {node.name!r}"
             out[i] = (as_labels(a, who, "class labels") if node.labels
                       else as_float_matrix(a, self.dtype, who))
