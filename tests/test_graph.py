@@ -229,3 +229,20 @@ def test_dropout_in_graph_train_and_eval(rng):
     m.eval()
     np.testing.assert_array_equal(m.forward(X), m.forward(X))
     assert (m.forward(X) == 0).mean() < 0.05
+
+
+def test_train_step_does_not_copy_fitting_arrays(rng):
+    m = bk.Sequential(bk.Linear(6, 4), bk.ReLU(), bk.Linear(4, 3))
+    m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.1))
+    X = rng.normal(size=(8, 6)).astype(np.float32)
+    y = rng.integers(0, 3, 8)
+    m.train_step(X, y)
+    assert m._graph.data_address(0) == X.ctypes.data  # viewed in place
+    assert m._graph.data_address(1) == y.ctypes.data
+    Xf = np.asfortranarray(X.astype(np.float64))  # converted (a copy), same answer
+    m2 = bk.Sequential(bk.Linear(6, 4, seed=1), bk.ReLU(), bk.Linear(4, 3, seed=2))
+    m3 = bk.Sequential(bk.Linear(6, 4, seed=1), bk.ReLU(), bk.Linear(4, 3, seed=2))
+    for mm in (m2, m3):
+        mm.compile(bk.CrossEntropyLoss(), bk.SGD(mm, lr=0.1))
+    assert m2.train_step(Xf, y.astype(np.int32)) == m3.train_step(X, y)
+    assert m2._graph.data_address(0) != Xf.ctypes.data

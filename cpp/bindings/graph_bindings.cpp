@@ -106,6 +106,10 @@ void bind_graph(py::module_& m) {
            })
       .def_property_readonly("loss", &Graph::loss)
       .def("value", [](const Graph& g, int id) { return copy_out(g.value(id), false); })
+      .def("data_address",  // where input k's data of the last forward lives (zero-copy checks)
+           [](const Graph& g, int k) {
+             return reinterpret_cast<std::uintptr_t>(g.value(g.inputs().at(k)).data);
+           })
       .def("features", [](const Graph& g, int id) { return g.node_shape(id).cols; })
       .def("zero_grad", &Graph::zero_grad)
       .def("set_training", &Graph::set_training)
