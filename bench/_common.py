@@ -45,14 +45,17 @@ def forward_flops_per_sample(cfg) -> int:
 
 # -- data --------------------------------------------------------------------------
 def make_batch(cfg, rows: int, seed: int = 0):
-    """Standard-normal float32 inputs and targets: int64 class labels (N,), or
-    float32 0/1 targets (N, 1) for the binary config."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((rows, cfg["layers"][0]), dtype=np.float32)
+    """Standard-normal float32 inputs; targets from a fixed random linear teacher, so
+    that the loss can go down (a check that each library really trains): int64 class
+    labels (N,), or float32 0/1 targets (N, 1) for the binary config."""
+    w = cfg["layers"]
+    X = np.random.default_rng(seed).standard_normal((rows, w[0]), dtype=np.float32)
+    teacher = np.random.default_rng(12345).standard_normal((w[0], max(w[-1], 2)), dtype=np.float32)
+    scores = X @ teacher
     if is_binary(cfg):
-        y = rng.integers(0, 2, (rows, 1)).astype(np.float32)
+        y = (scores[:, :1] > scores[:, 1:2]).astype(np.float32)
     else:
-        y = rng.integers(0, cfg["layers"][-1], rows).astype(np.int64)
+        y = scores.argmax(1).astype(np.int64)
     return X, y
 
 

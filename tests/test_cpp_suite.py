@@ -1,4 +1,5 @@
-"""Builds the C++ unit tests from the same CMakeLists.txt and runs them through ctest."""
+"""Builds the C++ unit tests from the same CMakeLists.txt and runs them through ctest:
+once as released (Release) and once under AddressSanitizer + UndefinedBehaviorSanitizer."""
 import os
 import pathlib
 import shutil
@@ -17,17 +18,21 @@ def _run(cmd, **kw):
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is a test extra: pip install '.[test]'")
-def test_ctest_suite(tmp_path_factory):
+@pytest.mark.parametrize("variant", ["release", "sanitized"])
+def test_ctest_suite(variant):
     if not (ROOT / "cpp" / "tests").is_dir():
         pytest.skip("not a source checkout")
-    build = ROOT / "build" / "ctest"
+    build = ROOT / "build" / f"ctest-{variant}"
     gen = ["-G", "Ninja"] if shutil.which("ninja") else []
+    opts = (["-DCMAKE_BUILD_TYPE=Release"] if variant == "release"
+            else ["-DCMAKE_BUILD_TYPE=Debug", "-DBRICKS_SANITIZE=ON"])
     _run(["cmake", "-S", str(ROOT), "-B", str(build), *gen, "-DBRICKS_TESTS=ON",
-          "-DBRICKS_PYTHON=OFF", f"-DPython_EXECUTABLE={sys.executable}"])
+          "-DBRICKS_PYTHON=OFF", f"-DPython_EXECUTABLE={sys.executable}", *opts])
     _run(["cmake", "--build", str(build), "-j2"])
-    out = _run(["ctest", "--test-dir", str(build), "--output-on-failure"],
-               env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1",
+           "ASAN_OPTIONS": "abort_on_error=1", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+    out = _run(["ctest", "--test-dir", str(build), "--output-on-failure"], env=env)
     assert "100% tests passed" in out, out
-    # the executable itself reports its case count: make sure cases ran
-    cases = _run([str(build / "bricks_tests")])
-    assert " 0 failed checks" in cases and "ok  " in cases, cases
+    # the executable reports its cases: make sure they ran and none failed
+    cases = _run([str(build / "bricks_tests")], env=env)
+    assert " 0 failed checks" in cases and cases.count("ok  ") >= 10, cases
