@@ -13,6 +13,7 @@ import platform
 import re
 import statistics
 import sys
+import time
 
 import numpy as np
 
@@ -45,17 +46,16 @@ def forward_flops_per_sample(cfg) -> int:
 
 # -- data --------------------------------------------------------------------------
 def make_batch(cfg, rows: int, seed: int = 0):
-    """Standard-normal float32 inputs; targets from a fixed random linear teacher, so
-    that the loss can go down (a check that each library really trains): int64 class
-    labels (N,), or float32 0/1 targets (N, 1) for the binary config."""
+    """Standard-normal float32 inputs and learnable targets, so that the loss goes
+    down (a check that each library really trains): the class is the argmax of the
+    first C features (int64 labels (N,)); binary: x0 > x1 (float32 0/1, (N, 1)). No
+    matrix product here: it would touch NumPy's BLAS buffers (memory.py)."""
     w = cfg["layers"]
     X = np.random.default_rng(seed).standard_normal((rows, w[0]), dtype=np.float32)
-    teacher = np.random.default_rng(12345).standard_normal((w[0], max(w[-1], 2)), dtype=np.float32)
-    scores = X @ teacher
     if is_binary(cfg):
-        y = (scores[:, :1] > scores[:, 1:2]).astype(np.float32)
+        y = (X[:, :1] > X[:, 1:2]).astype(np.float32)
     else:
-        y = scores.argmax(1).astype(np.int64)
+        y = X[:, :w[-1]].argmax(1).astype(np.int64)
     return X, y
 
 
@@ -229,6 +229,36 @@ def machine_info() -> dict:
     if "bricks" in sys.modules:
         info["bricks_blas_kernel"] = sys.modules["bricks"].blas_info()
     return info
+
+
+class OtherLoad:
+    """CPU used by other processes since start(), in cores: all busy time of the
+    machine (/proc/stat) minus this process's own. On a shared 2-core machine a
+    value above ~0.2 means the numbers (above all at 2 threads) are disturbed."""
+
+    def __init__(self):
+        self.start()
+
+    @staticmethod
+    def _busy_s():
+        try:
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:]]
+        except OSError:
+            return None
+        idle = v[3] + (v[4] if len(v) > 4 else 0)        # idle + iowait
+        return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+    def start(self):
+        t = os.times()
+        self.t0, self.busy0, self.own0 = time.perf_counter(), self._busy_s(), t.user + t.system
+
+    def cores(self) -> float | None:
+        if self.busy0 is None:
+            return None
+        t = os.times()
+        own = t.user + t.system - self.own0
+        return max(0.0, (self._busy_s() - self.busy0 - own) / (time.perf_counter() - self.t0))
 
 
 def peak_rss_mib() -> float:

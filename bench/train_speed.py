@@ -232,6 +232,7 @@ def bench_block(cfg_name, threads, libs, args):
         if r.spins and threads > 1:
             time.sleep(args.gap)
 
+    load = C.OtherLoad()
     for r in runners:
         calibrate(r, args.time)
         cool_down(r)
@@ -247,7 +248,7 @@ def bench_block(cfg_name, threads, libs, args):
         res[r.name] = {"steps": r.steps, "batch": r.batch, "work": r.work,
                        "times_s": times[r.name], "rates": rates, "median": C.median(rates),
                        "first_loss": r.first_loss, "last_loss": r.last_loss}
-    return res
+    return res, load.cores()
 
 
 def import_time(runs):
@@ -283,15 +284,17 @@ def paired_ratios(a, b):
 
 def report(blocks, libs, gemm_pct_libs):
     shown = [lib for lib in libs if any(lib in b["res"] for b in blocks)]
-    lines = ["samples/s: median over repeats (± half the min-max range, % of the median)", ""]
-    rows = [["config", "thr"] + shown]
+    lines = ["samples/s: median over repeats (± half the min-max range, % of the median); "
+             "others: CPU cores used by other processes meanwhile", ""]
+    rows = [["config", "thr", "others"] + shown]
     for b in blocks:
-        row = [b["config"], str(b["threads"])]
+        o = b["others_cores"]
+        row = [b["config"], str(b["threads"]), "?" if o is None else f"{o:.2f}"]
         for lib in shown:
             r = b["res"].get(lib)
             row.append(f"{C.fmt_rate(r['median'])} ±{spread_pct(r['rates']):.0f}%" if r else "-")
         rows.append(row)
-    lines += [C.table(rows, right=set(range(1, len(shown) + 2))), ""]
+    lines += [C.table(rows, right=set(range(1, len(shown) + 3))), ""]
 
     variants = [v for v in ("bricks-step", "bricks-fit", "bricks-fit-ignore") if v in shown]
     if "torch" in shown and variants:
@@ -413,14 +416,19 @@ def main(argv=None):
                      if lib != "sklearn" or c in args.sklearn_configs.split(",")]
             if c == "large":
                 these.append("gemm")
-            res = bench_block(c, n, these, args)
-            blocks.append({"config": c, "threads": n, "res": res})
+            res, others = bench_block(c, n, these, args)
+            blocks.append({"config": c, "threads": n, "res": res, "others_cores": others})
             done = ", ".join(f"{k} {C.fmt_rate(v['median'])}" for k, v in res.items() if k != "gemm")
             print(f"  {c:6s} {n} thr: {done}", file=sys.stderr, flush=True)
     gemm_libs = [lib for lib in ("bricks-step", "bricks-fit", "torch", "numpy") if lib in libs]
     print()
     print(report(blocks, libs, gemm_libs))
     print(loss_check(blocks))
+    busy = max((b["others_cores"] or 0) for b in blocks)
+    if busy > 0.2:
+        print(f"WARNING: other processes used up to {busy:.2f} of {os.cpu_count()} cores during "
+              f"this run: its numbers (above all at 2 threads) are disturbed; re-run when the "
+              f"machine is quiet.\n")
 
     imp = import_time(args.import_runs)
     ib, inp, st = imp["bricks"], imp["numpy"], imp["interpreter_start"]

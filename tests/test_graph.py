@@ -246,3 +246,34 @@ def test_train_step_does_not_copy_fitting_arrays(rng):
         mm.compile(bk.CrossEntropyLoss(), bk.SGD(mm, lr=0.1))
     assert m2.train_step(Xf, y.astype(np.int32)) == m3.train_step(X, y)
     assert m2._graph.data_address(0) != Xf.ctypes.data
+
+
+def _by_hand(m, xs, opt):
+    m.zero_grad()
+    loss = m.compute_loss(*xs)
+    m.backward()
+    opt.step()
+    return loss
+
+
+def test_train_step_with_shared_weights_and_unreached_blocks(rng):
+    """train_step's fresh gradients (overwritten, or zeroed where weights are shared)
+    equal zero_grad + backward + step, and blocks no loss reaches get no update."""
+    def build():
+        bk.manual_seed(3)
+        x, t = bk.Input(3, dtype=F64), bk.Input(3, dtype=F64)
+        lin, side = bk.Linear(3, 3, dtype=F64), bk.Linear(3, 2, dtype=F64)
+        y = lin(bk.Tanh(dtype=F64)(lin(x)))
+        m = bk.Model(inputs=[x, t], outputs=[y, side(x)], loss=bk.MSELoss(dtype=F64)(y, t),
+                     share_weights=True)
+        return m, side, bk.SGD(m, lr=0.1, momentum=0.5)
+
+    X, T = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    (a, side_a, oa), (b, _, ob) = build(), build()
+    side_before = side_a.params["weight"].copy()
+    for _ in range(3):
+        assert a.train_step(X, T, optimizer=oa) == _by_hand(b, (X, T), ob)
+    for k in a.params():
+        np.testing.assert_array_equal(a.params()[k], b.params()[k])
+    np.testing.assert_array_equal(side_a.params["weight"], side_before)
+    assert not side_a.grads["weight"].any()

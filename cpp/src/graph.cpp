@@ -54,6 +54,7 @@ int Graph::add_node(std::shared_ptr<Block> block, const std::vector<int>& inputs
   n.grad.set_dtype(dtype_);
   nodes_.push_back(std::move(n));
   batch_ = -1;
+  shared_params_ = -1;
   return num_nodes() - 1;
 }
 
@@ -160,7 +161,7 @@ void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,
     for (int u : n.inputs) need = need || need_[u];
     need_[v] = need;
   }
-  for (auto& n : nodes_) n.grad_written = false;
+  for (auto& n : nodes_) n.grad_written = n.ran_backward = false;
   auto seed = [&](int id, const Tensor& g) {
     Node& n = nodes_[id];
     if (g.shape() != n.grad.shape())
@@ -206,6 +207,7 @@ void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,
       }
     }
     n.block->backward(n.grad.view(), din_.data());
+    n.ran_backward = true;
     for (std::size_t i = 0; i < n.inputs.size(); ++i) {
       const int u = n.inputs[i];
       if (!din_[i]) continue;
@@ -222,10 +224,40 @@ void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,
 double Graph::train_step(const std::vector<Tensor>& inputs, Optimizer& opt) {
   if (losses_.empty()) throw StateError("Model: train_step needs a loss (compile the model first)");
   forward(inputs, true, false);
-  zero_grad();
-  backward({}, 1.0, false);
+  backward_fresh();
   opt.step();
   return loss();
+}
+
+void Graph::backward_fresh() {
+  if (shared_params_ < 0) {  // a parameter buffer used by two nodes needs accumulation
+    shared_params_ = 0;
+    for (std::size_t a = 0; a < nodes_.size(); ++a)
+      for (std::size_t b = a + 1; b < nodes_.size(); ++b)
+        if (nodes_[a].block && nodes_[b].block && !nodes_[a].block->params().empty() &&
+            !nodes_[b].block->params().empty() &&
+            nodes_[a].block->params()[0].value == nodes_[b].block->params()[0].value)
+          shared_params_ = 1;
+  }
+  if (shared_params_) {
+    zero_grad();
+    backward({}, 1.0, false);
+    return;
+  }
+  for (auto& n : nodes_)
+    if (n.block) n.block->set_overwrite_grads(true);
+  try {
+    backward({}, 1.0, false);
+  } catch (...) {
+    for (auto& n : nodes_)
+      if (n.block) n.block->set_overwrite_grads(false);
+    throw;
+  }
+  for (auto& n : nodes_) {
+    if (!n.block) continue;
+    n.block->set_overwrite_grads(false);
+    if (!n.ran_backward) n.block->zero_grad();  // no gradient reached it: zero, not stale
+  }
 }
 
 std::int64_t Graph::check_data(const std::vector<Tensor>& data) {
@@ -298,16 +330,14 @@ Graph::TrainStats Graph::train_batches(const std::vector<Tensor>& data, const st
     run_forward(batch_views_, true, false, false);
     const double L = loss();
     if (guard == NonFinite::ignore) {
-      zero_grad();
-      backward({}, 1.0, false);
+      backward_fresh();
       opt.step();
     } else {
       const char* what = nullptr;
       if (!std::isfinite(L)) {
         what = "loss";
       } else {
-        zero_grad();
-        backward({}, 1.0, false);
+        backward_fresh();
         const double gmax = opt.grad_max();
         if (!std::isfinite(gmax)) {
           what = "gradient";

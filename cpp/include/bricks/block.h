@@ -10,7 +10,9 @@
 // and ADDS dL/d(parameter) into the parameter gradients, which accumulate until
 // zero_grad(). A dinputs[i] with data == nullptr is not wanted (e.g. integer
 // labels). backward may be called again after one forward: it gives the same
-// input gradients and accumulates the parameter gradients once more.
+// input gradients and accumulates the parameter gradients once more. (A graph's
+// training step, which would zero the gradients first anyway, may ask a block to
+// overwrite them instead: set_overwrite_grads.)
 #pragma once
 #include <memory>
 #include <string>
@@ -56,6 +58,7 @@ class Block {
   const std::vector<Param>& params() const { return params_; }
   void zero_grad();
   void set_training(bool on) { training_ = on; }
+  void set_overwrite_grads(bool on) { overwrite_grads_ = on; }
   bool training() const { return training_; }
   DType dtype() const { return dtype_; }
   bool has_forward() const { return has_forward_; }
@@ -73,6 +76,7 @@ class Block {
   DType dtype_;
   std::vector<Param> params_;
   bool training_ = true;
+  bool overwrite_grads_ = false;  // backward writes parameter gradients instead of adding
 
  private:
   bool has_forward_ = false;

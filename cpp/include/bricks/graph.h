@@ -84,8 +84,12 @@ class Graph {
     Buffer value, grad;        // value unused for inputs passed by view
     Tensor value_view;
     bool grad_written = false;
+    bool ran_backward = false;
   };
   void prepare(std::int64_t batch);
+  // backward from the losses with fresh parameter gradients: overwritten in place
+  // where no parameter is shared between nodes, zeroed and accumulated otherwise.
+  void backward_fresh();
   void run_forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy, bool validate);
   std::int64_t count_correct(Accuracy acc, int labels_input, double threshold) const;
   void check_input(int k, const Tensor& t, bool copy, bool validate);
@@ -94,6 +98,7 @@ class Graph {
   std::vector<Node> nodes_;
   std::vector<int> input_ids_, outputs_, losses_;
   std::int64_t batch_ = -1;  // batch size the buffers are shaped for
+  int shared_params_ = -1;   // whether nodes share parameters (-1: not yet known)
   bool ran_losses_ = false, has_forward_ = false;
   Buffer scratch_[2];
   std::vector<Tensor> in_views_, din_;

@@ -76,11 +76,13 @@ void Linear::do_backward(const Tensor& dy, Tensor* din) {
     using T = decltype(zero);
     const std::int64_t N = dy.rows;
     const T* dY = dy.ptr<T>();
-    // dW += dy^T x
-    gemm(true, false, out_, in_, N, T(1), dY, out_, x_.ptr<T>(), in_, T(1),
-         params_[0].grad->ptr<T>(), in_);
+    // dW += dy^T x  (or = when overwriting)
+    gemm(true, false, out_, in_, N, T(1), dY, out_, x_.ptr<T>(), in_,
+         overwrite_grads_ ? T(0) : T(1), params_[0].grad->ptr<T>(), in_);
     if (bias_) {
       T* db = params_[1].grad->ptr<T>();
+      if (overwrite_grads_)
+        for (std::int64_t j = 0; j < out_; ++j) db[j] = T(0);
       for (std::int64_t i = 0; i < N; ++i)
         for (std::int64_t j = 0; j < out_; ++j) db[j] += dY[i * out_ + j];
     }
