@@ -295,3 +295,19 @@ def test_metrics():
     assert metrics.mse([1, 2], [1, 4]) == 2.0 and metrics.mae([1, 2], [1, 4]) == 1.0
     with pytest.raises(ValueError):
         metrics.top_k_accuracy(y, s, k=4)
+
+
+def test_progress_output(capsys, monkeypatch):
+    X, y = blobs(64)
+    m = mlp()
+    m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.1))
+    m.fit(X, y, epochs=2, verbose=0)
+    assert capsys.readouterr().err == ""
+    m.fit(X, y, epochs=2, verbose=2, validation_split=0.25)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and err[1].startswith("epoch 2/2") and "samples/s" in err[1] and "val_accuracy" in err[1]
+    tqdm = pytest.importorskip("tqdm")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    m.fit(X, y, epochs=1, verbose=1)
+    out = capsys.readouterr().err
+    assert "epoch 1/1" in out and "loss" in out and "sample/s" in out.replace("samples/s", "sample/s")
