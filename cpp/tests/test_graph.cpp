@@ -69,28 +69,20 @@ TEST_CASE(graph_fanout_gradients_match_finite_differences) {
   };
   const double h = 1e-6;
   double worst = 0;
-  for (int i = 0; i < 15; ++i) {  // the input: its two paths' gradients must add up
-    double& v = X.ptr<double>()[i];
+  auto probe = [&](double& v, double analytic) {  // central difference of the loss at v
     const double keep = v;
     v = keep + h;
     const double fp = loss_at();
     v = keep - h;
     const double fm = loss_at();
     v = keep;
-    worst = std::fmax(worst, std::fabs((fp - fm) / (2 * h) - dX.ptr<double>()[i]));
-  }
+    worst = std::fmax(worst, std::fabs((fp - fm) / (2 * h) - analytic));
+  };
+  // the input: its two paths' gradients must add up
+  for (int i = 0; i < 15; ++i) probe(X.ptr<double>()[i], dX.ptr<double>()[i]);
   for (auto* lin : {net.l1.get(), net.l2.get(), net.l3.get()})
     for (auto& p : lin->params())
-      for (std::int64_t k = 0; k < p.value->size(); ++k) {
-        double& v = p.value->ptr<double>()[k];
-        const double keep = v;
-        v = keep + h;
-        const double fp = loss_at();
-        v = keep - h;
-        const double fm = loss_at();
-        v = keep;
-        worst = std::fmax(worst, std::fabs((fp - fm) / (2 * h) - p.grad->ptr<double>()[k]));
-      }
+      for (std::int64_t k = 0; k < p.value->size(); ++k) probe(p.value->ptr<double>()[k], p.grad->ptr<double>()[k]);
   CHECK(worst < 1e-7);
 }
 
