@@ -3,9 +3,11 @@
 
 The run: 784-256-256-10 ReLU MLP, cross-entropy, SGD(momentum 0.9), batch 128, 3
 epochs (237 steps) over an in-memory dataset of 10000 x 784 float32 (30 MiB; --rows),
-shuffled each epoch (bricks-step: in order, contiguous slices). Each child reports its peak resident set size (VmHWM from
-/proc/self/status). Baselines: a bare interpreter, one with NumPy imported, and one
-that also holds the dataset, so that what a library adds can be read off.
+shuffled each epoch (bricks-step: in order, contiguous slices). Each child reports its
+peak resident set size (VmHWM from /proc/self/status). Baselines: a bare interpreter,
+one with NumPy imported, one that also holds the dataset; "*-import" rows import the
+library and hold the dataset without training. What a library adds is its peak
+minus the numpy+data baseline.
 
     env -u OPENBLAS_CORETYPE python bench/memory.py            # ~20 s
 """
@@ -20,7 +22,8 @@ import sys
 import time
 
 EPOCHS = 3
-KINDS = ("python", "numpy", "numpy+data", "bricks-fit", "bricks-step", "torch", "numpy-mlp", "sklearn")
+KINDS = ("python", "numpy", "numpy+data", "bricks-import", "bricks-fit", "bricks-step",
+         "torch-import", "torch", "numpy-mlp", "sklearn")
 BASELINES = ("python", "numpy", "numpy+data")
 
 
@@ -35,7 +38,7 @@ def child(kind: str, threads: int, rows: int) -> dict:
     if kind == "python":
         return {}
     # Import the library before NumPy-heavy work, as a user's script would.
-    if kind == "torch":
+    if kind.startswith("torch"):
         import torch
     if kind.startswith("bricks"):
         import bricks  # noqa: F401
@@ -49,7 +52,7 @@ def child(kind: str, threads: int, rows: int) -> dict:
     cfg = C.CONFIGS["medium"]
     B = cfg["batch"]
     X, y = C.make_batch(cfg, rows)
-    if kind == "numpy+data":
+    if kind in ("numpy+data", "bricks-import", "torch-import"):   # imported, data, no training
         return {}
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
@@ -135,11 +138,13 @@ def main(argv=None):
             continue
         over = f"{r['peak_mib'] - base:+.1f}" if base and k not in BASELINES else ""
         note = ""
-        if k.startswith("bricks"):
+        if k in ("bricks-fit", "bricks-step"):
             note = f"target <= {C.TARGET_RSS_MIB:g} MiB: " + ("ok" if r["peak_mib"] <= C.TARGET_RSS_MIB
                                                                else "MISSED")
         elif k in BASELINES:
             note = "baseline"
+        elif k.endswith("-import"):
+            note = "imported + data, no training"
         rows.append([k, f"{r['peak_mib']:.1f}", over,
                      f"{r['train_s']:.2f}" if "train_s" in r else "",
                      f"{r['final_loss']:.3f}" if "final_loss" in r else "", note])

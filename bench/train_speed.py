@@ -340,7 +340,7 @@ def report(blocks, libs, gemm_pct_libs):
                 pr = [100 * x * step_flop / y for x, y in zip(r["rates"], g["rates"])]
                 b.setdefault("gemm_pct", {})[lib] = {"gflops": gf, "pct": pct, "paired_pct": pr}
                 mark = (" ok" if pct >= C.TARGET_GEMM_PCT else " MISSED") if lib.startswith("bricks") else ""
-                row.append(f"{gf:.0f} GFLOP/s = {pct:.0f}% [{min(pr):.0f}-{max(pr):.0f}]{mark}")
+                row.append(f"{gf:.0f} GFLOP/s = {pct:.1f}% [{min(pr):.0f}-{max(pr):.0f}]{mark}")
             rows.append(row)
         lines += [C.table(rows, right={0}), ""]
     return "\n".join(lines)
@@ -364,21 +364,27 @@ def main(argv=None):
     p.add_argument("--configs", default="tiny,small,medium,large",
                    help="comma-separated, of: " + ", ".join(C.CONFIGS))
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
-    p.add_argument("--repeats", type=int, default=5, help="timed repeats per library (median)")
-    p.add_argument("--time", type=float, default=0.3, help="seconds per repeat (sets the step count)")
+    p.add_argument("--repeats", type=int, help="timed repeats per library, median taken (default 5)")
+    p.add_argument("--time", type=float, help="seconds per repeat, sets the step count (default 0.3)")
     p.add_argument("--libs", default=",".join(LIBS), help="comma-separated, of: " + ", ".join(LIBS))
     p.add_argument("--sklearn-configs", default="small,medium",
-                   help="configs on which scikit-learn runs (it is slow and off-target elsewhere)")
-    p.add_argument("--gap", type=float, default=0.3,
+                   help="configs on which scikit-learn runs (default small,medium)")
+    p.add_argument("--gap", type=float,
                    help="pause (s) after each run of NumPy, sklearn or PyTorch at >1 thread, "
-                        "so that their idle workers stop spinning before the next library runs")
-    p.add_argument("--import-runs", type=int, default=5, help="fresh interpreters for the import time")
+                        "so that their idle workers stop spinning before the next library runs "
+                        "(default 0.3)")
+    p.add_argument("--import-runs", type=int, help="fresh interpreters for the import time (default 5)")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run (< 30 s): 3 repeats of 0.05 s, 3 import runs; numbers are rough")
+                   help="smoke run (< 30 s): defaults become 3 repeats of 0.05 s, gap 0.15 s, "
+                        "3 import runs; numbers are rough")
     p.add_argument("--json", metavar="PATH", help="write every measurement to this JSON file")
     args = p.parse_args(argv)
-    if args.quick:
-        args.repeats, args.time, args.import_runs, args.gap = 3, 0.05, 3, min(args.gap, 0.15)
+    # Options not given take the full run's defaults, or the smoke run's with --quick.
+    defaults = dict(repeats=3, time=0.05, gap=0.15, import_runs=3) if args.quick else \
+        dict(repeats=5, time=0.3, gap=0.3, import_runs=5)
+    for k, v in defaults.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
     configs = [c for c in args.configs.split(",") if c]
     threads = [int(t) for t in args.threads.split(",") if t]
     libs = [lib for lib in args.libs.split(",") if lib]

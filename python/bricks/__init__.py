@@ -39,6 +39,7 @@ from .check import gradcheck, jacobian  # noqa: E402
 from . import callbacks, datasets, metrics  # noqa: E402
 from .training import History  # noqa: E402
 from .io import load  # noqa: E402
+from .interop import from_state_dict, load_state_dict  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -64,5 +65,5 @@ __all__ = [
     "Block", "Input", "Model", "Node", "Sequential", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Hadamard",
     "Dropout", "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "SGD", "Adam", "AdamW", "Optimizer", "optim", "NonFiniteError",
     "gradcheck", "jacobian", "manual_seed", "set_num_threads", "get_num_threads", "blas_info",
-    "StateError", "load", "callbacks", "datasets", "metrics", "History",
+    "StateError", "load", "from_state_dict", "load_state_dict", "callbacks", "datasets", "metrics", "History",
 ]

@@ -269,6 +269,24 @@ class Model:
 
         save(self, path)
 
+    def to_onnx(self, path, **kwargs):
+        """Export the inference graph (outputs only) to ONNX; see bricks.onnx_export.to_onnx."""
+        from .onnx_export import to_onnx
+
+        return to_onnx(self, path, **kwargs)
+
+    def state_dict(self):
+        """Weights named and laid out as PyTorch's equivalent nn.Sequential names them."""
+        from .interop import state_dict
+
+        return state_dict(self)
+
+    def load_state_dict(self, state_dict, strict: bool = True):
+        """Load PyTorch-style weights (NumPy arrays or torch tensors); see bricks.interop."""
+        from .interop import load_state_dict
+
+        return load_state_dict(self, state_dict, strict)
+
     # -- training (see training.py) --------------------------------------------------
     def fit(self, X, y=None, **kwargs):
         """Train: ``fit(X, y, loss=..., optimizer=..., epochs=1, batch_size=32, shuffle=True,

@@ -1,0 +1,542 @@
+"""scikit-learn estimators backed by bricks: ``MLPClassifier`` and ``MLPRegressor``.
+
+    >>> from bricks.sklearn import MLPClassifier
+    >>> clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=50, random_state=0)
+    >>> clf.fit(X_train, y_train).score(X_test, y_test)
+
+They follow scikit-learn's conventions (parameters stored unchanged by ``__init__``,
+validated in ``fit``; ``get_params``/``set_params``/``clone``; fitted attributes end
+in ``_``), so they work in ``Pipeline``, ``GridSearchCV``, ``cross_val_score``, and
+pickle (the bricks network travels as the bytes of its ``.npz`` save file). Inside,
+each is a ``bk.Sequential`` of ``Linear`` → activation (→ ``Dropout``) blocks trained
+by bricks' native loop (``Model.fit``) with ``SGD``/``Adam``/``AdamW``.
+
+scikit-learn is an optional extra (``pip install "bricks[sklearn]"``); ``import
+bricks`` does not need it, only ``import bricks.sklearn`` does.
+
+Differences from ``sklearn.neural_network.MLP*`` worth knowing:
+
+* ``dtype="float32"`` by default (bricks' native precision); predictions are returned
+  as float64 arrays, but carry float32 precision (``dtype="float64"`` for more).
+* ``alpha`` is an L2 penalty in scikit-learn's scale (the objective is the mean loss
+  plus ``alpha / (2 · batch_size) · ‖θ‖²``), applied as the optimizer's
+  ``weight_decay``. Unlike scikit-learn it also decays the biases. With
+  ``solver="adamw"`` it is AdamW's decoupled decay rate instead (``weight_decay=alpha``).
+* ``loss_curve_`` holds the mean training loss per epoch without the penalty term:
+  the cross-entropy for the classifier, half the squared error averaged over samples
+  and outputs for the regressor (scikit-learn's "squared_error").
+* Extra parameters: ``dropout`` (after each hidden activation) and ``dtype``;
+  ``solver="adamw"``. Not available: ``solver="lbfgs"``, learning-rate schedules,
+  ``warm_start``, ``sample_weight``, multilabel targets.
+"""
+from __future__ import annotations
+
+import numbers
+import os
+import tempfile
+import warnings
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as e:  # pragma: no cover - depends on the environment
+    raise ImportError("bricks.sklearn needs scikit-learn >= 1.6: pip install 'bricks[sklearn]'") from e
+
+from .blocks import Dropout, Linear, ReLU, Sigmoid, Tanh
+from .callbacks import Callback, EarlyStopping
+from .graph import Sequential
+from .io import load as _load
+from .losses import CrossEntropyLoss, MSELoss
+from .optim import SGD, Adam, AdamW
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "logistic": Sigmoid, "identity": None}
+_SOLVERS = ("sgd", "adam", "adamw")
+_SPARSE = ("csr", "csc", "coo")
+
+
+# -- helpers --------------------------------------------------------------------------
+def _is_int(v) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _draw_seed(rng) -> int:
+    return int(rng.randint(np.iinfo(np.int32).max))
+
+
+def _canonical(a, dtype) -> np.ndarray:
+    """A C-contiguous array of ``dtype`` whose dtype object is NumPy's own instance.
+
+    Arrays that come through pickle (joblib/loky workers, memmaps) carry an equal
+    but distinct dtype object, which bricks' native core does not recognise."""
+    a = np.ascontiguousarray(a, dtype=dtype)
+    return a.view(np.dtype(a.dtype.type))
+
+
+def _model_to_bytes(model) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="bricks-sk-") as d:
+        path = os.path.join(d, "model.npz")
+        model.save(path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def _model_from_bytes(blob: bytes):
+    with tempfile.TemporaryDirectory(prefix="bricks-sk-") as d:
+        path = os.path.join(d, "model.npz")
+        with open(path, "wb") as f:
+            f.write(blob)
+        return _load(path)
+
+
+class _EpochScores(Callback):
+    """Adds sklearn-scale metrics to each epoch's logs, before EarlyStopping reads them:
+    ``train_loss`` (the loss in scikit-learn's scale) and, with a validation set,
+    ``val_score`` (accuracy for classifiers, R² for regressors)."""
+
+    def __init__(self, loss_scale, val=None, classifier=True):
+        self.loss_scale, self.val, self.classifier = loss_scale, val, classifier
+        self.losses, self.scores = [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["train_loss"] = logs["loss"] * self.loss_scale
+        self.losses.append(logs["train_loss"])
+        if self.val is not None:
+            if self.classifier:
+                score = logs["val_accuracy"]
+            else:
+                Xv, yv = self.val
+                score = r2_score(yv, self.model.predict(Xv).astype(np.float64))
+            logs["val_score"] = float(score)
+            self.scores.append(float(score))
+
+
+# -- the shared estimator ---------------------------------------------------------------
+class _BaseMLP(BaseEstimator):
+    _is_classifier = False
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=1e-4,
+                 batch_size="auto", learning_rate_init=1e-3, momentum=0.9, nesterovs_momentum=True,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=10, dropout=0.0, verbose=False,
+                 dtype="float32"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.dropout = dropout
+        self.verbose = verbose
+        self.dtype = dtype
+
+    # -- parameter checks (in fit, as scikit-learn does) --------------------------------
+    def _hidden_sizes(self):
+        h = self.hidden_layer_sizes
+        sizes = [h] if _is_int(h) else h
+        try:
+            sizes = list(sizes)
+        except TypeError:
+            sizes = None
+        if sizes is None or not all(_is_int(s) and s > 0 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be a positive int or a sequence of "
+                             f"positive ints, got {h!r}")
+        return [int(s) for s in sizes]
+
+    def _check_params(self):
+        name = type(self).__name__
+
+        def bad(param, want):
+            raise ValueError(f"{name}: {param} must be {want}, got {getattr(self, param)!r}")
+
+        self._hidden_sizes()
+        if not isinstance(self.activation, str) or self.activation not in _ACTIVATIONS:
+            bad("activation", f"one of {sorted(_ACTIVATIONS)}")
+        if not isinstance(self.solver, str) or self.solver not in _SOLVERS:
+            bad("solver", f"one of {list(_SOLVERS)}")
+        if not (_is_real(self.alpha) and self.alpha >= 0):
+            bad("alpha", "a real number >= 0")
+        if not (self.batch_size == "auto" if isinstance(self.batch_size, str)
+                else _is_int(self.batch_size) and self.batch_size > 0):
+            bad("batch_size", "'auto' or a positive int")
+        if not (_is_real(self.learning_rate_init) and self.learning_rate_init > 0):
+            bad("learning_rate_init", "a real number > 0")
+        if not (_is_real(self.momentum) and 0 <= self.momentum <= 1):
+            bad("momentum", "a real number in [0, 1]")
+        for p in ("nesterovs_momentum", "shuffle", "early_stopping"):
+            if not isinstance(getattr(self, p), (bool, np.bool_)):
+                bad(p, "a bool")
+        if not (_is_int(self.max_iter) and self.max_iter > 0):
+            bad("max_iter", "a positive int")
+        if not (_is_real(self.tol) and self.tol >= 0):
+            bad("tol", "a real number >= 0")
+        if not (_is_real(self.validation_fraction) and 0 < self.validation_fraction < 1):
+            bad("validation_fraction", "a real number in (0, 1)")
+        if not (_is_int(self.n_iter_no_change) and self.n_iter_no_change > 0):
+            bad("n_iter_no_change", "a positive int")
+        if not (_is_real(self.dropout) and 0 <= self.dropout < 1):
+            bad("dropout", "a real number in [0, 1)")
+        if not (isinstance(self.verbose, (bool, np.bool_)) or _is_int(self.verbose)):
+            bad("verbose", "a bool or an int")
+        try:
+            dt = np.dtype(self.dtype)
+        except TypeError:
+            dt = None
+        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+            bad("dtype", "'float32' or 'float64'")
+        return dt
+
+    # -- data ------------------------------------------------------------------------
+    def _validate_X(self, X, dtype, reset):
+        X = validate_data(self, X, accept_sparse=_SPARSE, dtype=dtype, reset=reset)
+        return self._dense(X)
+
+    @staticmethod
+    def _dense(X):
+        if hasattr(X, "toarray"):  # sparse input: the network is dense anyway
+            X = X.toarray()
+        return _canonical(X, X.dtype)
+
+    def _batch_size(self, n):
+        return min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
+
+    # -- the network ---------------------------------------------------------------------
+    def _build(self, n_in, n_out, dtype, rng):
+        act = _ACTIVATIONS[self.activation]
+        init = "he_uniform" if self.activation == "relu" else "glorot_uniform"
+        blocks, width = [], n_in
+        for h in self._hidden_sizes():
+            blocks.append(Linear(width, h, init=init, dtype=dtype, seed=_draw_seed(rng)))
+            if act is not None:
+                blocks.append(act(dtype=dtype))
+            if self.dropout:
+                blocks.append(Dropout(float(self.dropout), dtype=dtype, seed=_draw_seed(rng)))
+            width = h
+        blocks.append(Linear(width, n_out, init="glorot_uniform", dtype=dtype, seed=_draw_seed(rng)))
+        model = Sequential(*blocks)
+        model.compile(self._make_loss(dtype), self._make_optimizer(model))
+        return model
+
+    def _make_optimizer(self, model):
+        lr = float(self.learning_rate_init)
+        if self.solver == "adamw":
+            return AdamW(model, lr=lr, weight_decay=float(self.alpha))
+        # the gradient of scikit-learn's alpha / (2 · batch) · ‖θ‖², relative to our loss
+        wd = float(self.alpha) * self._grad_scale / self._fit_batch_size
+        if self.solver == "adam":
+            return Adam(model, lr=lr, weight_decay=wd)
+        momentum = float(self.momentum)
+        return SGD(model, lr=lr, momentum=momentum, weight_decay=wd,
+                   nesterov=bool(self.nesterovs_momentum) and momentum > 0)
+
+    # -- training --------------------------------------------------------------------------
+    def _start(self, X, y_enc, n_out, dtype):
+        """A fresh network and training record (fit, or partial_fit's first call)."""
+        self._rng = check_random_state(self.random_state)
+        self._fit_batch_size = self._batch_size(X.shape[0])
+        self.n_outputs_ = n_out
+        self._model = self._build(X.shape[1], n_out, dtype, self._rng)
+        self.n_layers_ = len(self._hidden_sizes()) + 2
+        self.loss_curve_ = []
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.best_loss_ = None
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+
+    def _train(self, X, y_enc, epochs, incremental):
+        model, rng = self._model, self._rng
+        val = None
+        if self.early_stopping and not incremental:
+            X, Xv, y_enc, yv = train_test_split(
+                X, y_enc, test_size=float(self.validation_fraction), random_state=_draw_seed(rng),
+                stratify=y_enc if self._is_classifier else None)
+            val = (Xv, yv)
+        scores = _EpochScores(self._loss_scale, val, self._is_classifier)
+        callbacks = [scores]
+        if not incremental:
+            if val is not None:  # stop on the validation score, keep the best epoch's weights
+                callbacks.append(EarlyStopping(monitor="val_score", mode="max", min_delta=float(self.tol),
+                                               patience=int(self.n_iter_no_change),
+                                               restore_best_weights=True))
+            else:  # stop when the training loss stalls (scikit-learn's convergence test)
+                callbacks.append(EarlyStopping(monitor="train_loss", mode="min", min_delta=float(self.tol),
+                                               patience=int(self.n_iter_no_change),
+                                               restore_best_weights=False))
+        model.fit(X, y_enc, epochs=int(epochs), batch_size=self._batch_size(X.shape[0]),
+                  shuffle=bool(self.shuffle), seed=_draw_seed(rng), validation_data=val,
+                  callbacks=callbacks, verbose=2 if self.verbose else 0)
+        self.loss_curve_ = list(self.loss_curve_) + scores.losses
+        self.n_iter_ += len(scores.losses)
+        self.t_ += X.shape[0] * len(scores.losses)
+        if incremental:
+            return
+        if val is not None:
+            self.validation_scores_ = scores.scores
+            self.best_validation_score_ = max(scores.scores)
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = min(self.loss_curve_)
+        if not model.stop_training and self.n_iter_ >= self.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                          f"the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+
+    def _fit(self, X, y):
+        dtype = self._check_params()
+        X, y_enc, n_out = self._validate_fit_data(X, y, dtype, reset=True)
+        self._start(X, y_enc, n_out, dtype)
+        self._train(X, y_enc, self.max_iter, incremental=False)
+        return self
+
+    def _partial_fit(self, X, y, classes=None):
+        dtype = self._check_params()
+        first = not hasattr(self, "_model")
+        if first:
+            X, y_enc, n_out = self._validate_fit_data(X, y, dtype, reset=True, classes=classes)
+            self._start(X, y_enc, n_out, dtype)
+        else:
+            X, y_enc, _ = self._validate_fit_data(X, y, self._model.dtype, reset=False, classes=classes)
+        self._train(X, y_enc, 1, incremental=True)
+        return self
+
+    def _outputs(self, X):
+        check_is_fitted(self)
+        X = self._validate_X(X, self._model.dtype, reset=False)
+        return self._model.predict(X).astype(np.float64)
+
+    # -- the fitted network -----------------------------------------------------------
+    def _linears(self):
+        check_is_fitted(self)
+        return [b for b in self._model.blocks if isinstance(b, Linear)]
+
+    @property
+    def coefs_(self):
+        """Weight matrices in scikit-learn's layout, (n_in, n_out) per layer (copies)."""
+        return [np.array(b.params["weight"].T) for b in self._linears()]
+
+    @property
+    def intercepts_(self):
+        """Bias vectors per layer (copies)."""
+        return [np.array(b.params["bias"]) for b in self._linears()]
+
+    @property
+    def model_(self):
+        """The trained ``bk.Sequential`` (shared, not a copy)."""
+        check_is_fitted(self)
+        return self._model
+
+    # -- pickling: native objects travel as the bytes of bricks' save format -----------
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        model = state.pop("_model", None)
+        if model is not None:
+            state["_model_npz"] = _model_to_bytes(model)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        blob = state.pop("_model_npz", None)
+        super().__setstate__(state)
+        if blob is not None:
+            self._model = _model_from_bytes(blob)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier (binary and multiclass), trained by bricks.
+
+    The network is ``Linear → activation (→ Dropout)`` per hidden layer, then a
+    ``Linear`` with one output per class; it is trained on the cross-entropy of the
+    softmax (``bk.CrossEntropyLoss``). Labels may be of any type (ints, strings, ...):
+    ``classes_`` holds them sorted, and they are encoded as 0..K-1.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(100,)
+        Width of each hidden layer; ``()`` gives softmax regression.
+    activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
+    solver : {"sgd", "adam", "adamw"}, default="adam"
+    alpha : float, default=1e-4
+        L2 penalty in scikit-learn's scale (see the module docstring).
+    batch_size : int or "auto", default="auto"
+        ``min(200, n_samples)`` for "auto"; larger values are clipped to n_samples.
+    learning_rate_init : float, default=1e-3
+    momentum : float, default=0.9
+        SGD momentum; ``nesterovs_momentum`` (default True) for Nesterov's.
+    max_iter : int, default=200
+        Maximum number of epochs.
+    shuffle : bool, default=True
+        Shuffle the samples every epoch.
+    random_state : int, RandomState or None, default=None
+        Seeds the initial weights, the shuffling, dropout and the validation split.
+    tol, n_iter_no_change : float, int, default=1e-4, 10
+        Training stops when the loss (or, with ``early_stopping``, the validation
+        accuracy) has not improved by ``tol`` for ``n_iter_no_change`` epochs.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` (default 0.1, stratified) and stop on its
+        accuracy; the weights of the best epoch are kept.
+    dropout : float, default=0.0
+        Dropout rate after each hidden activation (training only).
+    verbose : bool, default=False
+        A line per epoch on stderr.
+    dtype : {"float32", "float64"}, default="float32"
+
+    Attributes
+    ----------
+    classes_, n_features_in_, feature_names_in_ (for DataFrames), n_outputs_, n_layers_,
+    loss_curve_, n_iter_, t_ (samples seen), best_loss_, validation_scores_,
+    best_validation_score_, coefs_, intercepts_, model_ (the bricks network).
+    """
+
+    _is_classifier = True
+    _loss_scale = 1.0
+    _grad_scale = 1.0
+
+    @staticmethod
+    def _make_loss(dtype):
+        return CrossEntropyLoss(dtype=dtype)
+
+    def _validate_fit_data(self, X, y, dtype, reset, classes=None):
+        X, y = validate_data(self, X, y, accept_sparse=_SPARSE, dtype=dtype, reset=reset)
+        X = self._dense(X)
+        check_classification_targets(y)
+        if type_of_target(y) not in ("binary", "multiclass"):
+            raise ValueError(f"{type(self).__name__} supports binary and multiclass targets, "
+                             f"got {type_of_target(y)!r}")
+        if classes is not None:
+            classes = unique_labels(classes)
+            if hasattr(self, "classes_") and not reset and not np.array_equal(self.classes_, classes):
+                raise ValueError(f"classes={classes!r} is not the same as on the previous call "
+                                 f"({self.classes_!r})")
+        if reset:
+            if classes is None:
+                classes = unique_labels(y)
+                if len(classes) < 2:
+                    raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes, but "
+                                     f"the data contains only one class: {classes[0]!r}")
+            self.classes_ = classes
+        missing = np.setdiff1d(unique_labels(y), self.classes_)
+        if len(missing):
+            raise ValueError(f"y contains labels not in classes_ {self.classes_!r}: {missing!r}")
+        y_enc = np.searchsorted(self.classes_, y).astype(np.int64)
+        return X, y_enc, len(self.classes_)
+
+    def fit(self, X, y):
+        """Train from scratch on (X, y) for up to ``max_iter`` epochs. Returns self."""
+        return self._fit(X, y)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y), continuing from the current weights and optimizer state.
+
+        ``classes`` (every label that will ever appear) is required on the first call
+        (unless the estimator was fitted before)."""
+        if classes is None and not hasattr(self, "classes_"):
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._partial_fit(X, y, classes)
+
+    def _log_proba(self, X):
+        z = self._outputs(X)
+        z -= z.max(axis=1, keepdims=True)
+        z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return z
+
+    def predict(self, X):
+        """The most probable class label per row."""
+        out = self._outputs(X)
+        return self.classes_[np.argmax(out, axis=1)]
+
+    def predict_log_proba(self, X):
+        """Log of the class probabilities (log-softmax of the logits), (n_samples, n_classes)."""
+        return self._log_proba(X)
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the logits), (n_samples, n_classes), columns in
+        the order of ``classes_``."""
+        return np.exp(self._log_proba(X))
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor (one or several outputs), trained by bricks.
+
+    The network is ``Linear → activation (→ Dropout)`` per hidden layer, then a
+    linear output layer; it is trained on the squared error (``bk.MSELoss``). ``y``
+    may be 1-D (predictions are then 1-D) or 2-D (n_samples, n_outputs). Targets are
+    not rescaled: standardise them when their scale is far from 1.
+
+    Parameters and attributes: as :class:`MLPClassifier` (without ``classes_``; with
+    ``early_stopping`` the validation score is R²).
+    """
+
+    _is_classifier = False
+
+    @property
+    def _loss_scale(self):
+        # bricks' MSELoss sums over outputs and averages over samples; scikit-learn's
+        # squared_error is half the mean over samples and outputs
+        return 1.0 / (2.0 * self.n_outputs_)
+
+    @property
+    def _grad_scale(self):
+        return 2.0 * self.n_outputs_
+
+    @staticmethod
+    def _make_loss(dtype):
+        return MSELoss(dtype=dtype)
+
+    def _validate_fit_data(self, X, y, dtype, reset, classes=None):
+        X, y = validate_data(self, X, y, accept_sparse=_SPARSE, dtype=dtype, reset=reset,
+                             multi_output=True, y_numeric=True)
+        X = self._dense(X)
+        y = np.asarray(y)
+        y_1d = y.ndim == 1
+        y2 = _canonical(y.reshape(-1, 1) if y_1d else y, dtype)
+        if reset:
+            self._y_1d = y_1d
+            self.n_outputs_ = y2.shape[1]
+        elif y2.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {y2.shape[1]} output(s), but {type(self).__name__} was "
+                             f"fitted with {self.n_outputs_}")
+        return X, y2, y2.shape[1]
+
+    def fit(self, X, y):
+        """Train from scratch on (X, y) for up to ``max_iter`` epochs. Returns self."""
+        return self._fit(X, y)
+
+    def partial_fit(self, X, y):
+        """One epoch over (X, y), continuing from the current weights and optimizer state."""
+        return self._partial_fit(X, y)
+
+    def predict(self, X):
+        """Predictions, (n_samples,) when fitted on 1-D y, else (n_samples, n_outputs)."""
+        out = self._outputs(X)
+        return out.ravel() if self._y_1d else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
