@@ -261,12 +261,6 @@ class OtherLoad:
         return max(0.0, (self._busy_s() - self.busy0 - own) / (time.perf_counter() - self.t0))
 
 
-def peak_rss_mib() -> float:
-    """This process's peak resident set size (VmHWM), in MiB."""
-    with open("/proc/self/status") as f:
-        return int(re.search(r"VmHWM:\s+(\d+)\s+kB", f.read()).group(1)) / 1024
-
-
 # -- statistics and formatting ----------------------------------------------------------
 def median(xs):
     return statistics.median(xs)

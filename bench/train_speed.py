@@ -49,6 +49,7 @@ import bricks as bk  # noqa: E402
 
 LIBS = ("bricks-step", "bricks-fit", "bricks-fit-ignore", "torch", "numpy", "sklearn")
 GEMM_SHAPE = (256, 2048, 2048)   # the large config's biggest layer: batch, in, out
+BUSY = 0.2     # cores used by other processes above which a block counts as disturbed
 
 
 # -- runners: prepare(steps) sets up a repeat of `steps` steps, run() does it -----------
@@ -320,11 +321,14 @@ def report(blocks, libs, gemm_pct_libs):
     if gb:
         cfg = C.CONFIGS["large"]
         step_flop = 3 * C.forward_flops_per_sample(cfg)   # forward + backward = 3 x forward
+        first_dx = 2 * cfg["layers"][0] * cfg["layers"][1]
         n, k, m = GEMM_SHAPE
         lines += [f"GEMM ceiling: bricks' own {n}x{k} @ {k}x{m} float32 (a bk.Linear forward), "
                   f"and the large training step's GFLOP/s",
-                  f"(3 x forward GEMM flops = {step_flop / 1e6:.1f} MFLOP per sample) as % of it; "
-                  f"target >= {C.TARGET_GEMM_PCT:g}% for bricks", ""]
+                  f"(3 x forward GEMM flops = {step_flop / 1e6:.1f} MFLOP per sample, of which the "
+                  f"first layer's input gradient, {100 * first_dx / step_flop:.0f}%, need not be "
+                  f"computed) as % of it;",
+                  f"target >= {C.TARGET_GEMM_PCT:g}% for bricks; [min-max of the per-round %]", ""]
         rows = [["thr", "GEMM GFLOP/s"] + [f"{lib}" for lib in gemm_pct_libs]]
         for b in gb:
             g = b["res"]["gemm"]
@@ -373,6 +377,10 @@ def main(argv=None):
                    help="pause (s) after each run of NumPy, sklearn or PyTorch at >1 thread, "
                         "so that their idle workers stop spinning before the next library runs "
                         "(default 0.3)")
+    p.add_argument("--retries", type=int,
+                   help="measure a config/thread block again (up to this many times) when "
+                        f"other processes used more than {BUSY} cores meanwhile; keep the "
+                        "least disturbed attempt (default 1; 0 with --quick)")
     p.add_argument("--import-runs", type=int, help="fresh interpreters for the import time (default 5)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run (< 30 s): defaults become 3 repeats of 0.05 s, gap 0.15 s, "
@@ -380,8 +388,8 @@ def main(argv=None):
     p.add_argument("--json", metavar="PATH", help="write every measurement to this JSON file")
     args = p.parse_args(argv)
     # Options not given take the full run's defaults, or the smoke run's with --quick.
-    defaults = dict(repeats=3, time=0.05, gap=0.15, import_runs=3) if args.quick else \
-        dict(repeats=5, time=0.3, gap=0.3, import_runs=5)
+    defaults = dict(repeats=3, time=0.05, gap=0.15, import_runs=3, retries=0) if args.quick else \
+        dict(repeats=5, time=0.3, gap=0.3, import_runs=5, retries=1)
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
@@ -422,16 +430,26 @@ def main(argv=None):
                      if lib != "sklearn" or c in args.sklearn_configs.split(",")]
             if c == "large":
                 these.append("gemm")
-            res, others = bench_block(c, n, these, args)
-            blocks.append({"config": c, "threads": n, "res": res, "others_cores": others})
-            done = ", ".join(f"{k} {C.fmt_rate(v['median'])}" for k, v in res.items() if k != "gemm")
-            print(f"  {c:6s} {n} thr: {done}", file=sys.stderr, flush=True)
+            # On a shared machine: measure a block again when other processes took
+            # CPU meanwhile, and keep the least disturbed attempt.
+            best = None
+            for attempt in range(1 + args.retries):
+                res, others = bench_block(c, n, these, args)
+                done = ", ".join(f"{k} {C.fmt_rate(v['median'])}" for k, v in res.items() if k != "gemm")
+                print(f"  {c:6s} {n} thr (others {others or 0:.2f} cores): {done}",
+                      file=sys.stderr, flush=True)
+                if best is None or (others or 0) < (best["others_cores"] or 0):
+                    best = {"config": c, "threads": n, "res": res, "others_cores": others,
+                            "attempts": attempt + 1}
+                if (others or 0) <= BUSY:
+                    break
+            blocks.append(best)
     gemm_libs = [lib for lib in ("bricks-step", "bricks-fit", "torch", "numpy") if lib in libs]
     print()
     print(report(blocks, libs, gemm_libs))
     print(loss_check(blocks))
     busy = max((b["others_cores"] or 0) for b in blocks)
-    if busy > 0.2:
+    if busy > BUSY:
         print(f"WARNING: other processes used up to {busy:.2f} of {os.cpu_count()} cores during "
               f"this run: its numbers (above all at 2 threads) are disturbed; re-run when the "
               f"machine is quiet.\n")

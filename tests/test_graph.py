@@ -277,3 +277,11 @@ def test_train_step_with_shared_weights_and_unreached_blocks(rng):
         np.testing.assert_array_equal(pa, pb)
     np.testing.assert_array_equal(side_a.params["weight"], side_before)
     assert not side_a.grads["weight"].any()
+
+
+def test_arrays_that_went_through_pickle():
+    import pickle
+
+    X = pickle.loads(pickle.dumps(np.ones((4, 3), np.float32)))  # an equal, distinct dtype object
+    m = bk.Sequential(bk.Linear(3, 2, seed=0))
+    np.testing.assert_array_equal(m.predict(X), m.predict(np.ones((4, 3), np.float32)))

@@ -4,6 +4,7 @@ import shutil
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,6 +157,28 @@ def test_decision_boundary_multiclass_colours_the_predicted_classes(tmp_path):
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1", "class 2"]
 
 
+class SignClassifier:
+    """A scikit-learn style estimator with named classes: 'left' for x1 < 0, else 'right'."""
+
+    classes_ = np.array(["left", "right"])
+
+    def predict_proba(self, X):
+        p = 1 / (1 + np.exp(-10 * np.asarray(X)[:, 0]))
+        return np.column_stack([1 - p, p])
+
+
+def test_decision_boundary_of_an_estimator_with_named_classes():
+    X = np.array([[-1.0, 0.0], [-0.5, 1.0], [0.5, 0.0], [1.0, 1.0], [2.0, -1.0]])
+    y = np.array(["left", "left", "right", "right", "right"])
+    xx, yy, p1, classes = plot.decision_regions(SignClassifier(), X, resolution=41)
+    np.testing.assert_array_equal(classes, (xx > 0).astype(int) | ((xx == 0) & (p1 > 0.5)))
+    fig = plot.decision_boundary(SignClassifier(), X, y, resolution=41)
+    ax = fig.get_axes()[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class left", "class right"]
+    with pytest.raises(ValueError, match="not in the model's classes_"):
+        plot.decision_boundary(SignClassifier(), X, np.array(["left"] * 4 + ["up"]))
+
+
 def test_decision_boundary_checks_its_inputs():
     model = xor_network()
     with pytest.raises(ValueError, match="2 features"):
@@ -288,3 +311,29 @@ def test_example_plots_names_what_is_missing(tmp_path):
     with pytest.raises(ValueError, match="unknown example"):
         plot.example_plots("mnist", {}, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+# -- the wiring: Model.plot and `python -m bricks.examples NAME --plot DIR` -------------------------
+def test_model_plot_renders_or_says_graphviz_is_needed(tmp_path, monkeypatch):
+    if not hasattr(bk.Model, "plot"):
+        pytest.skip("Model.plot is not wired to bricks.plot.model_graph yet")
+    model = gating_model()
+    if shutil.which("dot"):
+        assert_png(Path(model.plot(tmp_path / "g.png")), min_bytes=2000)
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
+    with pytest.raises(RuntimeError, match="Graphviz.*model.to_dot()"):
+        model.plot(tmp_path / "h.png")
+
+
+def test_examples_plot_option_writes_every_picture(tmp_path, capsys):
+    from bricks.examples import NAMES
+    from bricks.examples.__main__ import main
+
+    try:
+        main(["all", "--plot", str(tmp_path)])
+    except SystemExit as e:     # argparse rejects an unknown option with exit code 2
+        if e.code == 2 and "--plot" in capsys.readouterr().err:
+            pytest.skip("python -m bricks.examples has no --plot option yet")
+        raise
+    for name in NAMES:
+        assert_png(tmp_path / f"{name}.png")

@@ -19,10 +19,11 @@ py::dtype numpy_dtype(DType dt) {
 }
 
 Tensor as_tensor(const py::array& a, const std::string& who, const std::string& what) {
-  DType dt;
-  if (a.dtype().is(py::dtype::of<float>())) dt = DType::f32;
-  else if (a.dtype().is(py::dtype::of<double>())) dt = DType::f64;
-  else if (a.dtype().is(py::dtype::of<std::int64_t>())) dt = DType::i64;
+  DType dt;  // compare by value: pickled arrays carry equal but distinct dtype objects
+  const py::dtype d = a.dtype();
+  if (d.equal(py::dtype::of<float>())) dt = DType::f32;
+  else if (d.equal(py::dtype::of<double>())) dt = DType::f64;
+  else if (d.equal(py::dtype::of<std::int64_t>())) dt = DType::i64;
   else
     throw TypeError(who + ": " + what + " must be a float32, float64 or int64 array, got dtype " +
                     std::string(py::str(a.dtype())));

@@ -94,9 +94,17 @@ def history(hist, path=None, *, title=None):
 
 
 # -- decision boundaries -------------------------------------------------------------------
-def _class_labels(y):
-    """Integer labels from labels (N,), a column of 0/1 targets (N, 1) or one-hot rows."""
+def _class_labels(y, classes=None):
+    """Integer labels from labels (N,), a column of 0/1 targets (N, 1) or one-hot rows;
+    with ``classes`` (an estimator's sorted ``classes_``), the index of each label in it."""
     a = np.asarray(y)
+    if classes is not None and a.ndim == 1:
+        classes = np.asarray(classes)
+        idx = np.clip(np.searchsorted(classes, a), 0, len(classes) - 1)
+        if not np.array_equal(classes[idx], a):
+            raise ValueError(f"decision_boundary: y has labels that are not in the model's "
+                             f"classes_ {classes.tolist()}")
+        return idx.astype(np.int64)
     if a.ndim == 2 and a.shape[1] > 1:
         return a.argmax(1).astype(np.int64)
     a = a.reshape(-1)
@@ -163,9 +171,11 @@ def decision_boundary(model, X, y, path=None, resolution=200, *, ax=None, title=
 
     Args:
         model: a trained model with ``predict_proba`` (bricks classifiers, scikit-learn
-            style estimators) or ``predict`` (outputs read as class scores: one column
-            is thresholded at 0.5, several are reduced by argmax).
-        X: (N, 2) inputs; y: class labels (N,), 0/1 targets (N, 1) or one-hot rows.
+            style estimators, whose ``classes_`` name the classes) or ``predict``
+            (outputs read as class scores: one column is thresholded at 0.5, several
+            are reduced by argmax).
+        X: (N, 2) inputs.
+        y: class labels (N,), 0/1 targets (N, 1) or one-hot rows.
         path: where to save the picture (optional).
         resolution: grid points per axis.
         ax: draw into this matplotlib axes instead of a new figure.
@@ -179,7 +189,8 @@ def decision_boundary(model, X, y, path=None, resolution=200, *, ax=None, title=
 
     xx, yy, p1, classes = decision_regions(model, X, resolution)
     X = np.asarray(X, dtype=np.float64)
-    labels = _class_labels(y)
+    classes_ = getattr(model, "classes_", None)          # scikit-learn style estimators
+    labels = _class_labels(y, classes_)
     if labels.shape[0] != X.shape[0]:
         raise ValueError(f"decision_boundary: X has {X.shape[0]} rows but y has {labels.shape[0]}")
     if ax is None:
@@ -188,6 +199,8 @@ def decision_boundary(model, X, y, path=None, resolution=200, *, ax=None, title=
     else:
         fig = ax.figure
     n_classes = int(max(labels.max(initial=0), classes.max(initial=0)) + 1)
+    if classes_ is not None:
+        n_classes = max(n_classes, len(classes_))
     colors = [_CLASS_COLORS[k % len(_CLASS_COLORS)] for k in range(n_classes)]
     if p1 is not None:
         cs = ax.contourf(xx, yy, p1, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
@@ -201,7 +214,7 @@ def decision_boundary(model, X, y, path=None, resolution=200, *, ax=None, title=
         sel = labels == k
         if sel.any():
             ax.scatter(X[sel, 0], X[sel, 1], s=22, c=colors[k], edgecolors="k", linewidths=0.5,
-                       label=f"class {k}")
+                       label=f"class {k if classes_ is None else classes_[k]}")
     ax.set_xlim(xx.min(), xx.max())
     ax.set_ylim(yy.min(), yy.max())
     ax.set_xlabel("x₁")
@@ -330,23 +343,30 @@ def _need(name, result, keys):
 def example_plots(name, result, outdir):
     """Write the pictures of one of the lecture's examples (``bricks.examples``) as PNGs.
 
+    One or two files per example, into ``outdir``:
+
+    - ``linear_regression.png``: learned against true weights (and the loss curve
+      when the result has a ``history``);
+    - ``logistic_regression.png``: the decision boundary (and the loss per epoch);
+    - ``softmax_regression.png``: training curves (and
+      ``softmax_regression_confusion.png`` when the result has ``model``, ``X_test``
+      and ``y_test``);
+    - ``xor.png``: the decision boundary of one linear layer against one hidden
+      layer, and the XOR points in the slide's hidden space;
+    - ``gating.png``: the gating network's predictions against the targets (and the
+      linear model's when the result has ``linear_model``);
+    - ``learn_targets.png``: the learned class prototypes and the class means.
+
     Args:
         name: the example's name (``python -m bricks.examples`` lists them).
         result: the dict its ``run()`` returned; ``EXAMPLE_KEYS[name]`` lists what it needs.
         outdir: the folder to write into (created if needed).
 
     Returns:
-        The list of paths written, one or two per example:
+        The list of paths written.
 
-        - ``linear_regression.png``: learned against true weights (and the loss curve
-          when the result has a ``history``);
-        - ``logistic_regression.png``: the decision boundary (and the loss per epoch);
-        - ``softmax_regression.png``: training curves;
-        - ``xor.png``: the decision boundary of one linear layer against one hidden
-          layer, and the XOR points in the slide's hidden space;
-        - ``gating.png``: the gating network's predictions against the targets
-          (and the linear model's when the result has ``linear_model``);
-        - ``learn_targets.png``: the learned class prototypes and the class means.
+    Raises:
+        ValueError: an unknown example, or a result that lacks what its pictures need.
     """
     if name not in EXAMPLE_KEYS:
         raise ValueError(f"example_plots: unknown example {name!r}; have {sorted(EXAMPLE_KEYS)}")

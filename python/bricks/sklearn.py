@@ -436,9 +436,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if reset:
             if classes is None:
                 classes = unique_labels(y)
-                if len(classes) < 2:
-                    raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes, but "
-                                     f"the data contains only one class: {classes[0]!r}")
+            if len(classes) < 2:
+                raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes, but "
+                                 f"the data contains only one class: {classes[0]!r}")
             self.classes_ = classes
         missing = np.setdiff1d(unique_labels(y), self.classes_)
         if len(missing):
