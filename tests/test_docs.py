@@ -174,9 +174,6 @@ def _docstrings():
                 yield where, doc
 
 
-@pytest.mark.xfail(strict=True, reason="known: docstrings in block.py, graph.py, interop.py and "
-                   "sklearn.py write <y, dy>, <output, dy>, \"<node>.<name>\" or Sphinx roles "
-                   "(:class:, :func:) outside code spans")
 def test_docstrings_have_no_raw_html_or_sphinx_roles():
     """The API pages render docstrings as Markdown: a bare <y, dy> is an HTML tag (the text
     vanishes) and a Sphinx role such as :class:`X` shows up literally."""

@@ -224,7 +224,10 @@ def test_native_training_releases_the_gil():
 
 # -- (c) Ctrl-C ------------------------------------------------------------------------------------------
 CTRL_C = textwrap.dedent("""
-    import json, sys, time
+    import json, signal, sys, time
+    # Ctrl-C as a terminal delivers it: a parent started in the background may have
+    # left SIGINT ignored, which Python would inherit.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     import bricks as bk
     rows, width, layers, batch = map(int, sys.argv[1:])
@@ -270,15 +273,22 @@ CTRL_C = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("rows, width, layers, batch, wait", [
-    (20000, 512, 2, 64, 1.0),    # minibatches of ~2 ms: fit returns to Python between chunks of batches
-    (2048, 2048, 6, 2048, 0.5),  # full-batch gradient descent: one step is ~2.5 s of native work
+@pytest.mark.parametrize("rows, width, layers, batch, wait, min_steps", [
+    (20000, 512, 2, 64, 1.0, 1),    # minibatches of ~2 ms: fit returns to Python between chunks of batches
+    # full-batch gradient descent: one step is ~2.5 s of native work, so the signal lands
+    # inside the first step, which must be dropped whole (the replay of 0 steps is the initial model)
+    (2048, 2048, 6, 2048, 0.5, 0),
 ], ids=["minibatch", "full batch"])
-def test_ctrl_c_during_fit_returns_within_a_second_with_a_consistent_model(rows, width, layers, batch, wait):
+def test_ctrl_c_during_fit_returns_within_a_second_with_a_consistent_model(rows, width, layers, batch, wait,
+                                                                         min_steps):
     p = subprocess.Popen([sys.executable, "-c", CTRL_C, *map(str, (rows, width, layers, batch))],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert p.stdout.readline().strip() == "READY", p.stderr.read()
+        # (an editable install may print its rebuild first; a dead child ends the loop)
+        line = None
+        while line != "READY" and (line is None or line or p.poll() is None):
+            line = p.stdout.readline().strip()
+        assert line == "READY", p.communicate(timeout=60)[1][-2000:]
         time.sleep(wait)
         assert p.poll() is None, "fit ended before the signal"
         sent = time.perf_counter()
@@ -302,5 +312,5 @@ def test_ctrl_c_during_fit_returns_within_a_second_with_a_consistent_model(rows,
     res = json.loads(next(line[7:] for line in out.splitlines() if line.startswith("RESULT ")))
     print(f"SIGINT -> KeyboardInterrupt in {latency * 1000:.0f} ms after {res['steps']} steps; {res}")
     assert latency < 1.0, f"Ctrl-C took {latency:.2f} s to return control (the issue asks for 1 s)"
-    assert res["steps"] > 0 and res["finite"] and res["predict_ok"] and res["fit_again_ok"], res
+    assert res["steps"] >= min_steps and res["finite"] and res["predict_ok"] and res["fit_again_ok"], res
     assert res["equals_replay"], f"the interrupted model is not the model after {res['steps']} whole steps"

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <csignal>
 #include <cstring>
 
 #include "binding_utils.h"
@@ -90,17 +91,38 @@ void bind_graph(py::module_& m) {
       .def("train_batches",
            [](Graph& g, const py::list& xs, const py::array_t<std::int64_t, py::array::c_style>& order,
               std::int64_t batch_size, std::int64_t first, std::int64_t count, Optimizer& opt,
-              int acc, int labels_input, double threshold, int guard) {
+              int acc, int labels_input, double threshold, int guard, bool interruptible) {
              std::vector<py::array> keep;
              auto in = views(xs, keep, "data");
              if (acc < 0 || acc > 2) throw ValueError("train_batches: bad accuracy mode");
              if (guard < 0 || guard > 2) throw ValueError("train_batches: bad non-finite mode");
              Graph::TrainStats st;
+             // Ctrl-C reaches Python only between native calls: catch it here instead.
+             struct sigaction ours {}, old {};
+             if (interruptible) {
+               ours.sa_handler = [](int) { request_stop(); };
+               sigemptyset(&ours.sa_mask);
+               sigaction(SIGINT, &ours, &old);
+             }
+             clear_stop();
+             struct Restore {  // on every exit: Python's handler back, no stale stop request
+               bool on;
+               struct sigaction* old;
+               ~Restore() {
+                 if (on) sigaction(SIGINT, old, nullptr);
+                 clear_stop();
+               }
+             } restore{interruptible, &old};
              {
                py::gil_scoped_release nogil;
                st = g.train_batches(in, order.data(), order.size(), batch_size, first, count, opt,
                                     static_cast<Graph::Accuracy>(acc), labels_input, threshold,
                                     static_cast<Graph::NonFinite>(guard));
+             }
+             if (interruptible) {  // arrived after the last check: stop now, the steps are whole
+               sigaction(SIGINT, &old, nullptr);
+               restore.on = false;
+               if (clear_stop()) throw Interrupted("interrupted");
              }
              return py::make_tuple(st.loss_sum, st.samples, st.correct, st.batches, st.skipped);
            })

@@ -1,6 +1,7 @@
 #include "bricks/graph.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -9,11 +10,18 @@
 
 namespace bricks {
 namespace {
+std::atomic<bool> g_stop{false};
+inline void check_stop() {
+  if (g_stop.load(std::memory_order_relaxed)) throw Interrupted("interrupted");
+}
 template <class T>
 void add_into(T* dst, const T* src, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) dst[i] += src[i];
 }
 }  // namespace
+
+void request_stop() { g_stop.store(true, std::memory_order_relaxed); }
+bool clear_stop() { return g_stop.exchange(false); }
 
 int Graph::add_input(std::int64_t features, bool labels) {
   if (features <= 0 || (labels && features != 1))
@@ -141,6 +149,7 @@ void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, boo
     if (!n.block || (!with_losses && !n.for_outputs)) continue;
     in_views_.clear();
     for (int u : n.inputs) in_views_.push_back(nodes_[u].block ? nodes_[u].value.view() : nodes_[u].value_view);
+    check_stop();
     n.block->forward(in_views_.data(), n.value.view());
   }
   ran_losses_ = with_losses;
@@ -206,6 +215,7 @@ void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,
         scratch_of_[i] = used_scratch++;
       }
     }
+    check_stop();
     n.block->backward(n.grad.view(), din_.data());
     n.ran_backward = true;
     for (std::size_t i = 0; i < n.inputs.size(); ++i) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <sstream>
 
@@ -54,6 +55,31 @@ double abs_max(const T* x, std::int64_t n) {
   }
   return bad == T(0) ? static_cast<double>(m) : std::nan("");
 }
+// |x| as the bits of its magnitude: an unsigned integer that orders like |x| (NaN
+// and inf above every finite value), so max reductions vectorise without fast-math.
+inline std::uint32_t mag_bits(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  return u & 0x7fffffffu;
+}
+inline std::uint64_t mag_bits(double x) {
+  std::uint64_t u;
+  std::memcpy(&u, &x, 8);
+  return u & 0x7fffffffffffffffull;
+}
+template <class U>
+double from_bits(U u) {
+  if constexpr (sizeof(U) == 4) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  } else {
+    double d;
+    std::memcpy(&d, &u, 8);
+    return d;
+  }
+}
+
 double buffer_max(const Buffer& b) {
   return dispatch_float(b.dtype(), [&](auto zero) { return abs_max(b.ptr<decltype(zero)>(), b.size()); });
 }
@@ -145,11 +171,12 @@ void SGD::update() {
       const T* g = p.grad->ptr<T>();
       const std::int64_t n = p.value->size();
       const T lr = T(lr_), wd = T(weight_decay_), mu = T(momentum_), damp = T(1.0 - dampening_);
-      T wm = 0, bm = 0;  // maxima for the guard, free in these memory-bound loops
+      using U = decltype(mag_bits(T(0)));
+      U wm = 0, bm = 0;  // maxima for the guard, free in these memory-bound loops
       if (!use_momentum) {
         for (std::int64_t i = 0; i < n; ++i) {
           w[i] -= lr * (g[i] + wd * w[i]);
-          wm = std::max(wm, std::fabs(w[i]));
+          wm = std::max(wm, mag_bits(w[i]));
         }
       } else {
         T* buf = state_[k].ptr<T>();
@@ -158,12 +185,12 @@ void SGD::update() {
           const T d = g[i] + wd * w[i];
           buf[i] = first ? d : mu * buf[i] + damp * d;
           w[i] -= lr * (nesterov_ ? d + mu * buf[i] : buf[i]);
-          wm = std::max(wm, std::fabs(w[i]));
-          bm = std::max(bm, std::fabs(buf[i]));
+          wm = std::max(wm, mag_bits(w[i]));
+          bm = std::max(bm, mag_bits(buf[i]));
         }
       }
-      wmax = std::fmax(wmax, wm);
-      bmax = std::fmax(bmax, bm);
+      wmax = std::fmax(wmax, from_bits(wm));
+      bmax = std::fmax(bmax, from_bits(bm));
     });
   }
   wmax_ = wmax;
@@ -209,7 +236,8 @@ void Adam::update() {
       const T b1 = T(beta1_), b2 = T(beta2_), eps = T(eps_);
       const T step = T(lr_ / bc1), inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2));
       const T wd = T(weight_decay_), decay = T(1.0 - lr_ * weight_decay_);
-      T wm = 0, mm = 0, vm = 0;
+      using U = decltype(mag_bits(T(0)));
+      U wm = 0, mm = 0, vm = 0;
       for (std::int64_t i = 0; i < n; ++i) {
         T d = g[i];
         if (decoupled_) w[i] *= decay;
@@ -217,13 +245,13 @@ void Adam::update() {
         m[i] = b1 * m[i] + (T(1) - b1) * d;
         v[i] = b2 * v[i] + (T(1) - b2) * d * d;
         w[i] -= step * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
-        wm = std::max(wm, std::fabs(w[i]));
-        mm = std::max(mm, std::fabs(m[i]));
-        vm = std::max(vm, v[i]);
+        wm = std::max(wm, mag_bits(w[i]));
+        mm = std::max(mm, mag_bits(m[i]));
+        vm = std::max(vm, mag_bits(v[i]));
       }
-      wmax = std::fmax(wmax, wm);
-      mmax = std::fmax(mmax, mm);
-      vmax = std::fmax(vmax, vm);
+      wmax = std::fmax(wmax, from_bits(wm));
+      mmax = std::fmax(mmax, from_bits(mm));
+      vmax = std::fmax(vmax, from_bits(vm));
     });
   }
   wmax_ = wmax;

@@ -36,7 +36,7 @@ from .optim import SGD, Adam, AdamW, Optimizer  # noqa: E402
 from . import optim  # noqa: E402
 from .graph import Input, Model, Node, Sequential  # noqa: E402
 from .check import gradcheck, jacobian  # noqa: E402
-from . import callbacks, datasets, metrics  # noqa: E402
+from . import callbacks, datasets, metrics, plot  # noqa: E402
 from .training import History  # noqa: E402
 from .io import load  # noqa: E402
 from .interop import from_state_dict, load_state_dict  # noqa: E402
@@ -65,5 +65,5 @@ __all__ = [
     "Block", "Input", "Model", "Node", "Sequential", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Hadamard",
     "Dropout", "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "SGD", "Adam", "AdamW", "Optimizer", "optim", "NonFiniteError",
     "gradcheck", "jacobian", "manual_seed", "set_num_threads", "get_num_threads", "blas_info",
-    "StateError", "load", "from_state_dict", "load_state_dict", "callbacks", "datasets", "metrics", "History",
+    "StateError", "load", "from_state_dict", "load_state_dict", "callbacks", "datasets", "metrics", "plot", "History",
 ]

@@ -29,7 +29,7 @@ def _seed(seed, who: str = "block") -> int:
 class Block:
     """A lego piece: ``y = blk.forward(x)``, ``dx = blk.backward(dy)``.
 
-    ``backward(dy)`` is the vector-Jacobian product: the gradient of <y, dy> with
+    ``backward(dy)`` is the vector-Jacobian product: the gradient of ⟨y, dy⟩ with
     respect to every input. Parameter gradients (``blk.grads``) accumulate over
     backward calls until ``zero_grad()``. Calling ``backward`` twice after one
     ``forward`` gives the same input gradients and accumulates twice.
@@ -40,7 +40,7 @@ class Block:
     gradients. Non-finite values (NaN, inf) are rejected with a ValueError.
 
     Calling a block on graph nodes (``blk(node)``) builds a graph instead: see
-    :class:`bricks.Model`.
+    `bricks.Model`.
     """
 
     n_inputs = 1
@@ -57,7 +57,7 @@ class Block:
         return self._runner.forward([self._prepare(x, i) for i, x in enumerate(inputs)])
 
     def backward(self, dy):
-        """Gradient of <output, dy> w.r.t. each input (a tuple for several inputs)."""
+        """Gradient of ⟨output, dy⟩ w.r.t. each input (a tuple for several inputs)."""
         if not self._core.has_forward:
             raise _core.StateError(f"{self._core.name}: backward called before forward")
         dy = as_float_matrix(dy, self.dtype, self._core.name, "dy")

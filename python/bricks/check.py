@@ -36,10 +36,19 @@ class _Fn:
     def forward(self):
         self.setup()
         out = self.f.forward(*self.inputs)
+        if isinstance(out, tuple):  # several outputs: one flat row, split again in backward
+            self.shapes = [np.shape(o) for o in out]
+            return np.concatenate([np.ravel(o) for o in out]).astype(np.float64)[None, :]
+        self.shapes = None
         return np.array(out, dtype=np.float64, ndmin=2)
 
     def backward(self, dy):
-        g = self.f.backward(float(dy[0, 0])) if self.is_loss else self.f.backward(dy)
+        if self.shapes is not None:
+            cuts = np.cumsum([int(np.prod(sh)) for sh in self.shapes])[:-1]
+            parts = [p.reshape(sh) for p, sh in zip(np.split(dy.ravel(), cuts), self.shapes)]
+            g = self.f.backward(*parts)
+        else:
+            g = self.f.backward(float(dy[0, 0])) if self.is_loss else self.f.backward(dy)
         g = g if isinstance(g, tuple) else (g,)
         return [None if x is None else np.array(x) for x in g]
 

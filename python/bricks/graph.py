@@ -137,6 +137,10 @@ class Model:
         for n in self.inputs:
             if n._uid not in reached:
                 raise ValueError(f"Model: input {n.name!r} is dangling (no output or loss depends on it)")
+        names = Counter(n.name for n in {m._uid: m for m in list(self.inputs) + order}.values())
+        dup = sorted(k for k, c in names.items() if c > 1 and k)
+        if dup:
+            raise ValueError(f"Model: node names must be unique, {dup} name several nodes")
         dtypes = {n.dtype for n in order if not n.labels}
         if len(dtypes) > 1:
             raise TypeError(f"Model: all blocks must share one dtype, got {sorted(map(str, dtypes))}")
@@ -234,9 +238,12 @@ class Model:
     def train_step(self, *xs, optimizer=None) -> float:
         """One step in one native call: forward, loss, backward, optimizer update.
         Gradients are zeroed first. Returns the loss before the update."""
+        from .optim import check_optimizer
+
         opt = optimizer or self.optimizer
         if opt is None:
             raise ValueError("Model: train_step needs an optimizer (argument or compile)")
+        check_optimizer(opt, self, "train_step")
         idx = self._select(xs, False)
         return self._graph.train_step(self._prepare(xs, idx), opt._core)
 
@@ -246,10 +253,9 @@ class Model:
         ``labels`` (default: True for CrossEntropyLoss) makes the target int64 class
         labels (N,); otherwise it has the output's shape.
         """
-        from .losses import CrossEntropyLoss, Loss
+        from .losses import CrossEntropyLoss
 
-        if not isinstance(loss, Loss):
-            raise TypeError(f"compile: loss must be a bricks loss block, got {type(loss).__name__}")
+        self._check_compile(loss, optimizer)
         if len(self.outputs) != 1:
             raise ValueError("compile: needs a model with exactly one output")
         if labels is None:
@@ -287,6 +293,14 @@ class Model:
 
         return load_state_dict(self, state_dict, strict)
 
+    def plot(self, path, **kwargs):
+        """Draw the graph into ``path`` (PNG, SVG or PDF by the suffix) with Graphviz's
+        ``dot``; without Graphviz a RuntimeError says so (``to_dot()`` still gives the
+        DOT text). See ``bricks.plot.model_graph``."""
+        from .plot import model_graph
+
+        return model_graph(self, path, **kwargs)
+
     # -- training (see training.py) --------------------------------------------------
     def fit(self, X, y=None, **kwargs):
         """Train: ``fit(X, y, loss=..., optimizer=..., epochs=1, batch_size=32, shuffle=True,
@@ -315,6 +329,19 @@ class Model:
 
         return predict_proba(self, X, batch_size=batch_size)
 
+    def _check_compile(self, loss, optimizer):
+        """Validate before changing anything: a failed compile leaves the model as it was."""
+        from .losses import Loss
+        from .optim import check_optimizer
+
+        if not isinstance(loss, Loss):
+            raise TypeError(f"compile: loss must be a bricks loss block (e.g. bk.CrossEntropyLoss()), "
+                            f"got {type(loss).__name__}")
+        if loss.dtype != self.dtype:
+            raise TypeError(f"compile: {type(loss).__name__} is {loss.dtype} but the model is {self.dtype}")
+        if optimizer is not None:
+            check_optimizer(optimizer, self, "compile")
+
     # -- parameters and modes ------------------------------------------------------
     def _core_blocks(self):
         return list(self._cores)
@@ -328,7 +355,7 @@ class Model:
         return res
 
     def params(self) -> dict:
-        """Every parameter as a NumPy view of native memory, keyed "<node>.<name>"."""
+        """Every parameter as a NumPy view of native memory, keyed `"node.name"`."""
         return {f"{k}.{p}": v for k, b in self._named_blocks() for p, v in b.params.items()}
 
     def grads(self) -> dict:
@@ -370,13 +397,17 @@ class Model:
 
     def to_dot(self) -> str:
         """The graph in Graphviz DOT (blocks and shapes)."""
+        def q(*parts):  # a DOT string: quotes and backslashes escaped, parts on lines
+            esc = (str(p).replace("\\", "\\\\").replace('"', '\\"') for p in parts)
+            return '"' + "\\n".join(esc) + '"'
+
         lines = ["digraph model {", "  rankdir=TB;", '  node [shape=box, fontname="Helvetica"];']
         for n in self.inputs:
-            lines.append(f'  "{n.name}" [label="{n.name}\\nInput {(None, n.features)}", shape=ellipse];')
+            lines.append(f"  {q(n.name)} [label={q(n.name, f'Input {(None, n.features)}')}, shape=ellipse];")
         for n in self._nodes:
-            lines.append(f'  "{n.name}" [label="{n.name}\\n{n.block.name}\\n{n.shape}"];')
+            lines.append(f"  {q(n.name)} [label={q(n.name, n.block.name, n.shape)}];")
             for u in n.inputs:
-                lines.append(f'  "{u.name}" -> "{n.name}";')
+                lines.append(f"  {q(u.name)} -> {q(n.name)};")
         lines.append("}")
         return "\n".join(lines)
 
@@ -461,6 +492,7 @@ class Sequential(Model):
     def compile(self, loss, optimizer=None, *, labels=None):
         from .losses import CrossEntropyLoss
 
+        self._check_compile(loss, optimizer)
         self._loss = (loss, isinstance(loss, CrossEntropyLoss) if labels is None else labels)
         self.optimizer, self._loss_block = optimizer, loss
         if self._graph is not None:

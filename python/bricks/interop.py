@@ -103,7 +103,7 @@ def _to_numpy(key, v):
 def load_state_dict(model, state_dict, strict: bool = True) -> IncompatibleKeys:
     """Copy PyTorch-named weights (NumPy arrays or torch tensors) into ``model``.
 
-    Keys and shapes are those of :func:`state_dict`. Values are cast to the model's
+    Keys and shapes are those of `state_dict`. Values are cast to the model's
     dtype. ``strict=True`` (default) makes missing and unexpected keys an error;
     with ``strict=False`` they are skipped and reported in the returned
     ``(missing_keys, unexpected_keys)``, as PyTorch does. Shape, dtype and
@@ -154,6 +154,6 @@ def load_state_dict(model, state_dict, strict: bool = True) -> IncompatibleKeys:
 
 def from_state_dict(model, state_dict):
     """Load PyTorch-named weights into ``model`` (strictly: every key, nothing else);
-    returns the model. See :func:`load_state_dict`."""
+    returns the model. See `load_state_dict`."""
     load_state_dict(model, state_dict, strict=True)
     return model

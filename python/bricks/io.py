@@ -68,9 +68,15 @@ def architecture(model) -> dict:
     return arch
 
 
+def _path(path, who):
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"{who}: path must be a str or os.PathLike, got {type(path).__name__}")
+    return os.fspath(path)
+
+
 def save(model, path) -> None:
     """Write ``model`` to ``path`` atomically (see the module docstring)."""
-    path = os.fspath(path)
+    path = _path(path, "save")
     arrays = {f"param/{k}": np.ascontiguousarray(v) for k, v in model.params().items()}
     if model.optimizer is not None:
         for i, s in enumerate(model.optimizer._core.get_state()):
@@ -168,11 +174,11 @@ def _build(arch):
 def load(path):
     """Rebuild a model saved with ``model.save(path)``: same architecture, dtype,
     weights (bit for bit), loss and optimizer state."""
-    path = os.fspath(path)
+    path = _path(path, "load")
     arch, files = _read(path)
     try:
         model = _build(arch)
-    except (KeyError, TypeError, IndexError) as e:
+    except (KeyError, TypeError, IndexError, ValueError) as e:
         raise ValueError(f"load: {path} has an invalid architecture: {e!r}") from None
     params = model.params()
     want = {f"param/{k}" for k in params}
@@ -185,11 +191,16 @@ def load(path):
         if src.shape != a.shape or src.dtype != a.dtype:
             raise ValueError(f"load: {path} parameter {k!r} is {src.dtype}{src.shape}, "
                              f"expected {a.dtype}{a.shape}")
+        if not np.isfinite(src).all():
+            raise ValueError(f"load: {path} parameter {k!r} holds NaN or infinite values")
     for k, a in params.items():
         a[...] = files[f"param/{k}"]
     spec = arch.get("optimizer")
     if spec:
         state = [files[k] for k in sorted((k for k in files if k.startswith("optim/")),
                                           key=lambda s: int(s.split("/")[1]))]
-        model.optimizer.load_state_dict({**spec, "state": state})
+        try:
+            model.optimizer.load_state_dict({**spec, "state": state})
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"load: {path} has an invalid optimizer state: {e}") from None
     return model

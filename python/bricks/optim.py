@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 from . import _core
 from .block import Block
@@ -10,7 +11,14 @@ from .block import Block
 def _blocks(params, who) -> list:
     from .graph import Model
 
-    items = [params] if isinstance(params, (Model, Block)) else list(params)
+    if isinstance(params, (Model, Block)):
+        items = [params]
+    else:
+        try:
+            items = list(params)
+        except TypeError:
+            raise TypeError(f"{who}: params must be a model, blocks or a list of blocks, "
+                            f"got {type(params).__name__}") from None
     blocks = []
     for p in items:
         if isinstance(p, Model):
@@ -23,7 +31,7 @@ def _blocks(params, who) -> list:
 
 
 def _number(who, name, v):
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{who}: {name} must be a number, got {type(v).__name__}")
     return float(v)
 
@@ -35,8 +43,9 @@ class Optimizer:
     L2 norm is at most ``clip_norm`` (as ``torch.nn.utils.clip_grad_norm_``).
     """
 
-    def __init__(self, core, defaults, clip_norm):
+    def __init__(self, core, defaults, clip_norm, blocks=()):
         self._core = core
+        self._blocks = list(blocks)  # the core blocks whose parameters it updates
         self.defaults = defaults
         self.clip_norm = clip_norm
 
@@ -69,16 +78,38 @@ class Optimizer:
                 "state": list(self._core.get_state())}
 
     def load_state_dict(self, state: dict) -> None:
-        if state.get("type") != type(self).__name__:
-            raise ValueError(f"{type(self).__name__}: state is for {state.get('type')!r}")
+        name = type(self).__name__
+        if not isinstance(state, dict):
+            raise TypeError(f"{name}: state must be a dict from state_dict(), got {type(state).__name__}")
+        missing = [k for k in ("type", "state", "steps", "lr", "clip_norm") if k not in state]
+        if missing:
+            raise ValueError(f"{name}: state lacks {missing}")
+        if state["type"] != name:
+            raise ValueError(f"{name}: state is for {state['type']!r}")
+        steps = state["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+            raise ValueError(f"{name}: steps must be an int >= 0, got {steps!r}")
         self._core.set_state(list(state["state"]))
-        self._core.steps = int(state["steps"])
+        self._core.steps = int(steps)
         self.lr = state["lr"]
         self.clip_norm = state["clip_norm"]
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
         return f"{type(self).__name__}({args})"
+
+
+def check_optimizer(opt, model, who):
+    """An optimizer that updates this model's parameters (not another model's)."""
+    if not isinstance(opt, Optimizer):
+        raise TypeError(f"{who}: optimizer must be a bricks optimizer (bk.SGD, bk.Adam, ...), "
+                        f"got {type(opt).__name__}")
+    mine = {id(b) for b in opt._blocks}
+    cores = [b for b in model._core_blocks() if b.param_names()]
+    if cores and not any(id(b) in mine for b in cores):
+        raise ValueError(f"{who}: the optimizer holds the parameters of other blocks than this model's; "
+                         f"build it with {type(opt).__name__}(model, ...)")
+    return opt
 
 
 class SGD(Optimizer):
@@ -100,9 +131,10 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, nesterov: bool = False, clip_norm=None):
         d = {"lr": lr, "momentum": momentum, "dampening": dampening,
              "weight_decay": weight_decay, "nesterov": bool(nesterov)}
-        core = _core.SGD(_blocks(params, "SGD"), *(_number("SGD", k, d[k]) for k in
+        blocks = _blocks(params, "SGD")
+        core = _core.SGD(blocks, *(_number("SGD", k, d[k]) for k in
                          ("lr", "momentum", "dampening", "weight_decay")), bool(nesterov))
-        super().__init__(core, d, clip_norm)
+        super().__init__(core, d, clip_norm, blocks)
 
 
 class Adam(Optimizer):
@@ -121,11 +153,12 @@ class Adam(Optimizer):
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{name}: betas must be a pair of numbers, got {betas!r}")
         d = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
-        core = _core.Adam(_blocks(params, name), _number(name, "lr", lr),
+        blocks = _blocks(params, name)
+        core = _core.Adam(blocks, _number(name, "lr", lr),
                           _number(name, "beta1", betas[0]), _number(name, "beta2", betas[1]),
                           _number(name, "eps", eps), _number(name, "weight_decay", weight_decay),
                           self._decoupled)
-        super().__init__(core, d, clip_norm)
+        super().__init__(core, d, clip_norm, blocks)
 
 
 class AdamW(Adam):

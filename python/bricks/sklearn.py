@@ -488,7 +488,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     may be 1-D (predictions are then 1-D) or 2-D (n_samples, n_outputs). Targets are
     not rescaled: standardise them when their scale is far from 1.
 
-    Parameters and attributes: as :class:`MLPClassifier` (without ``classes_``; with
+    Parameters and attributes: as `MLPClassifier` (without ``classes_``; with
     ``early_stopping`` the validation score is R²).
     """
 

@@ -7,6 +7,7 @@ within a second), never once per block.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 
@@ -17,6 +18,17 @@ from ._arrays import as_float_matrix, as_labels
 from .callbacks import Callback, LambdaCallback
 
 ACC_NONE, ACC_ARGMAX, ACC_THRESHOLD = 0, 1, 2
+
+
+def _interruptible() -> bool:
+    """Whether Ctrl-C may be caught natively: in the main thread, with Python's
+    default SIGINT handler (the core then stops at the next block, drops the batch
+    in progress before its update, and raises KeyboardInterrupt)."""
+    import signal
+    import threading
+
+    return (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
 
 
 class History(Callback):
@@ -73,29 +85,52 @@ class _Progress:
                   f" - {parts}", file=sys.stderr, flush=True)
 
 
-def _as_input_list(model, X, y):
+def _label_classes(model, node):
+    """Number of classes a label input is scored against (the loss's prediction width)."""
+    for n in model.losses:
+        if n.inputs[1] is node:
+            return n.inputs[0].features
+    return None
+
+
+def _check_label_ranges(model, arrays):
+    for node, a in zip(model.inputs, arrays):
+        k = _label_classes(model, node) if node.labels else None
+        if k is None or a.size == 0:
+            continue
+        bad = np.flatnonzero((a < 0) | (a >= k))
+        if bad.size:
+            loss = next(type(n.block).__name__ for n in model.losses if n.inputs[1] is node)
+            raise ValueError(f"{loss}: {node.name!r}: class label {a[bad[0]]} at row {bad[0]} is out "
+                             f"of range [0, {k}) (the prediction has {k} columns)")
+
+
+def _as_input_list(model, X, y, who="fit"):
     """The arrays for the model's inputs, converted once (no copy when they fit)."""
     xs = list(X) if isinstance(X, (list, tuple)) else [X]
     if y is not None:
         xs.append(y)
     if len(xs) != len(model.inputs):
-        raise ValueError(f"fit: the model has {len(model.inputs)} inputs "
+        raise ValueError(f"{who}: the model has {len(model.inputs)} inputs "
                          f"({[n.name for n in model.inputs]}), got {len(xs)} arrays")
     out = []
     for node, a in zip(model.inputs, xs):
         who = f"{node.name!r}"
         if node.labels:
-            a = _onehot_to_labels(a, who)
+            a = _onehot_to_labels(a, who, _label_classes(model, node))
         out.append(as_labels(a, who, "class labels") if node.labels
                    else as_float_matrix(a, model.dtype, who, "data"))
     return out
 
 
-def _onehot_to_labels(y, who):
+def _onehot_to_labels(y, who, n_classes=None):
     """One-hot rows are accepted where class labels are expected."""
     a = np.asarray(y)
     if a.ndim != 2:
         return a
+    if n_classes is not None and a.shape[1] != n_classes:
+        raise ValueError(f"{who}: one-hot rows must have {n_classes} columns (one per class), "
+                         f"got shape {a.shape}")
     if not (np.isin(a, (0, 1)).all() and (a.sum(1) == 1).all()):
         raise ValueError(f"{who}: expected class labels (N,) or one-hot rows; these rows are not "
                          f"one-hot (for probability targets compile with labels=False)")
@@ -126,22 +161,34 @@ def _reseed_dropout(model, seed):
 def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
         seed=None, validation_data=None, validation_split=0.0, callbacks=(), verbose=1,
         on_nonfinite="raise"):
+    from .optim import check_optimizer
+
+    if hasattr(model, "_ensure"):  # a Sequential learns its input width from X
+        model._ensure([X[0] if isinstance(X, (list, tuple)) else X])
     if loss is not None:
         model.compile(loss, optimizer if optimizer is not None else model.optimizer)
     elif optimizer is not None:
-        model.optimizer = optimizer
+        model.optimizer = check_optimizer(optimizer, model, "fit")
     if model.optimizer is None or not model.losses:
         raise ValueError("fit: needs a loss and an optimizer (fit(..., loss=, optimizer=) or compile)")
     for name, v in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
             raise ValueError(f"fit: {name} must be a positive int, got {v!r}")
-    if not 0.0 <= validation_split < 1.0:
-        raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
+    if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real) \
+            or not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"fit: validation_split must be a number in [0, 1), got "
+                         f"{type(validation_split).__name__} {validation_split!r}")
     guards = {"ignore": 0, "raise": 1, "skip": 2}
     if on_nonfinite not in guards:
         raise ValueError(f"fit: on_nonfinite must be 'raise', 'skip' or 'ignore', got {on_nonfinite!r}")
-    if hasattr(model, "_ensure"):
-        model._ensure([X[0] if isinstance(X, (list, tuple)) else X])
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+        raise ValueError(f"fit: seed must be a non-negative int or None, got {seed!r}")
+    if isinstance(callbacks, (Callback, str)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"fit: callbacks must be a list of callbacks or callables, got {type(callbacks).__name__}")
+    callbacks = list(callbacks)
+    for c in callbacks:
+        if not (isinstance(c, Callback) or callable(c)):
+            raise TypeError(f"fit: each callback must be a Callback or a callable, got {type(c).__name__}")
     data = _as_input_list(model, X, y)
     n = model._graph.check_data(data)
     if validation_split and validation_data is None:
@@ -153,10 +200,12 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
     if validation_data is not None:
         vx, vy = (validation_data if isinstance(validation_data, tuple) and len(validation_data) == 2
                   else (validation_data[:-1], validation_data[-1]))
-        val = _as_input_list(model, list(vx) if isinstance(vx, list) else vx, vy)
+        val = _as_input_list(model, list(vx) if isinstance(vx, list) else vx, vy, "fit (validation_data)")
         model._graph.check_data(val)
     else:
         val = None
+    for arrays in (data, val or ()):  # bad labels fail before any training happens
+        _check_label_ranges(model, arrays)
     acc_mode, labels_input, thr = _accuracy_mode(model)
     cbs = [History()] + [c if isinstance(c, Callback) else LambdaCallback(c) for c in callbacks]
     for c in cbs:
@@ -170,6 +219,7 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
     for c in cbs:
         c.on_train_begin()
     nb = math.ceil(n / batch_size)
+    interruptible = _interruptible()
     chunk = 1
     for epoch in range(epochs):
         for c in cbs:
@@ -180,8 +230,12 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
         b = 0
         while b < nb:
             t0 = time.perf_counter()
-            st = model._graph.train_batches(data, order, batch_size, b, chunk, model.optimizer._core,
-                                            acc_mode, labels_input, thr, guards[on_nonfinite])
+            try:
+                st = model._graph.train_batches(data, order, batch_size, b, chunk,
+                                                model.optimizer._core, acc_mode, labels_input,
+                                                thr, guards[on_nonfinite], interruptible)
+            except _core.NonFiniteError as e:
+                raise _core.NonFiniteError(f"epoch {epoch} (0-based): {e}") from None
             dt = time.perf_counter() - t0
             b += chunk
             tot += st
@@ -230,12 +284,20 @@ def _evaluate(model, data, batch_size, acc_mode, labels_input, thr):
     return res
 
 
+def _batch_size(v, who):
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
+        raise ValueError(f"{who}: batch_size must be a positive int, got {v!r}")
+    return int(v)
+
+
 def evaluate(model, X, y=None, *, batch_size=256) -> dict:
     """Mean loss (and accuracy for classifiers) over a dataset, in eval mode."""
-    if not model.losses:
+    batch_size = _batch_size(batch_size, "evaluate")
+    if not getattr(model, "losses", None):
         raise ValueError("evaluate: the model has no loss (compile it first)")
-    data = _as_input_list(model, X, y)
+    data = _as_input_list(model, X, y, "evaluate")
     model._graph.check_data(data)
+    _check_label_ranges(model, data)
     was = model.blocks[0].training if model.blocks else True
     try:
         return _evaluate(model, data, int(batch_size), *_accuracy_mode(model))
@@ -245,6 +307,7 @@ def evaluate(model, X, y=None, *, batch_size=256) -> dict:
 
 def predict(model, X, *, batch_size=256):
     """Outputs for X, batch by batch, in eval mode (Dropout off)."""
+    batch_size = _batch_size(batch_size, "predict")
     if hasattr(model, "_ensure"):
         model._ensure([X[0] if isinstance(X, (list, tuple)) else X])
     xs = list(X) if isinstance(X, (list, tuple)) else [X]

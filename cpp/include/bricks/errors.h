@@ -15,6 +15,10 @@ struct TypeError : std::invalid_argument {
 struct NonFiniteError : ValueError {
   using ValueError::ValueError;
 };
+// A stop was requested (Ctrl-C) while the graph ran.
+struct Interrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 // Misuse of an object's life cycle, e.g. backward before forward.
 struct StateError : std::logic_error {
   using std::logic_error::logic_error;

@@ -15,6 +15,12 @@
 
 namespace bricks {
 
+// Ask every running graph to stop at its next block (async-signal-safe), and
+// clear the request (returns whether one was pending). A stopped graph throws
+// Interrupted before any parameter update of the batch in progress.
+void request_stop();
+bool clear_stop();
+
 class Graph {
  public:
   explicit Graph(DType dtype) : dtype_(dtype) {}

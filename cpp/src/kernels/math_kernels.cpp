@@ -79,7 +79,7 @@ template <class T>
 inline void log_clamped_impl(const T* x, T* y, std::int64_t n) {
   // log(0) would be -inf (undefined under fast-math): floor the argument instead,
   // then clamp as PyTorch does.
-  const T tiny = std::numeric_limits<T>::min();
+  const T tiny = std::numeric_limits<T>::denorm_min();  // log of it is below -100
   for (std::int64_t i = 0; i < n; ++i) {
     const T l = std::log(std::max(x[i], tiny));
     y[i] = x[i] > T(0) ? std::max(l, T(-100)) : T(-100);

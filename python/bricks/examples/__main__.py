@@ -9,10 +9,17 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m bricks.examples", description="The lecture's examples.")
     p.add_argument("name", choices=NAMES + ("all",))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", metavar="DIR", help="write the example's pictures (PNG) into DIR "
+                   "(needs matplotlib)")
     args = p.parse_args(argv)
     for name in NAMES if args.name == "all" else (args.name,):
         print(f"== {name} ==")
-        importlib.import_module(f"bricks.examples.{name}").run(seed=args.seed, verbose=True)
+        result = importlib.import_module(f"bricks.examples.{name}").run(seed=args.seed, verbose=True)
+        if args.plot:
+            from bricks.plot import example_plots
+
+            for path in example_plots(name, result, args.plot):
+                print(f"wrote {path}")
     return 0
 
 

@@ -38,7 +38,7 @@ def run(seed=0, verbose=True, epochs=200):
     mse_l = float(((linear.predict(Xte) - yte) ** 2).mean())
     if verbose:
         print(f"test MSE: gated (Hadamard + Softmax) {mse_g:.4f}, linear {mse_l:.4f}")
-    return {"gated_mse": mse_g, "linear_mse": mse_l, "model": gated}
+    return {"gated_mse": mse_g, "linear_mse": mse_l, "model": gated, "linear_model": linear}
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def run(seed=0, verbose=True, steps=300):
               batch_size=60, seed=seed, verbose=0)
     prototypes = table.params["weight"].T.copy()
     class_means = np.array([data[labels == k].mean(0) for k in range(3)])
-    graph = {"prototypes": prototypes, "class_means": class_means,
+    graph = {"prototypes": prototypes, "class_means": class_means, "data": data, "labels": labels,
              "max_gap": float(np.abs(prototypes - class_means).max())}
     if verbose:
         print(f"targets learned by hand: loss {by_hand['initial_loss']:.4f} -> "

@@ -21,7 +21,8 @@ def run(seed=0, verbose=True, epochs=30):
     if verbose:
         print(f"accuracy {100 * acc:.1f}%, final loss {hist.history['loss'][-1]:.4f}; boundary "
               f"{w[0]:.3f} x1 + {w[1]:.3f} x2 + {b:.3f} = 0")
-    return {"accuracy": acc, "loss": hist.history["loss"], "weight": w.copy(), "bias": float(b)}
+    return {"accuracy": acc, "loss": hist.history["loss"], "weight": w.copy(), "bias": float(b),
+            "model": model, "X": X, "t": t}
 
 
 if __name__ == "__main__":

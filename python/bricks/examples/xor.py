@@ -41,7 +41,8 @@ def run(seed=0, verbose=True, epochs=2000):
              epochs=epochs, batch_size=4, verbose=0)
     head_acc = float(((head.predict(H * 100) > 0.5) == (Y > 0.5)).mean())
     res = {"linear_accuracy": _accuracy(linear), "hidden_accuracy": _accuracy(hidden),
-           "slide_preactivation": pre, "slide_hidden": H, "slide_head_accuracy": head_acc}
+           "slide_preactivation": pre, "slide_hidden": H, "slide_head_accuracy": head_acc,
+           "linear_model": linear, "hidden_model": hidden}
     if verbose:
         print(f"one linear layer: accuracy {100 * res['linear_accuracy']:.0f}% (at most 75%)")
         print(f"one hidden layer (tanh): accuracy {100 * res['hidden_accuracy']:.0f}%")
