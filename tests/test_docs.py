@@ -184,3 +184,24 @@ def test_docstrings_have_no_raw_html_or_sphinx_roles():
         if re.search(r"<[A-Za-z/]", prose) or re.search(r":(class|func|meth|mod|attr):", doc):
             bad.append(where)
     assert not bad, f"docstrings that do not render: {sorted(set(bad))}"
+
+
+def test_the_readme_code_runs(tmp_path, monkeypatch, capsys):
+    """The README's python blocks, in order in one namespace, as a reader would paste them."""
+    for extra in ("sklearn", "onnx"):
+        pytest.importorskip(extra)
+    monkeypatch.chdir(tmp_path)
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```\s*$", text, re.S | re.M)
+    assert len(blocks) >= 5, "the README lost its examples"
+    ns = {"__name__": "readme"}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"README.md (python block {i + 1})", "exec"), ns)
+    out = capsys.readouterr().out
+    acc = float(re.search(r"test accuracy ([0-9.]+)", out).group(1))
+    assert acc > 0.9, out  # the README says "about 0.96"
+    np.testing.assert_array_equal(ns["same"].predict(ns["Xte"]), ns["model"].predict(ns["Xte"]))
+    for name in ("digits.npz", "digits.onnx"):
+        assert (tmp_path / name).stat().st_size > 0
+    for img in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
+        assert (ROOT / img).is_file(), f"README shows a missing picture {img}"
