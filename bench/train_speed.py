@@ -258,7 +258,7 @@ def import_time(runs):
     def one(stmt):
         code = f"import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
         return float(subprocess.run([sys.executable, "-c", code], env=ENV0, check=True,
-                                    capture_output=True, text=True).stdout)
+                                    capture_output=True, text=True).stdout.split()[-1])  # (an editable install logs a rebuild first)
 
     def start():
         return timed(lambda: subprocess.run([sys.executable, "-c", "pass"], env=ENV0, check=True))

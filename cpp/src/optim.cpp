@@ -45,16 +45,6 @@ double Optimizer::grad_norm() const {
 }
 
 namespace {
-// max |x| over a buffer; NaN if any element is NaN or infinite.
-template <class T>
-double abs_max(const T* x, std::int64_t n) {
-  T m = 0, bad = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    m = std::max(m, std::fabs(x[i]));
-    bad += x[i] * T(0);  // NaN for a NaN or an infinity
-  }
-  return bad == T(0) ? static_cast<double>(m) : std::nan("");
-}
 // |x| as the bits of its magnitude: an unsigned integer that orders like |x| (NaN
 // and inf above every finite value), so max reductions vectorise without fast-math.
 inline std::uint32_t mag_bits(float x) {
@@ -78,6 +68,25 @@ double from_bits(U u) {
     std::memcpy(&d, &u, 8);
     return d;
   }
+}
+
+// max |x| over a buffer: inf or NaN when an element is. An integer max over magnitude
+// bits, so the loop vectorises (a float max with NaN checks stays scalar: ~17% of a
+// large training step when the guard scanned the gradients that way).
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(BRICKS_NO_CLONES)
+#define BRICKS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define BRICKS_CLONES
+#endif
+BRICKS_CLONES double abs_max(const float* x, std::int64_t n) {
+  std::uint32_t m = 0;
+  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, mag_bits(x[i]));
+  return from_bits(m);
+}
+BRICKS_CLONES double abs_max(const double* x, std::int64_t n) {
+  std::uint64_t m = 0;
+  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, mag_bits(x[i]));
+  return from_bits(m);
 }
 
 double buffer_max(const Buffer& b) {

@@ -86,6 +86,8 @@ class Model:
     are then shared by every node that uses it, and their gradients summed).
     """
 
+    _checked_opt = None  # the optimizer train_step last validated against this model
+
     def __init__(self, inputs, outputs, loss=None, *, share_weights: bool = False):
         self.inputs = _as_list(inputs, "inputs")
         self.outputs = _as_list(outputs, "outputs")
@@ -122,6 +124,7 @@ class Model:
         return order
 
     def _build(self):
+        self._checked_opt = None
         order = self._sorted_nodes()
         in_ids = {n._uid for n in self.inputs}
         if len(in_ids) != len(self.inputs):
@@ -238,14 +241,17 @@ class Model:
     def train_step(self, *xs, optimizer=None) -> float:
         """One step in one native call: forward, loss, backward, optimizer update.
         Gradients are zeroed first. Returns the loss before the update."""
-        from .optim import check_optimizer
-
         opt = optimizer or self.optimizer
         if opt is None:
             raise ValueError("Model: train_step needs an optimizer (argument or compile)")
-        check_optimizer(opt, self, "train_step")
-        idx = self._select(xs, False)
-        return self._graph.train_step(self._prepare(xs, idx), opt._core)
+        if opt is not self._checked_opt:  # once per optimizer, not per step (tiny nets feel it)
+            from .optim import check_optimizer
+
+            check_optimizer(opt, self, "train_step")
+            self._checked_opt = opt
+        if len(xs) != len(self.inputs):
+            self._select(xs, False)  # raises, naming what was expected
+        return self._graph.train_step(self._prepare(xs, range(len(xs))), opt._core)
 
     def compile(self, loss, optimizer=None, *, labels=None):
         """Attach a loss to the (single) output, Keras style: adds a target input.
