@@ -89,6 +89,71 @@ BRICKS_CLONES double abs_max(const double* x, std::int64_t n) {
   return from_bits(m);
 }
 
+// The update loops, compiled per instruction set (they run once per step over every
+// parameter; at medium sizes baseline SSE2 code made the update 12% of a step).
+template <class T>
+[[gnu::always_inline]] inline void sgd_loop(T* w, const T* g, T* buf, std::int64_t n, T lr, T wd, T mu,
+                                            T damp, bool first, bool nesterov, double& wmax, double& bmax) {
+  using U = decltype(mag_bits(T(0)));
+  U wm = 0, bm = 0;  // maxima for the guard, free in these memory-bound loops
+  if (!buf) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      w[i] -= lr * (g[i] + wd * w[i]);
+      wm = std::max(wm, mag_bits(w[i]));
+    }
+  } else {
+    for (std::int64_t i = 0; i < n; ++i) {
+      const T d = g[i] + wd * w[i];
+      buf[i] = first ? d : mu * buf[i] + damp * d;
+      w[i] -= lr * (nesterov ? d + mu * buf[i] : buf[i]);
+      wm = std::max(wm, mag_bits(w[i]));
+      bm = std::max(bm, mag_bits(buf[i]));
+    }
+  }
+  wmax = std::fmax(wmax, from_bits(wm));
+  bmax = std::fmax(bmax, from_bits(bm));
+}
+BRICKS_CLONES void sgd_kernel(float* w, const float* g, float* buf, std::int64_t n, float lr, float wd,
+                              float mu, float damp, bool first, bool nesterov, double& wmax, double& bmax) {
+  sgd_loop(w, g, buf, n, lr, wd, mu, damp, first, nesterov, wmax, bmax);
+}
+BRICKS_CLONES void sgd_kernel(double* w, const double* g, double* buf, std::int64_t n, double lr, double wd,
+                              double mu, double damp, bool first, bool nesterov, double& wmax, double& bmax) {
+  sgd_loop(w, g, buf, n, lr, wd, mu, damp, first, nesterov, wmax, bmax);
+}
+
+template <class T>
+[[gnu::always_inline]] inline void adam_loop(T* w, const T* g, T* m, T* v, std::int64_t n, T b1, T b2, T eps,
+                                             T step, T inv_sqrt_bc2, T wd, T decay, bool decoupled,
+                                             double& wmax, double& mmax, double& vmax) {
+  using U = decltype(mag_bits(T(0)));
+  U wm = 0, mm = 0, vm = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    T d = g[i];
+    if (decoupled) w[i] *= decay;
+    else d += wd * w[i];
+    m[i] = b1 * m[i] + (T(1) - b1) * d;
+    v[i] = b2 * v[i] + (T(1) - b2) * d * d;
+    w[i] -= step * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+    wm = std::max(wm, mag_bits(w[i]));
+    mm = std::max(mm, mag_bits(m[i]));
+    vm = std::max(vm, mag_bits(v[i]));
+  }
+  wmax = std::fmax(wmax, from_bits(wm));
+  mmax = std::fmax(mmax, from_bits(mm));
+  vmax = std::fmax(vmax, from_bits(vm));
+}
+BRICKS_CLONES void adam_kernel(float* w, const float* g, float* m, float* v, std::int64_t n, float b1, float b2,
+                               float eps, float step, float inv_sqrt_bc2, float wd, float decay, bool decoupled,
+                               double& wmax, double& mmax, double& vmax) {
+  adam_loop(w, g, m, v, n, b1, b2, eps, step, inv_sqrt_bc2, wd, decay, decoupled, wmax, mmax, vmax);
+}
+BRICKS_CLONES void adam_kernel(double* w, const double* g, double* m, double* v, std::int64_t n, double b1,
+                               double b2, double eps, double step, double inv_sqrt_bc2, double wd, double decay,
+                               bool decoupled, double& wmax, double& mmax, double& vmax) {
+  adam_loop(w, g, m, v, n, b1, b2, eps, step, inv_sqrt_bc2, wd, decay, decoupled, wmax, mmax, vmax);
+}
+
 double buffer_max(const Buffer& b) {
   return dispatch_float(b.dtype(), [&](auto zero) { return abs_max(b.ptr<decltype(zero)>(), b.size()); });
 }
@@ -170,36 +235,14 @@ SGD::SGD(std::vector<Param> params, double lr, double momentum, double dampening
 }
 
 void SGD::update() {
-  const bool use_momentum = momentum_ != 0.0;
   double wmax = 0.0, bmax = 0.0;
   for (std::size_t k = 0; k < params_.size(); ++k) {
     auto& p = params_[k];
     dispatch_float(p.value->dtype(), [&](auto zero) {
       using T = decltype(zero);
-      T* w = p.value->ptr<T>();
-      const T* g = p.grad->ptr<T>();
-      const std::int64_t n = p.value->size();
-      const T lr = T(lr_), wd = T(weight_decay_), mu = T(momentum_), damp = T(1.0 - dampening_);
-      using U = decltype(mag_bits(T(0)));
-      U wm = 0, bm = 0;  // maxima for the guard, free in these memory-bound loops
-      if (!use_momentum) {
-        for (std::int64_t i = 0; i < n; ++i) {
-          w[i] -= lr * (g[i] + wd * w[i]);
-          wm = std::max(wm, mag_bits(w[i]));
-        }
-      } else {
-        T* buf = state_[k].ptr<T>();
-        const bool first = steps_ == 0;
-        for (std::int64_t i = 0; i < n; ++i) {
-          const T d = g[i] + wd * w[i];
-          buf[i] = first ? d : mu * buf[i] + damp * d;
-          w[i] -= lr * (nesterov_ ? d + mu * buf[i] : buf[i]);
-          wm = std::max(wm, mag_bits(w[i]));
-          bm = std::max(bm, mag_bits(buf[i]));
-        }
-      }
-      wmax = std::fmax(wmax, from_bits(wm));
-      bmax = std::fmax(bmax, from_bits(bm));
+      T* buf = momentum_ != 0.0 ? state_[k].ptr<T>() : nullptr;
+      sgd_kernel(p.value->ptr<T>(), p.grad->ptr<T>(), buf, p.value->size(), T(lr_), T(weight_decay_),
+                 T(momentum_), T(1.0 - dampening_), steps_ == 0, nesterov_, wmax, bmax);
     });
   }
   wmax_ = wmax;
@@ -237,30 +280,9 @@ void Adam::update() {
     auto& p = params_[k];
     dispatch_float(p.value->dtype(), [&](auto zero) {
       using T = decltype(zero);
-      T* w = p.value->ptr<T>();
-      const T* g = p.grad->ptr<T>();
-      T* m = state_[2 * k].ptr<T>();
-      T* v = state_[2 * k + 1].ptr<T>();
-      const std::int64_t n = p.value->size();
-      const T b1 = T(beta1_), b2 = T(beta2_), eps = T(eps_);
-      const T step = T(lr_ / bc1), inv_sqrt_bc2 = T(1.0 / std::sqrt(bc2));
-      const T wd = T(weight_decay_), decay = T(1.0 - lr_ * weight_decay_);
-      using U = decltype(mag_bits(T(0)));
-      U wm = 0, mm = 0, vm = 0;
-      for (std::int64_t i = 0; i < n; ++i) {
-        T d = g[i];
-        if (decoupled_) w[i] *= decay;
-        else d += wd * w[i];
-        m[i] = b1 * m[i] + (T(1) - b1) * d;
-        v[i] = b2 * v[i] + (T(1) - b2) * d * d;
-        w[i] -= step * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
-        wm = std::max(wm, mag_bits(w[i]));
-        mm = std::max(mm, mag_bits(m[i]));
-        vm = std::max(vm, mag_bits(v[i]));
-      }
-      wmax = std::fmax(wmax, from_bits(wm));
-      mmax = std::fmax(mmax, from_bits(mm));
-      vmax = std::fmax(vmax, from_bits(vm));
+      adam_kernel(p.value->ptr<T>(), p.grad->ptr<T>(), state_[2 * k].ptr<T>(), state_[2 * k + 1].ptr<T>(),
+                  p.value->size(), T(beta1_), T(beta2_), T(eps_), T(lr_ / bc1), T(1.0 / std::sqrt(bc2)),
+                  T(weight_decay_), T(1.0 - lr_ * weight_decay_), decoupled_, wmax, mmax, vmax);
     });
   }
   wmax_ = wmax;
