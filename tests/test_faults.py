@@ -314,3 +314,69 @@ def test_ctrl_c_during_fit_returns_within_a_second_with_a_consistent_model(rows,
     assert latency < 1.0, f"Ctrl-C took {latency:.2f} s to return control (the issue asks for 1 s)"
     assert res["steps"] >= min_steps and res["finite"] and res["predict_ok"] and res["fit_again_ok"], res
     assert res["equals_replay"], f"the interrupted model is not the model after {res['steps']} whole steps"
+
+
+CTRL_C_TWO_THREADS = textwrap.dedent("""
+    import json, signal, sys, threading
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    import numpy as np
+    import bricks as bk
+    bk.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4096, 64)).astype(np.float32)
+    y = rng.integers(0, 10, len(X))
+
+    def model(seed):
+        m = bk.Sequential(bk.Linear(64, 128, seed=seed), bk.ReLU(), bk.Linear(128, 10, seed=seed + 1))
+        return m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.01, momentum=0.9))
+
+    worker, out = model(5), {}
+
+    def train_worker():
+        try:
+            worker.fit(X, y, epochs=EPOCHS, batch_size=32, seed=3, verbose=0)
+            out["worker"] = "finished"
+        except BaseException as e:
+            out["worker"] = repr(e)
+
+    EPOCHS = int(sys.argv[1])
+    t = threading.Thread(target=train_worker)
+    t.start()
+    main = model(1)
+    print("READY", flush=True)
+    try:
+        main.fit(X, y, epochs=100000, batch_size=32, seed=7, verbose=0)
+        out["main"] = "finished"
+    except KeyboardInterrupt:
+        out["main"] = "interrupted"
+    out["worker_alive_after_interrupt"] = t.is_alive()
+    t.join()
+    alone = model(5)
+    alone.fit(X, y, epochs=EPOCHS, batch_size=32, seed=3, verbose=0)
+    out["worker_equals_alone"] = all(np.array_equal(a, b) for a, b in
+                                     zip(worker.params().values(), alone.params().values()))
+    print("RESULT " + json.dumps(out), flush=True)
+""")
+
+
+def test_ctrl_c_stops_the_main_threads_fit_only():
+    """SIGINT stops the fit of the main thread; a fit running in another thread at that
+    moment goes on undisturbed and ends with the weights of the same training alone."""
+    p = subprocess.Popen([sys.executable, "-c", CTRL_C_TWO_THREADS, "1500"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = None
+        while line != "READY" and (line is None or line or p.poll() is None):
+            line = p.stdout.readline().strip()
+        assert line == "READY", p.communicate(timeout=60)[1][-2000:]
+        time.sleep(0.5)
+        os.kill(p.pid, signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    res = json.loads(next(line[7:] for line in out.splitlines() if line.startswith("RESULT ")))
+    assert res["main"] == "interrupted", res
+    assert res["worker"] == "finished", f"the other thread's fit did not finish normally: {res}"
+    assert res["worker_alive_after_interrupt"], f"the worker ended before the signal: make EPOCHS larger {res}"
+    assert res["worker_equals_alone"], res

@@ -102,17 +102,21 @@ void bind_graph(py::module_& m) {
              if (interruptible) {
                ours.sa_handler = [](int) { request_stop(); };
                sigemptyset(&ours.sa_mask);
+               clear_stop();
+               g.set_stoppable(true);
                sigaction(SIGINT, &ours, &old);
              }
-             clear_stop();
              struct Restore {  // on every exit: Python's handler back, no stale stop request
+               Graph& g;
                bool on;
                struct sigaction* old;
                ~Restore() {
-                 if (on) sigaction(SIGINT, old, nullptr);
+                 if (!on) return;
+                 sigaction(SIGINT, old, nullptr);
+                 g.set_stoppable(false);
                  clear_stop();
                }
-             } restore{interruptible, &old};
+             } restore{g, interruptible, &old};
              {
                py::gil_scoped_release nogil;
                st = g.train_batches(in, order.data(), order.size(), batch_size, first, count, opt,
@@ -121,6 +125,7 @@ void bind_graph(py::module_& m) {
              }
              if (interruptible) {  // arrived after the last check: stop now, the steps are whole
                sigaction(SIGINT, &old, nullptr);
+               g.set_stoppable(false);
                restore.on = false;
                if (clear_stop()) throw Interrupted("interrupted");
              }

@@ -11,8 +11,8 @@
 namespace bricks {
 namespace {
 std::atomic<bool> g_stop{false};
-inline void check_stop() {
-  if (g_stop.load(std::memory_order_relaxed)) throw Interrupted("interrupted");
+inline void check_stop(bool stoppable) {
+  if (stoppable && g_stop.load(std::memory_order_relaxed)) throw Interrupted("interrupted");
 }
 template <class T>
 void add_into(T* dst, const T* src, std::int64_t n) {
@@ -149,7 +149,7 @@ void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, boo
     if (!n.block || (!with_losses && !n.for_outputs)) continue;
     in_views_.clear();
     for (int u : n.inputs) in_views_.push_back(nodes_[u].block ? nodes_[u].value.view() : nodes_[u].value_view);
-    check_stop();
+    check_stop(stoppable_);
     n.block->forward(in_views_.data(), n.value.view());
   }
   ran_losses_ = with_losses;
@@ -215,7 +215,7 @@ void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,
         scratch_of_[i] = used_scratch++;
       }
     }
-    check_stop();
+    check_stop(stoppable_);
     n.block->backward(n.grad.view(), din_.data());
     n.ran_backward = true;
     for (std::size_t i = 0; i < n.inputs.size(); ++i) {

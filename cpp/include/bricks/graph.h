@@ -15,9 +15,10 @@
 
 namespace bricks {
 
-// Ask every running graph to stop at its next block (async-signal-safe), and
-// clear the request (returns whether one was pending). A stopped graph throws
-// Interrupted before any parameter update of the batch in progress.
+// Ask the stoppable graphs (those a Ctrl-C handler watches: set_stoppable) to stop
+// at their next block (async-signal-safe), and clear the request (returns whether
+// one was pending). A stopped graph throws Interrupted before any parameter update
+// of the batch in progress. Other graphs, e.g. training in other threads, never look.
 void request_stop();
 bool clear_stop();
 
@@ -80,7 +81,11 @@ class Graph {
   DType dtype() const { return dtype_; }
   Shape node_shape(int node) const;  // (batch, features) of the last forward
 
+  // Whether a stop request (request_stop) interrupts this graph.
+  void set_stoppable(bool on) { stoppable_ = on; }
+
  private:
+  bool stoppable_ = false;
   struct Node {
     std::shared_ptr<Block> block;  // null for inputs
     std::vector<int> inputs;
