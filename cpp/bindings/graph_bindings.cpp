@@ -81,6 +81,34 @@ void bind_graph(py::module_& m) {
              py::gil_scoped_release nogil;
              return g.train_step(in, opt);
            })
+      .def("train_step_if_fits",  // the hot path: None (nothing done) unless every array already fits
+           [](Graph& g, const py::tuple& xs, Optimizer& opt) -> py::object {
+             const auto& ids = g.inputs();
+             if (xs.size() != ids.size()) return py::none();
+             std::vector<Tensor> in(ids.size());
+             for (std::size_t k = 0; k < ids.size(); ++k) {
+               if (!py::isinstance<py::array>(xs[k])) return py::none();
+               auto a = py::reinterpret_borrow<py::array>(xs[k]);
+               const bool labels = g.input_is_labels(static_cast<int>(k));
+               const DType want = labels ? DType::i64 : g.dtype();
+               const py::dtype d = a.dtype();
+               const bool dtype_ok = want == DType::i64   ? d.equal(py::dtype::of<std::int64_t>())
+                                     : want == DType::f32 ? d.equal(py::dtype::of<float>())
+                                                          : d.equal(py::dtype::of<double>());
+               if (!dtype_ok || a.ndim() != (labels ? 1 : 2) || !(a.flags() & py::array::c_style))
+                 return py::none();
+               in[k].dtype = want;
+               in[k].data = const_cast<void*>(a.data());
+               in[k].rows = a.shape(0);
+               in[k].cols = labels ? 1 : a.shape(1);
+             }
+             double loss;
+             {
+               py::gil_scoped_release nogil;
+               loss = g.train_step(in, opt);
+             }
+             return py::float_(loss);
+           })
       .def("check_data",
            [](Graph& g, const py::list& xs) {
              std::vector<py::array> keep;

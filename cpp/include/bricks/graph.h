@@ -74,6 +74,7 @@ class Graph {
   std::int64_t batch() const { return batch_; }
   int num_nodes() const { return static_cast<int>(nodes_.size()); }
   const std::vector<int>& inputs() const { return input_ids_; }
+  bool input_is_labels(int k) const { return nodes_.at(input_ids_.at(k)).labels; }
   const std::vector<int>& outputs() const { return outputs_; }
   std::vector<std::shared_ptr<Block>> blocks() const;
   void zero_grad();
