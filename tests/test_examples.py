@@ -54,3 +54,19 @@ def test_main_job_cli(tmp_path, capsys):
     assert acc > 90.0
     assert main(["evaluate", str(out)]) == 0
     assert f"test accuracy {acc:.2f}%" in capsys.readouterr().out
+
+
+def test_readme_first_command_and_console_script():
+    """The README's first set-up command runs as written (default flags), and the
+    installed `bricks` console script is the same entry point."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    for cmd in ([sys.executable, "-m", "bricks", "train"],
+                [str(Path(sys.executable).with_name("bricks")), "train", "--epochs", "3"]):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        acc = float(re.search(r"test accuracy ([0-9.]+)%", r.stdout).group(1))
+        assert acc > 90.0, r.stdout[-2000:]
