@@ -303,6 +303,12 @@ def test_progress_output(capsys, monkeypatch):
     m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.1))
     m.fit(X, y, epochs=2, verbose=0)
     assert capsys.readouterr().err == ""
+    m.fit(X, y, epochs=2)  # the default, "auto": not a terminal here, so silent
+    assert capsys.readouterr().err == ""
+    m.fit(X, y, epochs=2, verbose=1)  # asked for, off a terminal: a line per epoch
+    assert len(capsys.readouterr().err.splitlines()) == 2
+    with pytest.raises(ValueError, match="verbose must be 0, 1, 2 or 'auto', got 3"):
+        m.fit(X, y, verbose=3)
     m.fit(X, y, epochs=2, verbose=2, validation_split=0.25)
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and err[1].startswith("epoch 2/2") and "samples/s" in err[1] and "val_accuracy" in err[1]

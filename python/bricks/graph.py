@@ -313,8 +313,10 @@ class Model:
     # -- training (see training.py) --------------------------------------------------
     def fit(self, X, y=None, **kwargs):
         """Train: ``fit(X, y, loss=..., optimizer=..., epochs=1, batch_size=32, shuffle=True,
-        seed=None, validation_data=None, validation_split=0.0, callbacks=(), verbose=1,
-        on_nonfinite="raise")``. Returns a History. Batches run natively; Python runs
+        seed=None, validation_data=None, validation_split=0.0, callbacks=(), verbose="auto",
+        on_nonfinite="raise")``. Returns a History. verbose: "auto" shows a progress bar
+        on a terminal and nothing otherwise; 1 the bar, or a line per epoch when not on a
+        terminal; 2 a line per epoch; 0 nothing. Batches run natively; Python runs
         once per chunk of batches and once per epoch (callbacks, validation)."""
         from .training import fit
 

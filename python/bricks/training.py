@@ -47,11 +47,15 @@ class History(Callback):
 
 
 class _Progress:
-    """tqdm when it is installed and stderr is a terminal; otherwise a line per epoch."""
+    """verbose="auto": a tqdm bar when stderr is a terminal, else silent (logs stay
+    clean); 1: the bar on a terminal (with tqdm), else a line per epoch; 2: a line per
+    epoch; 0: silent."""
 
     def __init__(self, verbose, epochs, n):
-        self.verbose, self.epochs, self.n, self.bar = verbose, epochs, n, None
         self.tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        if verbose == "auto":
+            verbose = 1 if self.tty else 0
+        self.verbose, self.epochs, self.n, self.bar = verbose, epochs, n, None
         try:
             import tqdm  # noqa: F401
 
@@ -159,7 +163,7 @@ def _reseed_dropout(model, seed):
 
 
 def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
-        seed=None, validation_data=None, validation_split=0.0, callbacks=(), verbose=1,
+        seed=None, validation_data=None, validation_split=0.0, callbacks=(), verbose="auto",
         on_nonfinite="raise"):
     from .optim import check_optimizer
 
@@ -178,6 +182,9 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
             or not 0.0 <= validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be a number in [0, 1), got "
                          f"{type(validation_split).__name__} {validation_split!r}")
+    if not (verbose == "auto" if isinstance(verbose, str) else
+            (isinstance(verbose, (int, np.integer)) and 0 <= verbose <= 2)):
+        raise ValueError(f"fit: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     guards = {"ignore": 0, "raise": 1, "skip": 2}
     if on_nonfinite not in guards:
         raise ValueError(f"fit: on_nonfinite must be 'raise', 'skip' or 'ignore', got {on_nonfinite!r}")
