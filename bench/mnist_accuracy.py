@@ -50,7 +50,7 @@ def build(bk, name, epochs, seed):
         batch = 200
     elif name == "b":
         model = bk.Sequential(bk.Linear(784, 800, seed=seed), bk.ReLU(), bk.Linear(800, 10, seed=seed + 1))
-        opt = bk.SGD(model, lr=0.05, momentum=0.9, nesterov=True)
+        opt = bk.SGD(model, lr=0.1, momentum=0.9, nesterov=True)
         batch = 128
         cbs.append(bk.callbacks.LearningRateScheduler(bk.optim.CosineAnnealingLR(epochs)))
     elif name == "c":
@@ -85,7 +85,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--path", default=str(DEFAULT_PATH), help="folder of the four MNIST IDX files")
     ap.add_argument("--configs", default="a,b,c", help="which setups, comma-separated")
-    ap.add_argument("--epochs-b", type=int, default=20)
+    ap.add_argument("--epochs-b", type=int, default=30)
     ap.add_argument("--epochs-c", type=int, default=30)
     ap.add_argument("--threads", type=int, default=None, help="BLAS threads (default: OpenBLAS's)")
     ap.add_argument("--seed", type=int, default=0)
