@@ -380,3 +380,28 @@ def test_ctrl_c_stops_the_main_threads_fit_only():
     assert res["worker"] == "finished", f"the other thread's fit did not finish normally: {res}"
     assert res["worker_alive_after_interrupt"], f"the worker ended before the signal: make EPOCHS larger {res}"
     assert res["worker_equals_alone"], res
+
+
+def test_one_model_and_one_block_used_from_four_threads():
+    """Calls on one model (or one block) from several threads are serialised natively:
+    every predict and every forward returns what a single thread gets."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1797, 64)).astype(np.float32)
+    m = bk.Sequential(bk.Linear(64, 32, seed=0), bk.ReLU(), bk.Linear(32, 10, seed=1))
+    lin = bk.Linear(64, 8, seed=2)
+    ref_m, ref_b = m.predict(X), lin.forward(X[:5])
+    bad = []
+
+    def run():
+        for _ in range(20):
+            if not np.array_equal(m.predict(X), ref_m):
+                bad.append("predict")
+            if not np.array_equal(lin.forward(X[:5]), ref_b):
+                bad.append("block forward")
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad, f"{len(bad)} of 160 calls differ from the single-thread result: {sorted(set(bad))}"

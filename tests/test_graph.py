@@ -285,3 +285,27 @@ def test_arrays_that_went_through_pickle():
     X = pickle.loads(pickle.dumps(np.ones((4, 3), np.float32)))  # an equal, distinct dtype object
     m = bk.Sequential(bk.Linear(3, 2, seed=0))
     np.testing.assert_array_equal(m.predict(X), m.predict(np.ones((4, 3), np.float32)))
+
+
+def test_backward_after_someone_elses_forward_is_an_error(rng):
+    """predict/evaluate run forwards of their own, and a block used in a model has the
+    model's caches after the model's forward: backward then refuses instead of
+    returning the gradients of the other batch."""
+    X = rng.normal(size=(6, 4)).astype(np.float32)
+    lin = bk.Linear(4, 3, seed=0)
+    m = bk.Sequential(lin, bk.ReLU(), bk.Linear(3, 2, seed=1))
+    m.forward(X)
+    m.predict(X[:5])
+    with pytest.raises(bk.StateError, match="predict/evaluate/fit/train_step ran a forward"):
+        m.backward(np.ones((6, 2), np.float32))
+    m.forward(X)
+    assert m.backward(np.ones((6, 2), np.float32)).shape == (6, 4)
+    lin.forward(X)
+    m.predict(X[:5])
+    with pytest.raises(bk.StateError, match="Linear\\(4, 3\\): a model that uses this block ran a forward"):
+        lin.backward(np.ones((6, 3), np.float32))
+    m.forward(X)
+    lin2 = bk.Sequential(lin)  # another model over the same block
+    lin2.forward(X[:2])
+    with pytest.raises(bk.StateError, match="ran a forward elsewhere"):
+        m.backward(np.ones((6, 2), np.float32))

@@ -50,8 +50,10 @@ void bind_graph(py::module_& m) {
            [](Graph& g, const py::list& xs, bool with_losses, bool copy) {
              std::vector<py::array> keep;
              auto in = views(xs, keep, "input");
+             std::unique_lock<std::mutex> lock;  // held until the outputs are copied out
              {
                py::gil_scoped_release nogil;
+               lock = std::unique_lock<std::mutex>(g.mutex());  // taken without the GIL: no deadlock
                g.forward(in, with_losses, copy);
              }
              py::list outs;
@@ -62,8 +64,10 @@ void bind_graph(py::module_& m) {
            [](Graph& g, const py::list& dys, double loss_scale, bool want_inputs) {
              std::vector<py::array> keep;
              auto d = views(dys, keep, "output gradient");
+             std::unique_lock<std::mutex> lock;
              {
                py::gil_scoped_release nogil;
+               lock = std::unique_lock<std::mutex>(g.mutex());
                g.backward(d, loss_scale, want_inputs);
              }
              py::list res;
@@ -79,6 +83,7 @@ void bind_graph(py::module_& m) {
              std::vector<py::array> keep;
              auto in = views(xs, keep, "input");
              py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(g.mutex());
              return g.train_step(in, opt);
            })
       .def("train_step_if_fits",  // the hot path: None (nothing done) unless every array already fits
@@ -105,6 +110,7 @@ void bind_graph(py::module_& m) {
              double loss;
              {
                py::gil_scoped_release nogil;
+               std::lock_guard<std::mutex> lock(g.mutex());
                loss = g.train_step(in, opt);
              }
              return py::float_(loss);
@@ -114,6 +120,7 @@ void bind_graph(py::module_& m) {
              std::vector<py::array> keep;
              auto in = views(xs, keep, "data");
              py::gil_scoped_release nogil;
+             std::lock_guard<std::mutex> lock(g.mutex());
              return g.check_data(in);
            })
       .def("train_batches",
@@ -145,8 +152,10 @@ void bind_graph(py::module_& m) {
                  clear_stop();
                }
              } restore{g, interruptible, &old};
+             std::unique_lock<std::mutex> lock;
              {
                py::gil_scoped_release nogil;
+               lock = std::unique_lock<std::mutex>(g.mutex());
                st = g.train_batches(in, order.data(), order.size(), batch_size, first, count, opt,
                                     static_cast<Graph::Accuracy>(acc), labels_input, threshold,
                                     static_cast<Graph::NonFinite>(guard));
@@ -160,6 +169,7 @@ void bind_graph(py::module_& m) {
              return py::make_tuple(st.loss_sum, st.samples, st.correct, st.batches, st.skipped);
            })
       .def_property_readonly("loss", &Graph::loss)
+      .def_property_readonly("forward_serial", &Graph::forward_serial)
       .def("value", [](const Graph& g, int id) { return copy_out(g.value(id), false); })
       .def("data_address",  // where input k's data of the last forward lives (zero-copy checks)
            [](const Graph& g, int k) {

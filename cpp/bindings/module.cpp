@@ -64,7 +64,12 @@ const Param& find_param(Block& b, const std::string& name) {
 
 py::list runner_backward(Runner& r, const py::array& dy_arr) {
   Block& b = r.block();
-  if (!b.has_forward()) throw StateError(b.name() + ": backward called before forward");
+  std::unique_lock<std::mutex> lock;
+  {
+    py::gil_scoped_release nogil;  // lock without the GIL: no deadlock with a thread holding the lock
+    lock = std::unique_lock<std::mutex>(r.mutex());
+  }
+  r.check_current();
   Tensor dy = as_tensor(dy_arr, b.name(), "dy");
   const auto& shapes = r.input_shapes();
   std::vector<py::object> outs;
@@ -97,8 +102,10 @@ py::array runner_forward(Runner& r, const py::list& xs) {
     in.push_back(as_tensor(keep.back(), b.name(), "input " + std::to_string(i)));
   }
   Tensor out;
+  std::unique_lock<std::mutex> lock;
   {
     py::gil_scoped_release nogil;
+    lock = std::unique_lock<std::mutex>(r.mutex());
     out = r.forward(in);
   }
   py::array res(numpy_dtype(out.dtype), std::vector<py::ssize_t>{out.rows, out.cols});

@@ -38,6 +38,7 @@ void Block::forward(const Tensor* inputs, const Tensor& out) {
   for (int i = 0; i < num_inputs(); ++i) in_shapes_[i] = inputs[i].shape();
   out_shape_ = out.shape();
   has_forward_ = true;
+  ++forward_serial_;
 }
 
 void Block::backward(const Tensor& dy, Tensor* dinputs) {

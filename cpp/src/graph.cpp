@@ -144,6 +144,8 @@ void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, boo
   if (batch < 0) throw ValueError("Model: no input data");
   for (std::size_t k = 0; k < inputs.size(); ++k)
     if (with_losses || nodes_[input_ids_[k]].for_outputs) check_input(static_cast<int>(k), inputs[k], copy_inputs, validate);
+  has_forward_ = false;  // until every node has run: no backward through a half-done forward
+  ++forward_serial_;
   prepare(batch);
   for (auto& n : nodes_) {
     if (!n.block || (!with_losses && !n.for_outputs)) continue;
@@ -151,6 +153,7 @@ void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, boo
     for (int u : n.inputs) in_views_.push_back(nodes_[u].block ? nodes_[u].value.view() : nodes_[u].value_view);
     check_stop(stoppable_);
     n.block->forward(in_views_.data(), n.value.view());
+    n.serial = n.block->forward_serial();
   }
   ran_losses_ = with_losses;
   has_forward_ = true;
@@ -216,6 +219,9 @@ void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,
       }
     }
     check_stop(stoppable_);
+    if (n.block->forward_serial() != n.serial)
+      throw StateError("Model: block " + n.block->name() + " ran a forward elsewhere (on its own or in "
+                       "another model) since this model's forward; run the model's forward again");
     n.block->backward(n.grad.view(), din_.data());
     n.ran_backward = true;
     for (std::size_t i = 0; i < n.inputs.size(); ++i) {

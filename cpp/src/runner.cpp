@@ -35,12 +35,21 @@ Tensor Runner::forward(const std::vector<Tensor>& in) {
   output_.set_dtype(b.dtype());
   output_.resize(out.rows, out.cols);
   b.forward(views.data(), output_.view());
+  serial_ = b.forward_serial();
   return output_.view();
+}
+
+void Runner::check_current() const {
+  const Block& b = *block_;
+  if (!b.has_forward()) throw StateError(b.name() + ": backward called before forward");
+  if (b.forward_serial() != serial_)
+    throw StateError(b.name() + ": a model that uses this block ran a forward since this block's own "
+                     "forward, so its caches are the model's; call forward again before backward");
 }
 
 void Runner::backward(const Tensor& dy, std::vector<Tensor>& din) {
   Block& b = *block_;
-  if (!b.has_forward()) throw StateError(b.name() + ": backward called before forward");
+  check_current();
   if (dy.dtype != b.dtype())
     throw TypeError(b.name() + ": dy must be " + dtype_name(b.dtype()) + ", got " +
                     dtype_name(dy.dtype));

@@ -213,7 +213,7 @@ class Model:
         """Outputs for input arrays (all model inputs, or those the outputs need)."""
         idx = self._select(xs, True)
         outs = self._graph.forward(self._prepare(xs, idx), False, True)
-        self._fed = idx
+        self._fed, self._serial = idx, self._graph.forward_serial
         return self._one(outs)
 
     def compute_loss(self, *xs) -> float:
@@ -222,13 +222,16 @@ class Model:
         if not self.losses:
             raise ValueError("Model: no loss (pass loss= or compile(loss=...))")
         self._graph.forward(self._prepare(xs, idx), True, True)
-        self._fed = idx
+        self._fed, self._serial = idx, self._graph.forward_serial
         return self._graph.loss
 
     def backward(self, *dys):
         """Backpropagate: from the loss (no argument, after compute_loss) or from
         gradients of the outputs (after forward). Parameter gradients accumulate.
         Returns the gradients w.r.t. the inputs that were fed (None for labels)."""
+        if self._graph is not None and getattr(self, "_serial", None) not in (None, self._graph.forward_serial):
+            raise _core.StateError("Model: predict/evaluate/fit/train_step ran a forward of their own since "
+                                   "this model's forward; call forward (or compute_loss) again before backward")
         if dys:
             if len(dys) != len(self.outputs):
                 raise TypeError(f"Model: expected {len(self.outputs)} output gradient(s), got {len(dys)}")

@@ -62,6 +62,8 @@ class Block {
   bool training() const { return training_; }
   DType dtype() const { return dtype_; }
   bool has_forward() const { return has_forward_; }
+  // Counts this block's forwards: whoever ran one can tell whether the caches are still its own.
+  std::uint64_t forward_serial() const { return forward_serial_; }
   void invalidate() { has_forward_ = false; }
   const std::vector<Shape>& cached_shapes() const { return in_shapes_; }
 
@@ -80,6 +82,7 @@ class Block {
 
  private:
   bool has_forward_ = false;
+  std::uint64_t forward_serial_ = 0;
   std::vector<Shape> in_shapes_;
   Shape out_shape_;
 };

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "bricks/block.h"
@@ -82,11 +83,18 @@ class Graph {
   DType dtype() const { return dtype_; }
   Shape node_shape(int node) const;  // (batch, features) of the last forward
 
+  // Counts forwards (Model.backward checks that none ran since its own forward, e.g.
+  // a predict); calls from several Python threads take mutex() without the GIL.
+  std::uint64_t forward_serial() const { return forward_serial_; }
+  std::mutex& mutex() { return mu_; }
+
   // Whether a stop request (request_stop) interrupts this graph.
   void set_stoppable(bool on) { stoppable_ = on; }
 
  private:
   bool stoppable_ = false;
+  std::uint64_t forward_serial_ = 0;
+  std::mutex mu_;
   struct Node {
     std::shared_ptr<Block> block;  // null for inputs
     std::vector<int> inputs;
@@ -97,6 +105,7 @@ class Graph {
     Tensor value_view;
     bool grad_written = false;
     bool ran_backward = false;
+    std::uint64_t serial = 0;  // the block's forward_serial after this node's forward
   };
   void prepare(std::int64_t batch);
   // backward from the losses with fresh parameter gradients: overwritten in place

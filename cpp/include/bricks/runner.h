@@ -3,7 +3,9 @@
 // caller may reuse or change its arrays without corrupting what backward needs.
 // (Graphs do not copy: they own every buffer themselves.)
 #pragma once
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,11 +28,17 @@ class Runner {
   // Validates dy, then fills dinputs (data == nullptr: not wanted).
   void backward(const Tensor& dy, std::vector<Tensor>& dinputs);
   Block& block() { return *block_; }
+  // Throws StateError unless the block's caches are from this runner's last forward.
+  void check_current() const;
+  // Serialises calls on this runner from several Python threads (taken without the GIL).
+  std::mutex& mutex() { return mu_; }
 
  private:
   std::shared_ptr<Block> block_;
   std::vector<Buffer> inputs_;
   Buffer output_;
+  std::uint64_t serial_ = 0;  // the block's forward_serial after our forward
+  std::mutex mu_;
 };
 
 }  // namespace bricks
