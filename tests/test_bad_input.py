@@ -397,7 +397,6 @@ for cid, run, exc, *m in [
     ("X scalar", fit(3.0, Y), VE, "'input'", "2-D"),
     ("X None", fit(None, Y), TE, "'input'", "2-D", "NoneType"),
     ("X str", fit("abc", Y), TE, "'input'", "2-D", "str"),
-    ("X list of rows", fit(X.tolist(), Y), VE, "2 inputs", "41 arrays"),
     ("X complex", fit(X.astype(complex), Y), TE, "'input'", "real numeric", "complex"),
     ("X bool", fit(X > 0, Y), TE, "'input'", "real numeric", "bool"),
     ("X object", fit(X.astype(object), Y), TE, "'input'", "real numeric", "object"),
@@ -530,6 +529,10 @@ legal(C, f"{C}: probability rows not summing to 1",
       rows_reference, env="rows", tol=1e-12)
 legal(C, f"{C}: probability rows not summing to 1, evaluate", lambda e: e.m.evaluate(X, ROWS)["loss"],
       lambda e: rows_reference(e)[0]["loss"][0], env="rows", tol=1e-12)
+
+legal("fit", "fit: X as a list of rows (one input: one array, as Keras and scikit-learn read it)",
+      lambda e: [e.m.fit(X.tolist(), Y, **FIT).history, *e.m.params().values()],
+      lambda e: [e.m.fit(X, Y, **FIT).history, *e.m.params().values()])
 
 # -- evaluate / predict / predict_proba -------------------------------------------------------------
 C = "evaluate/predict"

@@ -87,9 +87,8 @@ def test_functional_chain_uses_the_same_names(rng):
     np.testing.assert_array_equal(l2.params["bias"], 2 * sd["3.bias"])
 
 
-def test_sequential_not_built_yet_still_has_names():
+def test_sequential_starting_with_an_activation_has_names():
     m = bk.Sequential(bk.ReLU(), bk.Linear(3, 2, seed=0))
-    assert m._graph is None
     sd = state_dict(m)
     assert list(sd) == ["1.weight", "1.bias"] and sd["1.weight"].shape == (2, 3)
 

@@ -317,3 +317,29 @@ def test_progress_output(capsys, monkeypatch):
     m.fit(X, y, epochs=1, verbose=1)
     out = capsys.readouterr().err
     assert "epoch 1/1" in out and "loss" in out and "sample/s" in out.replace("samples/s", "sample/s")
+
+
+def test_softmax_output_with_cross_entropy_warns_and_predict_proba_is_not_doubled():
+    X, y = blobs(60)
+    m = bk.Sequential(bk.Linear(4, 3, seed=0), bk.Softmax())
+    p = m.predict(X)
+    with pytest.warns(UserWarning, match="CrossEntropyLoss takes logits but the model ends in Softmax"):
+        m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.1))
+    np.testing.assert_array_equal(m.predict_proba(X), p)
+    with pytest.warns(UserWarning, match="BCEWithLogitsLoss takes logits but the model ends in Sigmoid"):
+        bk.Sequential(bk.Linear(4, 1), bk.Sigmoid()).compile(bk.BCEWithLogitsLoss())
+
+
+def test_one_feature_columns_and_lists_of_rows_are_taken_as_keras_does():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3)).astype(np.float32)
+    t = X @ np.array([1.0, -2.0, 0.5], np.float32)           # (N,) regression target
+    a, b = (bk.Sequential(bk.Linear(3, 1, seed=0)) for _ in range(2))
+    ha = a.fit(X, t, loss=bk.MSELoss(), optimizer=bk.SGD(a, lr=0.05), epochs=3, shuffle=False, verbose=0)
+    hb = b.fit(X, t[:, None], loss=bk.MSELoss(), optimizer=bk.SGD(b, lr=0.05), epochs=3, shuffle=False,
+               verbose=0)
+    assert ha.history == hb.history
+    np.testing.assert_array_equal(a.predict(X.tolist()), a.predict(X))  # a list of rows is one array
+    assert a.evaluate(X, t)["loss"] == a.evaluate(X, t[:, None])["loss"]
+    one = bk.Sequential(bk.Linear(1, 2, seed=0))
+    np.testing.assert_array_equal(one.predict(X[:, 0]), one.predict(X[:, :1]))  # (N,) for 1 feature

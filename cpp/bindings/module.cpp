@@ -143,7 +143,7 @@ PYBIND11_MODULE(_core, m) {
              std::vector<Tensor> probe;
              for (auto& [cols, labels] : ins)
                probe.push_back({labels ? DType::i64 : b.dtype(), nullptr, 1, cols});
-             return b.output_shape(probe).cols;
+             return b.probe_shape(probe).cols;
            })
       .def_property("training", &Block::training, &Block::set_training);
 

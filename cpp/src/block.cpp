@@ -41,6 +41,16 @@ void Block::forward(const Tensor* inputs, const Tensor& out) {
   ++forward_serial_;
 }
 
+Shape Block::probe_shape(const std::vector<Tensor>& probes) const {
+  try {
+    return output_shape(probes);
+  } catch (const ValueError& e) {
+    std::string m = e.what();
+    for (std::size_t at; (at = m.find("got (1, ")) != std::string::npos;) m.replace(at, 8, "got (N, ");
+    throw ValueError(m);
+  }
+}
+
 void Block::backward(const Tensor& dy, Tensor* dinputs) {
   if (!has_forward_) throw StateError(name() + ": backward called before forward");
   if (dy.shape() != out_shape_)

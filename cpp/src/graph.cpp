@@ -53,7 +53,7 @@ int Graph::add_node(std::shared_ptr<Block> block, const std::vector<int>& inputs
     const Node& src = nodes_[id];
     probe.push_back({src.labels ? DType::i64 : dtype_, nullptr, 1, src.features});
   }
-  const Shape s = block->output_shape(probe);  // validates the wiring now
+  const Shape s = block->probe_shape(probe);  // validates the wiring now
   Node n;
   n.block = std::move(block);
   n.inputs = inputs;
@@ -99,16 +99,39 @@ void Graph::prepare(std::int64_t batch) {
   batch_ = batch;
 }
 
+// Which block would reject input k of width `cols`: shapes propagated through the
+// graph until a block's check fails (its message names it), for the input's error.
+std::string Graph::blame_width(int k, std::int64_t rows, std::int64_t cols) const {
+  std::vector<std::int64_t> width(nodes_.size());
+  for (std::size_t i = 0; i < nodes_.size(); ++i) width[i] = nodes_[i].features;
+  width[input_ids_.at(k)] = cols;
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    const Node& n = nodes_[i];
+    if (!n.block) continue;
+    std::vector<Tensor> probe;
+    for (int u : n.inputs) probe.push_back({nodes_[u].labels ? DType::i64 : dtype_, nullptr, rows, width[u]});
+    try {
+      width[i] = n.block->output_shape(probe).cols;
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+  }
+  return "";
+}
+
 void Graph::check_input(int k, const Tensor& t, bool copy, bool validate) {
   Node& n = nodes_[input_ids_[k]];
   const std::string who = "Model input " + std::to_string(k);
   const DType want = n.labels ? DType::i64 : dtype_;
   if (t.dtype != want)
     throw TypeError(who + ": expected " + dtype_name(want) + " data, got " + dtype_name(t.dtype));
-  if (t.cols != n.features)
+  if (t.cols != n.features) {
+    const std::string blame = n.labels ? "" : blame_width(k, t.rows, t.cols);
     throw ValueError(who + ": expected " + (n.labels ? std::string("labels of shape (N,)") :
                      "shape (N, " + std::to_string(n.features) + ")") + ", got (" +
-                     std::to_string(t.rows) + ", " + std::to_string(t.cols) + ")");
+                     std::to_string(t.rows) + ", " + std::to_string(t.cols) + ")" +
+                     (blame.empty() ? "" : "; " + blame));
+  }
   if (t.rows <= 0) throw ValueError(who + ": empty batch (0 rows)");
   if (validate && !n.labels) check_finite(t, who, "data");
   if (copy) {

@@ -30,7 +30,8 @@ def as_float_matrix(x, dtype: np.dtype, who: str, what: str = "input") -> np.nda
     if a.dtype.kind not in "fiu":
         raise _kind_error(who, what, a)
     if a.ndim != 2:
-        hint = "; for one sample use x.reshape(1, -1)" if a.ndim == 1 else ""
+        hint = ("; for one sample of D features use x.reshape(1, -1), for N samples of one "
+                "feature x.reshape(-1, 1)") if a.ndim == 1 else ""
         raise ValueError(f"{who}: {what} must be a 2-D array (batch, features), got shape {a.shape}{hint}")
     return np.ascontiguousarray(a, dtype=dtype)
 

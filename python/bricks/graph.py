@@ -189,7 +189,7 @@ class Model:
                     and a.ndim == (1 if node.labels else 2) and a.flags.c_contiguous):
                 out[i] = a  # already fits: the hot path of train_step skips conversion
                 continue
-            who = f"Model input {node.name!r}"
+            who = f"{type(self).__name__} input {node.name!r}"
             out[i] = (as_labels(a, who, "class labels") if node.labels
                       else as_float_matrix(a, self.dtype, who))
         return out
@@ -355,6 +355,20 @@ class Model:
             raise TypeError(f"compile: {type(loss).__name__} is {loss.dtype} but the model is {self.dtype}")
         if optimizer is not None:
             check_optimizer(optimizer, self, "compile")
+        from .blocks import Sigmoid, Softmax
+        from .losses import BCEWithLogitsLoss, CrossEntropyLoss
+
+        last = (self._blocks[-1] if getattr(self, "_blocks", None) else
+                self.outputs[0].block if getattr(self, "outputs", None) else None)
+        for lossk, actk in ((CrossEntropyLoss, Softmax), (BCEWithLogitsLoss, Sigmoid)):
+            if isinstance(loss, lossk) and isinstance(last, actk):
+                import warnings
+
+                warnings.warn(f"compile: {type(loss).__name__} takes logits but the model ends in "
+                              f"{type(last).__name__}, so it is applied twice; drop the final "
+                              f"{type(last).__name__} (predict_proba still gives probabilities)"
+                              + (" or use BCELoss" if lossk is BCEWithLogitsLoss else ""),
+                              UserWarning, stacklevel=3)
 
     # -- parameters and modes ------------------------------------------------------
     def _core_blocks(self):
@@ -435,8 +449,9 @@ class Sequential(Model):
 
     A Sequential is a Model: ``forward(x)``, ``backward(dy)`` (returns dx),
     ``compile(loss, optimizer)``, ``train_step(x, y)``. Parameters are named by
-    position ("0.weight", "0.bias", ...). The input width comes from the first block
-    with ``in_features``, or from the first array seen.
+    position ("0.weight", "0.bias", ...). The input width is the first Linear's
+    ``in_features`` (the blocks before it keep the width), or, for a chain without a
+    Linear, the width of the first array seen.
     """
 
     def __init__(self, *blocks: Block):
@@ -460,16 +475,19 @@ class Sequential(Model):
             raise TypeError(f"Sequential: all blocks must share one dtype, got {sorted(map(str, dtypes))}")
         self.dtype = dtypes.pop()
         self._graph = None
+        # every one-input block but Linear keeps the width: the first Linear fixes the input's
         width = next((b.in_features for b in blocks if hasattr(b, "in_features")), None)
-        first_linear = next(i for i, b in enumerate(blocks) if hasattr(b, "in_features")) if width else None
-        if width is not None and first_linear == 0:
+        if width is not None:
             self._chain(width)
 
     def _chain(self, width):
         x = Input(width, dtype=self.dtype, name="input")
         h = x
         for i, b in enumerate(self._blocks):
-            h = Node._from_block(b, (h,))
+            try:
+                h = Node._from_block(b, (h,))
+            except ValueError as e:  # say where in the chain
+                raise ValueError(f"Sequential: block {i} ({b.name}) after a width of {h.features}: {e}") from None
             h.name = str(i)
         self.inputs, self.outputs, self.losses = [x], [h], []
         if self._loss is not None:

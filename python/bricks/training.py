@@ -109,9 +109,27 @@ def _check_label_ranges(model, arrays):
                              f"of range [0, {k}) (the prediction has {k} columns)")
 
 
+def _data_list(X, n_inputs):
+    """X as a list of input arrays: a list or tuple means several inputs only when the
+    model has several (a single-input model takes a list of rows as one array)."""
+    if isinstance(X, (list, tuple)):
+        if n_inputs != 1:
+            return list(X)
+        if len(X) == 1 and isinstance(X[0], np.ndarray) and X[0].ndim == 2:
+            return list(X)  # [X]: the one input, listed
+    return [X]
+
+
+def _column(node, a):
+    """(N,) data for a one-feature input is that column, as Keras and scikit-learn take it."""
+    if not node.labels and node.features == 1 and np.ndim(a) == 1 and not isinstance(a, (str, bytes)):
+        return np.asarray(a).reshape(-1, 1)
+    return a
+
+
 def _as_input_list(model, X, y, who="fit"):
     """The arrays for the model's inputs, converted once (no copy when they fit)."""
-    xs = list(X) if isinstance(X, (list, tuple)) else [X]
+    xs = _data_list(X, len(model.inputs) - (y is not None))
     if y is not None:
         xs.append(y)
     if len(xs) != len(model.inputs):
@@ -120,6 +138,7 @@ def _as_input_list(model, X, y, who="fit"):
     out = []
     for node, a in zip(model.inputs, xs):
         who = f"{node.name!r}"
+        a = _column(node, a)
         if node.labels:
             a = _onehot_to_labels(a, who, _label_classes(model, node))
         out.append(as_labels(a, who, "class labels") if node.labels
@@ -168,7 +187,7 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
     from .optim import check_optimizer
 
     if hasattr(model, "_ensure"):  # a Sequential learns its input width from X
-        model._ensure([X[0] if isinstance(X, (list, tuple)) else X])
+        model._ensure([X])
     if loss is not None:
         model.compile(loss, optimizer if optimizer is not None else model.optimizer)
     elif optimizer is not None:
@@ -205,6 +224,9 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
         validation_data = [d[cut:] for d in data]
         data, n = [np.ascontiguousarray(d[:cut]) for d in data], cut
     if validation_data is not None:
+        if isinstance(validation_data, (list, tuple)) and len(validation_data) != len(model.inputs):
+            raise ValueError(f"fit (validation_data): the model has {len(model.inputs)} inputs "
+                             f"({[i.name for i in model.inputs]}), got {len(validation_data)} arrays")
         vx, vy = (validation_data if isinstance(validation_data, tuple) and len(validation_data) == 2
                   else (validation_data[:-1], validation_data[-1]))
         val = _as_input_list(model, list(vx) if isinstance(vx, list) else vx, vy, "fit (validation_data)")
@@ -316,9 +338,10 @@ def predict(model, X, *, batch_size=256):
     """Outputs for X, batch by batch, in eval mode (Dropout off)."""
     batch_size = _batch_size(batch_size, "predict")
     if hasattr(model, "_ensure"):
-        model._ensure([X[0] if isinstance(X, (list, tuple)) else X])
-    xs = list(X) if isinstance(X, (list, tuple)) else [X]
+        model._ensure([X])
+    xs = _data_list(X, len(model._pred_inputs))
     idx = model._select(xs, True)
+    xs = [_column(model.inputs[i], a) for i, a in zip(idx, xs)]
     arrays = model._prepare(xs, idx)
     n = next(a.shape[0] for a in arrays if a is not None)
     if n == 0:
@@ -342,13 +365,13 @@ def predict_proba(model, X, *, batch_size=256):
 
     out = predict(model, X, batch_size=batch_size)
     loss = getattr(model, "_loss_block", None)
+    last = model.outputs[0].block
+    if isinstance(last, (Softmax, Sigmoid)):  # already probabilities, whatever the loss
+        return out
     if isinstance(loss, CrossEntropyLoss):
         e = np.exp(out - out.max(1, keepdims=True))
         return e / e.sum(1, keepdims=True)
     if isinstance(loss, BCEWithLogitsLoss):
         return 1.0 / (1.0 + np.exp(-out))
-    last = model.outputs[0].block
-    if isinstance(last, (Softmax, Sigmoid)):
-        return out
     raise ValueError("predict_proba: the model is not a classifier (compile it with "
                      "CrossEntropyLoss or BCEWithLogitsLoss, or end it with Softmax/Sigmoid)")

@@ -44,6 +44,8 @@ class Block {
   // Checks input shapes and dtypes (throws ValueError/TypeError naming the block,
   // what it expected and what came) and returns the output shape.
   Shape output_shape(const std::vector<Tensor>& inputs) const;
+  // The same for probes of one row that stand for any batch: errors say N, not 1.
+  Shape probe_shape(const std::vector<Tensor>& probes) const;
 
   // Runs the block. Inputs must have passed output_shape(); out must have its shape.
   void forward(const Tensor* inputs, const Tensor& out);

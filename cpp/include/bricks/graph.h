@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "bricks/block.h"
@@ -92,6 +93,7 @@ class Graph {
   void set_stoppable(bool on) { stoppable_ = on; }
 
  private:
+  std::string blame_width(int k, std::int64_t rows, std::int64_t cols) const;
   bool stoppable_ = false;
   std::uint64_t forward_serial_ = 0;
   std::mutex mu_;
