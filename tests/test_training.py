@@ -343,3 +343,24 @@ def test_one_feature_columns_and_lists_of_rows_are_taken_as_keras_does():
     assert a.evaluate(X, t)["loss"] == a.evaluate(X, t[:, None])["loss"]
     one = bk.Sequential(bk.Linear(1, 2, seed=0))
     np.testing.assert_array_equal(one.predict(X[:, 0]), one.predict(X[:, :1]))  # (N,) for 1 feature
+
+
+def test_small_api_fixes_from_the_audit():
+    X, y = blobs(60)
+    m = mlp(dropout=0.0)
+    opt = bk.SGD(m, lr=0.1, momentum=0.9)
+    m.compile(bk.CrossEntropyLoss(), opt)
+    opt.lr, opt.clip_norm = 0.5, 2.0
+    assert repr(opt) == "SGD(lr=0.5, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False, clip_norm=2.0)"
+    a, b = mlp(dropout=0.0), mlp(dropout=0.0)  # train_step takes one-hot rows as fit does
+    for k in (a, b):
+        k.compile(bk.CrossEntropyLoss(), bk.SGD(k, lr=0.5))
+    assert a.train_step(X, np.eye(3)[y]) == b.train_step(X, y)
+    for u, v in zip(a.params().values(), b.params().values()):
+        np.testing.assert_array_equal(u, v)
+    with pytest.raises(ValueError, match="empty parameter list"):
+        bk.SGD([bk.ReLU()])
+    assert bk.Linear(4, np.int64(3)).out_features == 3 and bk.Dropout(np.float64(0.25)).p == 0.25
+    h = m.fit(X, y, epochs=3, verbose=0, on_nonfinite="skip")
+    assert h.history["skipped_batches"] == [0.0, 0.0, 0.0]  # one entry per epoch
+    assert "(None,)" in m.summary() and "Input (labels)" in m.summary()

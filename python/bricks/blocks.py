@@ -6,6 +6,8 @@ forward caches for backward.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from . import _core
 from .block import Block, _seed, init_dtype
 
@@ -37,8 +39,9 @@ class Linear(Block):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  init: str = "glorot_uniform", dtype=None, seed=None):
         for n, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
                 raise TypeError(f"Linear: {n} must be an int, got {type(v).__name__}")
+        in_features, out_features = int(in_features), int(out_features)  # NumPy ints too
         super().__init__(_core.Linear(in_features, out_features, bool(bias), init_dtype(dtype, "Linear"),
                                       str(init), _seed(seed, "Linear")))
         self._cfg = {"in_features": in_features, "out_features": out_features,
@@ -132,7 +135,7 @@ class Dropout(Block):
     """
 
     def __init__(self, p: float = 0.5, *, dtype=None, seed=None):
-        if isinstance(p, bool) or not isinstance(p, (int, float)):
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
             raise TypeError(f"Dropout: p must be a number, got {type(p).__name__}")
         super().__init__(_core.Dropout(float(p), init_dtype(dtype, "Dropout"), _seed(seed, "Dropout")))
         self._p = float(p)

@@ -190,6 +190,10 @@ class Model:
                 out[i] = a  # already fits: the hot path of train_step skips conversion
                 continue
             who = f"{type(self).__name__} input {node.name!r}"
+            if node.labels and np.ndim(a) == 2:  # one-hot rows, as fit and evaluate take them
+                from .training import _label_classes, _onehot_to_labels
+
+                a = _onehot_to_labels(a, who, _label_classes(self, node))
             out[i] = (as_labels(a, who, "class labels") if node.labels
                       else as_float_matrix(a, self.dtype, who))
         return out
@@ -410,7 +414,8 @@ class Model:
         """A table of nodes, their blocks, output shapes and parameter counts."""
         rows = [("node", "block", "output", "params")]
         for n in self.inputs:
-            rows.append((n.name, "Input" + (" (labels)" if n.labels else ""), str((None, n.features)), "0"))
+            shape = "(None,)" if n.labels else str((None, n.features))  # labels are (N,) int64
+            rows.append((n.name, "Input" + (" (labels)" if n.labels else ""), shape, "0"))
         counted = set()
         for n in self._nodes:
             k = 0 if id(n.block) in counted else n.block.num_params()

@@ -11,7 +11,7 @@ unchanged:
                Softmax())                                  nn.Softmax(dim=1))
     keys: 0.weight 0.bias 3.weight 3.bias    the same keys, the same shapes
 
-    >>> torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in bk.state_dict(model).items()})
+    >>> torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
     >>> bk.from_state_dict(model, torch_model.state_dict())     # tensors are accepted as they are
 
 A general ``bk.Model`` works too when its blocks form one chain from its input to

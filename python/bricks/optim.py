@@ -27,6 +27,9 @@ def _blocks(params, who) -> list:
             blocks.append(p._core)
         else:
             raise TypeError(f"{who}: expected a model, blocks or a list of them, got {type(p).__name__}")
+    if not any(b.param_names() for b in blocks):  # as PyTorch: nothing to optimize is a mistake
+        raise ValueError(f"{who}: got an empty parameter list ({len(blocks)} block(s), none with "
+                         f"parameters); pass the model or its Linear blocks")
     return blocks
 
 
@@ -94,9 +97,11 @@ class Optimizer:
         self.lr = state["lr"]
         self.clip_norm = state["clip_norm"]
 
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in self.defaults.items())
-        return f"{type(self).__name__}({args})"
+    def __repr__(self) -> str:  # the live lr and clip_norm (schedules and users change them)
+        now = {**self.defaults, "lr": self.lr}
+        if self.clip_norm:
+            now["clip_norm"] = self.clip_norm
+        return f"{type(self).__name__}({', '.join(f'{k}={v}' for k, v in now.items())})"
 
 
 def check_optimizer(opt, model, who):

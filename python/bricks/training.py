@@ -152,8 +152,9 @@ def _onehot_to_labels(y, who, n_classes=None):
     if a.ndim != 2:
         return a
     if n_classes is not None and a.shape[1] != n_classes:
-        raise ValueError(f"{who}: one-hot rows must have {n_classes} columns (one per class), "
-                         f"got shape {a.shape}")
+        raise ValueError(f"{who}: expected class labels of shape (N,) (1-D) or one-hot rows of "
+                         f"{n_classes} columns (one per class), got shape {a.shape}"
+                         + ("; for a column of labels use y.ravel()" if a.shape[1] == 1 else ""))
     if not (np.isin(a, (0, 1)).all() and (a.sum(1) == 1).all()):
         raise ValueError(f"{who}: expected class labels (N,) or one-hot rows; these rows are not "
                          f"one-hot (for probability targets compile with labels=False)")
@@ -272,7 +273,7 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
                 chunk = max(1, min(nb, int(chunk * min(4.0, 0.1 / max(dt, 1e-6)))))
             progress.update(int(st[1]), _logs(tot, acc_mode))
         logs = _logs(tot, acc_mode)
-        if tot[4]:
+        if on_nonfinite == "skip":  # every epoch, so the list lines up with the epochs
             logs["skipped_batches"] = float(tot[4])
         if val is not None:
             for k, v in _evaluate(model, val, max(batch_size, 256), acc_mode, labels_input, thr).items():

@@ -7,7 +7,8 @@ from . import NAMES
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m bricks.examples", description="The lecture's examples.")
-    p.add_argument("name", choices=NAMES + ("all",))
+    p.add_argument("name", nargs="?", default="all", choices=NAMES + ("all",),
+                   help="which example (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", metavar="DIR", help="write the example's pictures (PNG) into DIR "
                    "(needs matplotlib)")
