@@ -364,3 +364,19 @@ def test_small_api_fixes_from_the_audit():
     h = m.fit(X, y, epochs=3, verbose=0, on_nonfinite="skip")
     assert h.history["skipped_batches"] == [0.0, 0.0, 0.0]  # one entry per epoch
     assert "(None,)" in m.summary() and "Input (labels)" in m.summary()
+
+
+def test_early_stopping_on_val_loss_without_validation_says_so_before_training():
+    X, y = blobs(60)
+    m = mlp(dropout=0.0)
+    m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.1))
+    before = {k: np.array(v) for k, v in m.params().items()}
+    with pytest.raises(ValueError, match="monitors 'val_loss' but there is no validation data"):
+        m.fit(X, y, epochs=3, verbose=0, callbacks=[bk.callbacks.EarlyStopping()])
+    for k, v in m.params().items():
+        np.testing.assert_array_equal(v, before[k])  # nothing trained
+    lin = bk.Linear(2, 2)
+    with pytest.raises(TypeError):
+        lin.params["weight"] = np.zeros((2, 2), np.float32)  # would not reach the block
+    lin.params["weight"][...] = 1.0
+    assert (lin.params["weight"] == 1.0).all()

@@ -1,6 +1,8 @@
 """The Python face of a block: forward/backward on NumPy arrays, parameters as views."""
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 
 from . import _core
@@ -78,13 +80,15 @@ class Block:
     # -- parameters ----------------------------------------------------------
     @property
     def params(self) -> dict:
-        """Parameters as NumPy arrays viewing native memory (writes change the block)."""
-        return {n: self._core.param(n) for n in self._core.param_names()}
+        """Parameters as NumPy arrays viewing native memory: ``params["weight"][...] = W``
+        changes the block. A read-only mapping, since assigning a new array to a key could
+        not reach the block."""
+        return MappingProxyType({n: self._core.param(n) for n in self._core.param_names()})
 
     @property
     def grads(self) -> dict:
-        """Accumulated gradients, keyed like ``params``."""
-        return {n: self._core.grad(n) for n in self._core.param_names()}
+        """Accumulated gradients, keyed like ``params`` (a read-only mapping of arrays)."""
+        return MappingProxyType({n: self._core.grad(n) for n in self._core.param_names()})
 
     def zero_grad(self) -> None:
         """Reset the accumulated parameter gradients to zero."""

@@ -237,6 +237,11 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
     for arrays in (data, val or ()):  # bad labels fail before any training happens
         _check_label_ranges(model, arrays)
     acc_mode, labels_input, thr = _accuracy_mode(model)
+    for c in callbacks:  # validation metrics without validation data: say so now, not after an epoch
+        mon = getattr(c, "monitor", None)
+        if val is None and mon in ("val_loss", "val_accuracy"):
+            raise ValueError(f"fit: {type(c).__name__} monitors {mon!r} but there is no validation data; "
+                             f"pass validation_data or validation_split, or monitor 'loss'")
     cbs = [History()] + [c if isinstance(c, Callback) else LambdaCallback(c) for c in callbacks]
     for c in cbs:
         c.model = model
