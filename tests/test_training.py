@@ -380,3 +380,23 @@ def test_early_stopping_on_val_loss_without_validation_says_so_before_training()
         lin.params["weight"] = np.zeros((2, 2), np.float32)  # would not reach the block
     lin.params["weight"][...] = 1.0
     assert (lin.params["weight"] == 1.0).all()
+
+
+def test_pickle_and_deepcopy_of_models_and_blocks():
+    import copy
+    import pickle
+
+    X, y = blobs(90)
+    m = mlp(dropout=0.0)
+    m.fit(X, y, loss=bk.CrossEntropyLoss(), optimizer=bk.Adam(m, lr=0.01), epochs=2, verbose=0, seed=0)
+    for twin in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
+        np.testing.assert_array_equal(twin.predict(X), m.predict(X))
+        assert all(a is not b for a, b in zip(twin.params().values(), m.params().values()))
+        twin.fit(X, y, epochs=1, verbose=0, seed=3)  # the optimizer state came along
+    m.fit(X, y, epochs=1, verbose=0, seed=3)
+    for a, b in zip(twin.params().values(), m.params().values()):
+        np.testing.assert_array_equal(a, b)
+    lin = bk.Linear(3, 2, seed=5, dtype=np.float64)
+    copy_ = copy.deepcopy(lin)
+    assert copy_.dtype == np.float64 and copy_.params["weight"] is not lin.params["weight"]
+    np.testing.assert_array_equal(copy_.params["weight"], lin.params["weight"])

@@ -90,6 +90,17 @@ class Block:
         """Accumulated gradients, keyed like ``params`` (a read-only mapping of arrays)."""
         return MappingProxyType({n: self._core.grad(n) for n in self._core.param_names()})
 
+    def __reduce_ex__(self, protocol):
+        """pickle and copy.deepcopy: the block's configuration and parameter values
+        (caches and gradients are not copied). Blocks defined in Python pickle as usual."""
+        from .io import _block_spec, _blocks_by_name, _unpickle_block
+
+        if _blocks_by_name().get(type(self).__name__) is not type(self):
+            return super().__reduce_ex__(protocol)
+        spec = _block_spec(self)
+        spec["config"] = {**spec["config"], "dtype": str(self.dtype)}
+        return _unpickle_block, (spec, {k: np.array(v) for k, v in self.params.items()})
+
     def zero_grad(self) -> None:
         """Reset the accumulated parameter gradients to zero."""
         self._core.zero_grad()

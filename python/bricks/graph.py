@@ -317,6 +317,13 @@ class Model:
 
         return model_graph(self, path, **kwargs)
 
+    def __reduce_ex__(self, protocol):
+        """pickle and copy.deepcopy: what ``save`` writes (architecture, weights, loss,
+        optimizer state), in memory; the copy predicts bit for bit the same."""
+        from .io import _arrays, _unpickle_model
+
+        return _unpickle_model, (_arrays(self),)
+
     # -- training (see training.py) --------------------------------------------------
     def fit(self, X, y=None, **kwargs):
         """Train: ``fit(X, y, loss=..., optimizer=..., epochs=1, batch_size=32, shuffle=True,

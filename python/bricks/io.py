@@ -74,14 +74,20 @@ def _path(path, who):
     return os.fspath(path)
 
 
-def save(model, path) -> None:
-    """Write ``model`` to ``path`` atomically (see the module docstring)."""
-    path = _path(path, "save")
-    arrays = {f"param/{k}": np.ascontiguousarray(v) for k, v in model.params().items()}
+def _arrays(model) -> dict:
+    """Everything a model file holds: parameters, optimizer state, the architecture."""
+    arrays = {f"param/{k}": np.array(v) for k, v in model.params().items()}
     if model.optimizer is not None:
         for i, s in enumerate(model.optimizer._core.get_state()):
             arrays[f"optim/{i}"] = s
     arrays["__bricks__"] = np.array(json.dumps(architecture(model)))
+    return arrays
+
+
+def save(model, path) -> None:
+    """Write ``model`` to ``path`` atomically (see the module docstring)."""
+    path = _path(path, "save")
+    arrays = _arrays(model)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".bricks-", suffix=".tmp", dir=folder)
     try:
@@ -176,6 +182,10 @@ def load(path):
     weights (bit for bit), loss and optimizer state."""
     path = _path(path, "load")
     arch, files = _read(path)
+    return _restore(arch, files, path)
+
+
+def _restore(arch, files, path):
     try:
         model = _build(arch)
     except (KeyError, TypeError, IndexError, ValueError) as e:
@@ -204,3 +214,17 @@ def load(path):
         except (TypeError, ValueError) as e:
             raise ValueError(f"load: {path} has an invalid optimizer state: {e}") from None
     return model
+
+
+# -- pickle and copy.deepcopy: the same content as a file, in memory -------------------------------
+def _unpickle_model(arrays):
+    arrays = dict(arrays)
+    arch = json.loads(str(arrays.pop("__bricks__")))
+    return _restore(arch, arrays, "pickle")
+
+
+def _unpickle_block(spec, params):
+    block = _make_block(spec)
+    for k, a in block.params.items():
+        a[...] = params[k]
+    return block
