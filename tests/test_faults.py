@@ -273,6 +273,15 @@ CTRL_C = textwrap.dedent("""
 """)
 
 
+def wait_ready(p):
+    """Read the child's lines up to READY (an editable install may print its rebuild
+    first); a child that died ends the loop and the assertion shows its stderr."""
+    line = None
+    while line != "READY" and (line is None or line or p.poll() is None):
+        line = p.stdout.readline().strip()
+    assert line == "READY", p.communicate(timeout=60)[1][-2000:]
+
+
 @pytest.mark.parametrize("rows, width, layers, batch, wait, min_steps", [
     (20000, 512, 2, 64, 1.0, 1),    # minibatches of ~2 ms: fit returns to Python between chunks of batches
     # full-batch gradient descent: one step is ~2.5 s of native work, so the signal lands
@@ -284,11 +293,7 @@ def test_ctrl_c_during_fit_returns_within_a_second_with_a_consistent_model(rows,
     p = subprocess.Popen([sys.executable, "-c", CTRL_C, *map(str, (rows, width, layers, batch))],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        # (an editable install may print its rebuild first; a dead child ends the loop)
-        line = None
-        while line != "READY" and (line is None or line or p.poll() is None):
-            line = p.stdout.readline().strip()
-        assert line == "READY", p.communicate(timeout=60)[1][-2000:]
+        wait_ready(p)
         time.sleep(wait)
         assert p.poll() is None, "fit ended before the signal"
         sent = time.perf_counter()
@@ -365,10 +370,7 @@ def test_ctrl_c_stops_the_main_threads_fit_only():
     p = subprocess.Popen([sys.executable, "-c", CTRL_C_TWO_THREADS, "1500"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        line = None
-        while line != "READY" and (line is None or line or p.poll() is None):
-            line = p.stdout.readline().strip()
-        assert line == "READY", p.communicate(timeout=60)[1][-2000:]
+        wait_ready(p)
         time.sleep(0.5)
         os.kill(p.pid, signal.SIGINT)
         out, err = p.communicate(timeout=120)
