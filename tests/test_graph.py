@@ -309,3 +309,13 @@ def test_backward_after_someone_elses_forward_is_an_error(rng):
     lin2.forward(X[:2])
     with pytest.raises(bk.StateError, match="ran a forward elsewhere"):
         m.backward(np.ones((6, 2), np.float32))
+
+
+def test_sequential_slice_is_a_sequential_sharing_the_blocks(rng):
+    X = rng.normal(size=(5, 4)).astype(np.float32)
+    m = bk.Sequential(bk.Linear(4, 6, seed=0), bk.ReLU(), bk.Linear(6, 2, seed=1))
+    head = m[:2]
+    assert isinstance(head, bk.Sequential) and len(head) == 2 and head[0] is m[0]
+    np.testing.assert_array_equal(m[2].forward(head.forward(X)), m.forward(X))
+    with pytest.raises(ValueError, match="at least one block"):
+        m[5:]

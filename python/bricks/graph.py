@@ -572,6 +572,10 @@ class Sequential(Model):
                                    f"or start with a Linear block")
 
     def __getitem__(self, i):
+        """A block, or for a slice a new Sequential over the same blocks (as PyTorch):
+        ``model[:2]`` is the first two layers, sharing their weights."""
+        if isinstance(i, slice):
+            return Sequential(*self._blocks[i])
         return self._blocks[i]
 
     def __len__(self) -> int:
