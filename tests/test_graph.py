@@ -319,3 +319,19 @@ def test_sequential_slice_is_a_sequential_sharing_the_blocks(rng):
     np.testing.assert_array_equal(m[2].forward(head.forward(X)), m.forward(X))
     with pytest.raises(ValueError, match="at least one block"):
         m[5:]
+
+
+def test_sequential_add(rng):
+    X = rng.normal(size=(5, 4)).astype(np.float32)
+    m = bk.Sequential(bk.Linear(4, 6, seed=0))
+    m.add(bk.ReLU()).add(bk.Linear(6, 2, seed=1))
+    ref = bk.Sequential(m[0], m[1], m[2])
+    np.testing.assert_array_equal(m.forward(X), ref.forward(X))
+    assert list(m.params()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    with pytest.raises(ValueError, match=r"block 3 \(Linear\(5, 1\)\) after a width of 2"):
+        m.add(bk.Linear(5, 1))
+    assert len(m) == 3  # a refused block leaves the model as it was
+    np.testing.assert_array_equal(m.forward(X), ref.forward(X))
+    m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.1))
+    with pytest.raises(ValueError, match="compiled"):
+        m.add(bk.ReLU())

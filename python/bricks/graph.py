@@ -571,6 +571,18 @@ class Sequential(Model):
             raise _core.StateError(f"Sequential: {what} needs the input width: run forward once "
                                    f"or start with a Linear block")
 
+    def add(self, block: Block) -> "Sequential":
+        """Append a block (Keras style), before compiling: ``model.add(bk.ReLU())``."""
+        if self.optimizer is not None or self._loss is not None:
+            raise ValueError("Sequential.add: the model is compiled; add blocks before compile "
+                             "(the optimizer would not know the new block's parameters)")
+        grown = Sequential(*self._blocks, block)  # validates the block and the wiring first
+        self._blocks, self.dtype, self._graph = grown._blocks, grown.dtype, grown._graph
+        if grown._graph is not None:
+            self.inputs, self.outputs, self.losses = grown.inputs, grown.outputs, grown.losses
+            self._build()
+        return self
+
     def __getitem__(self, i):
         """A block, or for a slice a new Sequential over the same blocks (as PyTorch):
         ``model[:2]`` is the first two layers, sharing their weights."""
