@@ -335,3 +335,20 @@ def test_sequential_add(rng):
     m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.1))
     with pytest.raises(ValueError, match="compiled"):
         m.add(bk.ReLU())
+
+
+def test_an_input_named_target_and_a_loss_only_model(rng):
+    X = rng.normal(size=(6, 4)).astype(np.float32)
+    y = np.array([0, 1, 2, 0, 1, 2])
+    x = bk.Input(4, name="target")  # the user's name: compile must not take it for its own
+    m = bk.Model(inputs=x, outputs=bk.Linear(4, 3, seed=0)(x))
+    m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.1))
+    assert [n.name for n in m.inputs] == ["target", "target1"]
+    m.fit(X, y, epochs=1, verbose=0)
+    m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.1))  # again: the old target is replaced
+    assert [n.name for n in m.inputs] == ["target", "target1"]
+    a, t = bk.Input(3), bk.Input(3)
+    only_loss = bk.Model(inputs=[a, t], outputs=None, loss=bk.MSELoss()(bk.Linear(3, 3)(a), t))
+    assert only_loss.compute_loss(X[:, :3], X[:, 1:]) > 0
+    with pytest.raises(ValueError, match="no outputs, only losses"):
+        only_loss.predict(X[:, :3])

@@ -277,8 +277,14 @@ class Model:
         if labels is None:
             labels = isinstance(loss, CrossEntropyLoss)
         out = self.outputs[0]
-        target = Input(1 if labels else out.features, dtype=self.dtype, name="target", labels=labels)
-        self.inputs = [n for n in self.inputs if n.name != "target" or n.block is not None] + [target]
+        # inputs that only fed the losses being replaced (a previous compile's target) go
+        needed = set(self._pred_inputs)
+        fed_losses = {u._uid for n in self.losses for u in n.inputs}
+        kept = [n for i, n in enumerate(self.inputs) if i in needed or n._uid not in fed_losses]
+        taken = {n.name for n in kept}
+        name = next(f"target{k or ''}" for k in range(len(taken) + 1) if f"target{k or ''}" not in taken)
+        target = Input(1 if labels else out.features, dtype=self.dtype, name=name, labels=labels)
+        self.inputs = kept + [target]
         self.losses = [loss(out, target)]
         self._build()
         self.optimizer = optimizer

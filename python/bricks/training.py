@@ -343,6 +343,9 @@ def evaluate(model, X, y=None, *, batch_size=256) -> dict:
 def predict(model, X, *, batch_size=256):
     """Outputs for X, batch by batch, in eval mode (Dropout off)."""
     batch_size = _batch_size(batch_size, "predict")
+    if not getattr(model, "_blocks", None) and not model.outputs:
+        raise ValueError("predict: the model has no outputs, only losses; build it with "
+                         "Model(inputs=..., outputs=..., loss=...) to predict")
     if hasattr(model, "_ensure"):
         model._ensure([X])
     xs = _data_list(X, len(model._pred_inputs))
