@@ -18,13 +18,18 @@ py::dtype numpy_dtype(DType dt) {
   }
 }
 
+bool dtype_of(const py::array& a, DType& out) {
+  const py::dtype d = a.dtype();  // compare by value: pickled arrays carry equal but distinct dtype objects
+  if (d.equal(py::dtype::of<float>())) out = DType::f32;
+  else if (d.equal(py::dtype::of<double>())) out = DType::f64;
+  else if (d.equal(py::dtype::of<std::int64_t>())) out = DType::i64;
+  else return false;
+  return true;
+}
+
 Tensor as_tensor(const py::array& a, const std::string& who, const std::string& what) {
-  DType dt;  // compare by value: pickled arrays carry equal but distinct dtype objects
-  const py::dtype d = a.dtype();
-  if (d.equal(py::dtype::of<float>())) dt = DType::f32;
-  else if (d.equal(py::dtype::of<double>())) dt = DType::f64;
-  else if (d.equal(py::dtype::of<std::int64_t>())) dt = DType::i64;
-  else
+  DType dt;
+  if (!dtype_of(a, dt))
     throw TypeError(who + ": " + what + " must be a float32, float64 or int64 array, got dtype " +
                     std::string(py::str(a.dtype())));
   if (a.ndim() != 1 && a.ndim() != 2)

@@ -12,6 +12,8 @@ namespace bricks {
 namespace py = pybind11;
 
 DType parse_dtype(const std::string& s);
+// The array's dtype if it is float32, float64 or int64 (compared by value); false otherwise.
+bool dtype_of(const py::array& a, DType& out);
 py::dtype numpy_dtype(DType dt);
 // A view of a C-contiguous float32/float64/int64 array of rank 1 (a column) or 2.
 // Never copies: anything else is a TypeError/ValueError naming `who` and `what`.

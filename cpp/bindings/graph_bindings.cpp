@@ -96,11 +96,9 @@ void bind_graph(py::module_& m) {
                auto a = py::reinterpret_borrow<py::array>(xs[k]);
                const bool labels = g.input_is_labels(static_cast<int>(k));
                const DType want = labels ? DType::i64 : g.dtype();
-               const py::dtype d = a.dtype();
-               const bool dtype_ok = want == DType::i64   ? d.equal(py::dtype::of<std::int64_t>())
-                                     : want == DType::f32 ? d.equal(py::dtype::of<float>())
-                                                          : d.equal(py::dtype::of<double>());
-               if (!dtype_ok || a.ndim() != (labels ? 1 : 2) || !(a.flags() & py::array::c_style))
+               DType got;
+               if (!dtype_of(a, got) || got != want || a.ndim() != (labels ? 1 : 2) ||
+                   !(a.flags() & py::array::c_style))
                  return py::none();
                in[k].dtype = want;
                in[k].data = const_cast<void*>(a.data());

@@ -6,6 +6,7 @@
 // allocated only when a batch is larger than any before. Where a value feeds several
 // blocks, the gradients they send back are summed (the multivariate chain rule).
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -94,7 +95,7 @@ class Graph {
 
  private:
   std::string blame_width(int k, std::int64_t rows, std::int64_t cols) const;
-  bool stoppable_ = false;
+  std::atomic<bool> stoppable_{false};  // set by the thread that runs the fit, read in it
   std::uint64_t forward_serial_ = 0;
   std::mutex mu_;
   struct Node {
