@@ -337,3 +337,18 @@ def test_examples_plot_option_writes_every_picture(tmp_path, capsys):
         raise
     for name in NAMES:
         assert_png(tmp_path / f"{name}.png")
+
+
+def test_decision_regions_of_a_classifier_without_probabilities(tmp_path):
+    """SVC/Perceptron have no predict_proba: their predicted labels give the regions
+    (all classes, string labels included), not a 'P(class 1)' read off the labels."""
+    pytest.importorskip("sklearn")
+    from sklearn.svm import SVC
+
+    X, y = bk.datasets.blobs(n_samples=300, centers=3, n_features=2, seed=0)
+    svc = SVC().fit(X, y)
+    _, _, p1, regions = bk.plot.decision_regions(svc, X)
+    assert p1 is None and set(np.unique(regions)) == {0, 1, 2}
+    names = np.array(["a", "b", "c"])[y]
+    bk.plot.decision_boundary(SVC().fit(X, names), X, names, tmp_path / "svc.png")
+    assert (tmp_path / "svc.png").stat().st_size > 0

@@ -46,7 +46,8 @@ Shape Block::probe_shape(const std::vector<Tensor>& probes) const {
     return output_shape(probes);
   } catch (const ValueError& e) {
     std::string m = e.what();
-    for (std::size_t at; (at = m.find("got (1, ")) != std::string::npos;) m.replace(at, 8, "got (N, ");
+    for (const char* word : {"got (1, ", "and (1, "})  // "Linear(1, 3)" names stay as they are
+      for (std::size_t at; (at = m.find(word)) != std::string::npos;) m.replace(at + 5, 1, "N");
     throw ValueError(m);
   }
 }

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -31,7 +32,10 @@ def _load_data(args):
             "spirals": lambda: datasets.spirals(n_samples=1500, seed=args.seed),
             "blobs": lambda: datasets.blobs(n_samples=1000, seed=args.seed)}[args.data]
     X, y = make()
-    if args.data == "xor":
+    if args.data == "xor":  # four points: nothing to hold out
+        if getattr(args, "validation_split", 0):
+            args.validation_split = 0.0
+        print("bricks: xor has 4 points: no validation split, and the test set is the training set")
         return X, X, y, y
     return datasets.train_test_split(X, y, test_size=args.test_size, seed=args.seed, stratify=True)
 
@@ -156,9 +160,16 @@ def main(argv=None):
     i.set_defaults(fn=cmd_info)
 
     args = p.parse_args(argv)
+    out = getattr(args, "out", None)
+    if out:  # check where the model goes before spending the training on it
+        folder = os.path.dirname(os.path.abspath(out)) or "."
+        if os.path.isdir(out) or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            print(f"bricks: error: --out {out}: " + ("is a directory" if os.path.isdir(out) else
+                  f"no writable folder {folder}"), file=sys.stderr)
+            return 2
     try:
         args.fn(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (ValueError, TypeError, OSError) as err:  # OSError: files and folders
         print(f"bricks: error: {err}", file=sys.stderr)
         return 2
     return 0

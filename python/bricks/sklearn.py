@@ -25,9 +25,17 @@ Differences from ``sklearn.neural_network.MLP*`` worth knowing:
 * ``loss_curve_`` holds the mean training loss per epoch without the penalty term:
   the cross-entropy for the classifier, half the squared error averaged over samples
   and outputs for the regressor (scikit-learn's "squared_error").
+* The SGD step, the convergence test (``tol``, ``n_iter_no_change``: an epoch that does
+  not improve by ``tol`` counts, more than ``n_iter_no_change`` of them in a row stop)
+  and early stopping follow scikit-learn's rules, so ``learning_rate_init`` means the
+  same.
+* The classifier always ends in a softmax over the classes, also for two classes
+  (scikit-learn: one logistic output), so ``n_outputs_`` is 2 there and the last of
+  ``coefs_`` has two columns.
 * Extra parameters: ``dropout`` (after each hidden activation) and ``dtype``;
   ``solver="adamw"``. Not available: ``solver="lbfgs"``, learning-rate schedules,
-  ``warm_start``, ``sample_weight``, multilabel targets.
+  ``beta_1``/``beta_2``/``epsilon`` (Adam's defaults are used), ``warm_start``,
+  ``sample_weight``, multilabel targets.
 """
 from __future__ import annotations
 
@@ -50,7 +58,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("bricks.sklearn needs scikit-learn >= 1.6: pip install 'bricks[sklearn]'") from e
 
 from .blocks import Dropout, Linear, ReLU, Sigmoid, Tanh
-from .callbacks import Callback, EarlyStopping
+from .callbacks import Callback
 from .graph import Sequential
 from .io import load as _load
 from .losses import CrossEntropyLoss, MSELoss
@@ -101,8 +109,40 @@ def _model_from_bytes(blob: bytes):
         return _load(path)
 
 
+class _NoImprovement(Callback):
+    """scikit-learn's stopping rule: an epoch whose training loss is not below the best
+    so far minus ``tol`` (or, with a validation set, whose score is not above the best
+    plus ``tol``) counts as no improvement, any other epoch resets the count, and
+    training stops when the count exceeds ``n_iter_no_change``. With a validation set
+    the weights of the best-scoring epoch are restored at the end."""
+
+    def __init__(self, tol, n_iter_no_change, on_score):
+        self.tol, self.patience, self.on_score = tol, n_iter_no_change, on_score
+
+    def on_train_begin(self, logs=None):
+        self.count, self.best, self.weights = 0, (-np.inf if self.on_score else np.inf), None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.on_score:
+            v = logs["val_score"]
+            self.count = self.count + 1 if v < self.best + self.tol else 0
+            if v > self.best:
+                self.best, self.weights = v, {k: np.array(a) for k, a in self.model.params().items()}
+        else:
+            v = logs["train_loss"]
+            self.count = self.count + 1 if v > self.best - self.tol else 0
+            self.best = min(self.best, v)
+        if self.count > self.patience:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.weights is not None:
+            for k, a in self.model.params().items():
+                a[...] = self.weights[k]
+
+
 class _EpochScores(Callback):
-    """Adds sklearn-scale metrics to each epoch's logs, before EarlyStopping reads them:
+    """Adds sklearn-scale metrics to each epoch's logs, before _NoImprovement reads them:
     ``train_loss`` (the loss in scikit-learn's scale) and, with a validation set,
     ``val_score`` (accuracy for classifiers, R² for regressors)."""
 
@@ -247,7 +287,8 @@ class _BaseMLP(BaseEstimator):
         if self.solver == "adam":
             return Adam(model, lr=lr, weight_decay=wd)
         momentum = float(self.momentum)
-        return SGD(model, lr=lr, momentum=momentum, weight_decay=wd,
+        # SGD steps scale with the gradient, and ours is _grad_scale times scikit-learn's
+        return SGD(model, lr=lr / self._grad_scale, momentum=momentum, weight_decay=wd,
                    nesterov=bool(self.nesterovs_momentum) and momentum > 0)
 
     # -- training --------------------------------------------------------------------------
@@ -258,6 +299,7 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = n_out
         self._model = self._build(X.shape[1], n_out, dtype, self._rng)
         self.n_layers_ = len(self._hidden_sizes()) + 2
+        self.out_activation_ = "softmax" if self._is_classifier else "identity"
         self.loss_curve_ = []
         self.n_iter_ = 0
         self.t_ = 0
@@ -276,21 +318,17 @@ class _BaseMLP(BaseEstimator):
         scores = _EpochScores(self._loss_scale, val, self._is_classifier)
         callbacks = [scores]
         if not incremental:
-            if val is not None:  # stop on the validation score, keep the best epoch's weights
-                callbacks.append(EarlyStopping(monitor="val_score", mode="max", min_delta=float(self.tol),
-                                               patience=int(self.n_iter_no_change),
-                                               restore_best_weights=True))
-            else:  # stop when the training loss stalls (scikit-learn's convergence test)
-                callbacks.append(EarlyStopping(monitor="train_loss", mode="min", min_delta=float(self.tol),
-                                               patience=int(self.n_iter_no_change),
-                                               restore_best_weights=False))
+            callbacks.append(_NoImprovement(float(self.tol), int(self.n_iter_no_change), val is not None))
         model.fit(X, y_enc, epochs=int(epochs), batch_size=self._batch_size(X.shape[0]),
                   shuffle=bool(self.shuffle), seed=_draw_seed(rng), validation_data=val,
                   callbacks=callbacks, verbose=2 if self.verbose else 0)
         self.loss_curve_ = list(self.loss_curve_) + scores.losses
+        self.loss_ = self.loss_curve_[-1]
         self.n_iter_ += len(scores.losses)
         self.t_ += X.shape[0] * len(scores.losses)
         if incremental:
+            if not self.early_stopping:
+                self.best_loss_ = min(self.loss_curve_)
             return
         if val is not None:
             self.validation_scores_ = scores.scores
@@ -409,8 +447,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Attributes
     ----------
     classes_, n_features_in_, feature_names_in_ (for DataFrames), n_outputs_, n_layers_,
-    loss_curve_, n_iter_, t_ (samples seen), best_loss_, validation_scores_,
-    best_validation_score_, coefs_, intercepts_, model_ (the bricks network).
+    loss_, loss_curve_, n_iter_, t_ (samples seen), best_loss_, validation_scores_,
+    best_validation_score_, out_activation_, coefs_, intercepts_, model_ (the bricks
+    network).
     """
 
     _is_classifier = True
@@ -502,7 +541,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @property
     def _grad_scale(self):
-        return 2.0 * self.n_outputs_
+        # scikit-learn's output delta is (p − t) / N whatever the number of outputs; the
+        # gradient of our MSELoss is 2 (p − t) / N
+        return 2.0
 
     @staticmethod
     def _make_loss(dtype):
