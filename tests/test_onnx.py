@@ -288,3 +288,16 @@ def test_import_bricks_does_not_import_onnx():
             "assert 'onnx' not in sys.modules and 'onnxruntime' not in sys.modules, 'imported'")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_one_node_listed_twice_as_an_output(tmp_path, rng):
+    x = bk.Input(4, name="x")
+    z = bk.Linear(4, 3, seed=0)(x)
+    model = bk.Model(inputs=x, outputs=[z, z])
+    proto = to_onnx(model, tmp_path / "m.onnx")
+    names = [o.name for o in proto.graph.output]
+    assert len(set(names)) == 2
+    X = data(rng, 5, 4, F32)
+    a, b = run(tmp_path / "m.onnx", {"x": X})
+    assert_parity(a, model.predict(X)[0], F32)
+    assert_parity(b, model.predict(X)[1], F32)

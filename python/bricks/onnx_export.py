@@ -197,6 +197,9 @@ def build_onnx(model, *, opset=17, input_names=None, output_names=None):
     else:
         in_name = {k: n for k, n, _ in inputs}
         default_out = [by_key[k][0] if k in by_key else f"{in_name[k]}_out" for k in outputs]
+        for i, name in enumerate(default_out):  # one node listed twice as an output: number the copies
+            if name in default_out[:i]:
+                default_out[i] = f"{name}_{default_out[:i].count(name)}"
     in_names = _public_names(input_names, [n for _, n, _ in inputs], "input_names", len(inputs))
     out_names = _public_names(output_names, default_out, "output_names", len(outputs))
     dup = sorted({s for s in in_names + out_names if (in_names + out_names).count(s) > 1})
