@@ -195,9 +195,7 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
         model.optimizer = check_optimizer(optimizer, model, "fit")
     if model.optimizer is None or not model.losses:
         raise ValueError("fit: needs a loss and an optimizer (fit(..., loss=, optimizer=) or compile)")
-    for name, v in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-            raise ValueError(f"fit: {name} must be a positive int, got {v!r}")
+    epochs, batch_size = _positive_int(epochs, "fit", "epochs"), _positive_int(batch_size, "fit")
     if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real) \
             or not 0.0 <= validation_split < 1.0:
         raise ValueError(f"fit: validation_split must be a number in [0, 1), got "
@@ -319,15 +317,15 @@ def _evaluate(model, data, batch_size, acc_mode, labels_input, thr):
     return res
 
 
-def _batch_size(v, who):
+def _positive_int(v, who, name="batch_size"):
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
-        raise ValueError(f"{who}: batch_size must be a positive int, got {v!r}")
+        raise ValueError(f"{who}: {name} must be a positive int, got {v!r}")
     return int(v)
 
 
 def evaluate(model, X, y=None, *, batch_size=256) -> dict:
     """Mean loss (and accuracy for classifiers) over a dataset, in eval mode."""
-    batch_size = _batch_size(batch_size, "evaluate")
+    batch_size = _positive_int(batch_size, "evaluate")
     if not getattr(model, "losses", None):
         raise ValueError("evaluate: the model has no loss (compile it first)")
     data = _as_input_list(model, X, y, "evaluate")
@@ -342,7 +340,7 @@ def evaluate(model, X, y=None, *, batch_size=256) -> dict:
 
 def predict(model, X, *, batch_size=256):
     """Outputs for X, batch by batch, in eval mode (Dropout off)."""
-    batch_size = _batch_size(batch_size, "predict")
+    batch_size = _positive_int(batch_size, "predict")
     if not getattr(model, "_blocks", None) and not model.outputs:
         raise ValueError("predict: the model has no outputs, only losses; build it with "
                          "Model(inputs=..., outputs=..., loss=...) to predict")
