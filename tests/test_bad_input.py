@@ -38,6 +38,7 @@ import numpy as np
 import pytest
 
 import bricks as bk
+from layouts import read_only, strided
 
 F32, F64 = np.float32, np.float64
 RNG = np.random.default_rng(7)
@@ -112,19 +113,6 @@ def trained(e, *data, **kw):
 
 
 # -- odd but legal arrays --------------------------------------------------------------------------
-def strided(a):
-    big = np.zeros((2 * a.shape[0],) + tuple(3 * s for s in a.shape[1:]), a.dtype)
-    view = big[::2, ::3] if a.ndim == 2 else big[::2]
-    view[...] = a
-    return view
-
-
-def read_only(a):
-    a = np.array(a)
-    a.flags.writeable = False
-    return a
-
-
 def memmap(a, tmp, mode="r"):
     path = tmp / f"mm{len(list(tmp.iterdir()))}.dat"
     mm = np.memmap(path, dtype=a.dtype, mode="w+", shape=a.shape)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import bricks as bk
+from layouts import read_only, strided
 from registry import SPECS
 
 SHAPE = (3, 4)
@@ -137,19 +138,6 @@ def test_failed_forward_invalidates_the_cache(spec, rng):
 
 
 # -- conversions that must work --------------------------------------------------------------
-def strided(x):
-    big = np.zeros((2 * x.shape[0],) + tuple(3 * s for s in x.shape[1:]), x.dtype)
-    view = big[::2, ::3] if x.ndim == 2 else big[::2]
-    view[...] = x
-    return view
-
-
-def read_only(x):
-    x = x.copy()
-    x.flags.writeable = False
-    return x
-
-
 LAYOUTS = {
     "fortran": lambda x, dom: np.asfortranarray(x),
     "strided": lambda x, dom: strided(x),
