@@ -97,9 +97,7 @@ class Block:
 
         if _blocks_by_name().get(type(self).__name__) is not type(self):
             return super().__reduce_ex__(protocol)
-        spec = _block_spec(self)
-        spec["config"] = {**spec["config"], "dtype": str(self.dtype)}
-        return _unpickle_block, (spec, {k: np.array(v) for k, v in self.params.items()})
+        return _unpickle_block, (_block_spec(self), dict(self.params))
 
     def zero_grad(self) -> None:
         """Reset the accumulated parameter gradients to zero."""

@@ -76,7 +76,7 @@ def _path(path, who):
 
 def _arrays(model) -> dict:
     """Everything a model file holds: parameters, optimizer state, the architecture."""
-    arrays = {f"param/{k}": np.array(v) for k, v in model.params().items()}
+    arrays = {f"param/{k}": np.ascontiguousarray(v) for k, v in model.params().items()}
     if model.optimizer is not None:
         for i, s in enumerate(model.optimizer._core.get_state()):
             arrays[f"optim/{i}"] = s
