@@ -362,7 +362,10 @@ class Model:
 
     def _check_compile(self, loss, optimizer):
         """Validate before changing anything: a failed compile leaves the model as it was."""
-        from .losses import Loss
+        import warnings
+
+        from .blocks import Sigmoid, Softmax
+        from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss
         from .optim import check_optimizer
 
         if not isinstance(loss, Loss):
@@ -372,15 +375,10 @@ class Model:
             raise TypeError(f"compile: {type(loss).__name__} is {loss.dtype} but the model is {self.dtype}")
         if optimizer is not None:
             check_optimizer(optimizer, self, "compile")
-        from .blocks import Sigmoid, Softmax
-        from .losses import BCEWithLogitsLoss, CrossEntropyLoss
-
         last = (self._blocks[-1] if getattr(self, "_blocks", None) else
                 self.outputs[0].block if getattr(self, "outputs", None) else None)
         for lossk, actk in ((CrossEntropyLoss, Softmax), (BCEWithLogitsLoss, Sigmoid)):
             if isinstance(loss, lossk) and isinstance(last, actk):
-                import warnings
-
                 warnings.warn(f"compile: {type(loss).__name__} takes logits but the model ends in "
                               f"{type(last).__name__}, so it is applied twice; drop the final "
                               f"{type(last).__name__} (predict_proba still gives probabilities)"
@@ -583,10 +581,7 @@ class Sequential(Model):
             raise ValueError("Sequential.add: the model is compiled; add blocks before compile "
                              "(the optimizer would not know the new block's parameters)")
         grown = Sequential(*self._blocks, block)  # validates the block and the wiring first
-        self._blocks, self.dtype, self._graph = grown._blocks, grown.dtype, grown._graph
-        if grown._graph is not None:
-            self.inputs, self.outputs, self.losses = grown.inputs, grown.outputs, grown.losses
-            self._build()
+        self.__dict__ = grown.__dict__  # then this model is that chain (uncompiled, as it was)
         return self
 
     def __getitem__(self, i):
