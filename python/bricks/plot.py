@@ -155,8 +155,7 @@ def decision_regions(model, X, resolution=200, margin=0.25):
     if known is not None and not hasattr(model, "predict_proba"):
         # a scikit-learn style classifier without probabilities (SVC, Perceptron, ...):
         # predict gives class labels, placed by their index in classes_ (sorted)
-        labels = np.asarray(model.predict(grid))
-        return xx, yy, None, np.searchsorted(np.asarray(known), labels).reshape(xx.shape)
+        return xx, yy, None, _class_labels(np.asarray(model.predict(grid)), known).reshape(xx.shape)
     P = _probabilities(model, grid)
     if P.shape[0] != grid.shape[0]:
         raise ValueError(f"decision_boundary: the model gave {P.shape[0]} rows for {grid.shape[0]} points")
