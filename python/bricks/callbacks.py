@@ -6,6 +6,17 @@ import math
 import numpy as np
 
 
+def weights_of(model) -> dict:
+    """Copies of the model's parameters, to put back later with ``put_weights``."""
+    return {k: np.array(a) for k, a in model.params().items()}
+
+
+def put_weights(model, weights: dict) -> None:
+    """Write ``weights_of``'s copies back into the model's parameters (in place)."""
+    for k, a in model.params().items():
+        a[...] = weights[k]
+
+
 class Callback:
     """Hooks called by ``fit``; ``self.model`` is set before training starts.
     Setting ``model.stop_training = True`` ends training after the current epoch."""
@@ -79,7 +90,7 @@ class EarlyStopping(_Monitor):
         if self._improved(v):
             self.best, self.wait, self.best_epoch = v, 0, epoch
             if self.restore:
-                self.best_weights = {k: np.array(a) for k, a in self.model.params().items()}
+                self.best_weights = weights_of(self.model)
         else:
             self.wait += 1
             if self.wait >= self.patience:
@@ -88,8 +99,7 @@ class EarlyStopping(_Monitor):
 
     def on_train_end(self, logs=None):
         if self.restore and self.best_weights is not None:
-            for k, a in self.model.params().items():
-                a[...] = self.best_weights[k]
+            put_weights(self.model, self.best_weights)
 
 
 class ModelCheckpoint(_Monitor):

@@ -58,7 +58,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("bricks.sklearn needs scikit-learn >= 1.6: pip install 'bricks[sklearn]'") from e
 
 from .blocks import Dropout, Linear, ReLU, Sigmoid, Tanh
-from .callbacks import Callback
+from .callbacks import Callback, put_weights, weights_of
 from .graph import Sequential
 from .io import load as _load
 from .losses import CrossEntropyLoss, MSELoss
@@ -127,7 +127,7 @@ class _NoImprovement(Callback):
             v = logs["val_score"]
             self.count = self.count + 1 if v < self.best + self.tol else 0
             if v > self.best:
-                self.best, self.weights = v, {k: np.array(a) for k, a in self.model.params().items()}
+                self.best, self.weights = v, weights_of(self.model)
         else:
             v = logs["train_loss"]
             self.count = self.count + 1 if v > self.best - self.tol else 0
@@ -137,8 +137,7 @@ class _NoImprovement(Callback):
 
     def on_train_end(self, logs=None):
         if self.weights is not None:
-            for k, a in self.model.params().items():
-                a[...] = self.weights[k]
+            put_weights(self.model, self.weights)
 
 
 class _EpochScores(Callback):
