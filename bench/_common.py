@@ -228,6 +228,7 @@ def machine_info() -> dict:
             info[mod] = getattr(sys.modules[mod], "__version__", "?")
     if "bricks" in sys.modules:
         info["bricks_blas_kernel"] = sys.modules["bricks"].blas_info()
+        info["bricks_isa"] = sys.modules["bricks"].cpu_info()["isa"]
     return info
 
 

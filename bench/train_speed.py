@@ -415,7 +415,7 @@ def main(argv=None):
         print(warn, "\n", file=sys.stderr, flush=True)
     info = C.machine_info()
     info["bricks_threads_default"] = bk.get_num_threads()
-    print(f"bricks {bk.__version__}  OpenBLAS kernel: {bk.blas_info()}  |  "
+    print(f"bricks {bk.__version__}  kernels: {bk.cpu_info()['isa']}  OpenBLAS kernel: {bk.blas_info()}  |  "
           f"torch {info.get('torch', '-')}  numpy {np.__version__}  sklearn {info.get('sklearn', '-')}")
     print(f"{info['cpu']}, {info['cores']} cores, load {info.get('load_avg_1min', 0):.2f}, "
           f"{info['date']}")

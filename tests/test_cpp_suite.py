@@ -1,5 +1,6 @@
 """Builds the C++ unit tests from the same CMakeLists.txt and runs them through ctest:
-once as released (Release) and once under AddressSanitizer + UndefinedBehaviorSanitizer."""
+once as released (Release) and once under AddressSanitizer + UndefinedBehaviorSanitizer,
+each once per instruction-set path of the kernels."""
 import os
 import pathlib
 import shutil
@@ -33,6 +34,13 @@ def test_ctest_suite(variant):
            "ASAN_OPTIONS": "abort_on_error=1", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
     out = _run(["ctest", "--test-dir", str(build), "--output-on-failure"], env=env)
     assert "100% tests passed" in out, out
+    # once per instruction-set path: the ones this CPU has pass, the others skip
+    import bricks
+
+    have = bricks.cpu_info()["isa_available"]
+    for path in ("baseline", "avx2", "avx512"):
+        line = next(ln for ln in out.splitlines() if f"bricks_tests_{path} " in ln)
+        assert ("Passed" if path in have else "Skipped") in line, out
     # the executable reports its cases: make sure they ran and none failed
     cases = _run([str(build / "bricks_tests")], env=env)
     assert " 0 failed checks" in cases and cases.count("ok  ") >= 10, cases

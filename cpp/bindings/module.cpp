@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "bricks/blas.h"
+#include "bricks/kernels.h"
 #include "bricks/blocks/bce_loss.h"
 #include "bricks/blocks/bce_with_logits_loss.h"
 #include "bricks/blocks/cross_entropy_loss.h"
@@ -243,4 +244,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
   m.def("blas_corename", &blas_corename);
+  m.def("set_isa", [](const std::string& name) { return kernels::isa_name(kernels::set_isa(name)); },
+        py::arg("name"));
+  m.def("_cap_isa", [](const std::string& name) { kernels::cap_isa(kernels::parse_isa(name)); },
+        py::arg("name"), "Pretend the CPU has no path above this one (for tests).");
+  m.def("active_isa", [] { return kernels::isa_name(kernels::active_isa()); });
+  m.def("available_isas", [] {
+    std::vector<std::string> out;
+    for (auto i : kernels::isa_available()) out.push_back(kernels::isa_name(i));
+    return out;
+  });
 }

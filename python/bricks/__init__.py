@@ -10,6 +10,7 @@ NumPy arrays.
     >>> dx = lin.backward(np.ones_like(y))
 """
 import os as _os
+import platform as _platform
 
 # Thread defaults that do not fight on small machines (BUILD-NOTES.md): set before
 # OpenBLAS loads; a user's own setting wins.
@@ -19,6 +20,14 @@ _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 import scipy_openblas32 as _scipy_openblas32  # noqa: E402,F401  (loads libscipy_openblas.so)
 
 from . import _core  # noqa: E402
+
+# BRICKS_ISA=baseline|avx2|avx512 forces the kernels' instruction-set path (default:
+# the best this CPU runs). A path the CPU lacks fails here, clearly, instead of dying
+# later on an illegal instruction.
+try:
+    _core.set_isa(_os.environ.get("BRICKS_ISA", "auto").strip().lower() or "auto")
+except ValueError as _e:
+    raise ImportError(f"bricks: BRICKS_ISA={_os.environ.get('BRICKS_ISA')!r}: {_e}") from None
 from ._core import NonFiniteError, StateError  # noqa: E402
 from .block import Block, manual_seed  # noqa: E402
 from .blocks import (  # noqa: E402
@@ -61,9 +70,24 @@ def blas_info() -> str:
     return _core.blas_corename()
 
 
+def cpu_info() -> dict:
+    """What runs the numbers: ``isa`` is the instruction-set path of bricks' own
+    kernels (``baseline`` x86-64, ``avx2`` = x86-64-v3, ``avx512`` = x86-64-v4),
+    ``isa_available`` the paths this CPU runs, ``blas`` the OpenBLAS kernel, and
+    ``cpu`` the processor's name. Set ``BRICKS_ISA`` before import to force a path."""
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"isa": _core.active_isa(), "isa_available": _core.available_isas(),
+            "blas": _core.blas_corename(), "cpu": cpu or _platform.processor()}
+
+
 __all__ = [
     "Block", "Input", "Model", "Node", "Sequential", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Hadamard",
     "Dropout", "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "SGD", "Adam", "AdamW", "Optimizer", "optim", "NonFiniteError",
-    "gradcheck", "jacobian", "manual_seed", "set_num_threads", "get_num_threads", "blas_info",
+    "gradcheck", "jacobian", "manual_seed", "set_num_threads", "get_num_threads", "blas_info", "cpu_info",
     "StateError", "load", "from_state_dict", "load_state_dict", "callbacks", "datasets", "metrics", "plot", "History",
 ]

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Adam', 'BCELoss', 'BCEWithLogitsLoss', 'Block', 'CrossEntropyLoss', 'Dropout', 'Graph', 'Hadamard', 'Linear', 'LogSoftmax', 'MSELoss', 'NonFiniteError', 'Optimizer', 'ReLU', 'Runner', 'SGD', 'Sigmoid', 'Softmax', 'StateError', 'Tanh', 'blas_corename', 'get_num_threads', 'manual_seed', 'next_seed', 'set_num_threads']
+__all__: list[str] = ['Adam', 'BCELoss', 'BCEWithLogitsLoss', 'Block', 'CrossEntropyLoss', 'Dropout', 'Graph', 'Hadamard', 'Linear', 'LogSoftmax', 'MSELoss', 'NonFiniteError', 'Optimizer', 'ReLU', 'Runner', 'SGD', 'Sigmoid', 'Softmax', 'StateError', 'Tanh', 'active_isa', 'available_isas', 'blas_corename', 'get_num_threads', 'manual_seed', 'next_seed', 'set_isa', 'set_num_threads']
 class StateError(ValueError, RuntimeError):
     """
     A call out of order, e.g. backward before forward (a ValueError and a RuntimeError).
@@ -172,6 +172,14 @@ class Graph:
     @property
     def num_nodes(self) -> int:
         ...
+def _cap_isa(name: str) -> None:
+    ...
+def active_isa() -> str:
+    ...
+def available_isas() -> list[str]:
+    ...
+def set_isa(name: str) -> str:
+    ...
 def blas_corename() -> str:
     ...
 def get_num_threads() -> int:
