@@ -1,6 +1,11 @@
 #include "binding_utils.h"
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "bricks/errors.h"
+#include "bricks/graph.h"
 
 namespace bricks {
 
@@ -27,6 +32,42 @@ bool dtype_of(const py::array& a, DType& out) {
   return true;
 }
 
+namespace {
+std::atomic<bool> g_exiting{false};
+std::atomic<int> g_in_flight{0};
+}  // namespace
+
+NoGil::NoGil() {
+  if (g_exiting.load()) throw Interrupted("the interpreter is exiting");
+  g_in_flight.fetch_add(1);
+  state_ = PyEval_SaveThread();
+}
+
+NoGil::~NoGil() {
+  PyEval_RestoreThread(state_);
+  g_in_flight.fetch_sub(1);  // with the GIL: at_exit's wait ends only once we hold it
+}
+
+void lock_nogil(LockSet& locks, const std::vector<std::mutex*>& order) {
+  NoGil nogil;
+  locks.lock(order);
+}
+
+void at_exit(double seconds) {
+  g_exiting.store(true);
+  request_stop_all();
+  PyThreadState* st = PyEval_SaveThread();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (g_in_flight.load() > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  PyEval_RestoreThread(st);
+}
+
+py::array aligned(const py::array& a) {
+  if (reinterpret_cast<std::uintptr_t>(a.data()) % static_cast<std::uintptr_t>(a.itemsize()) == 0) return a;
+  return py::module_::import("numpy").attr("require")(a, py::none(), "CA");
+}
+
 Tensor as_tensor(const py::array& a, const std::string& who, const std::string& what) {
   DType dt;
   if (!dtype_of(a, dt))
@@ -37,6 +78,8 @@ Tensor as_tensor(const py::array& a, const std::string& who, const std::string& 
                      std::to_string(a.ndim()) + "-D");
   if (!(a.flags() & py::array::c_style))
     throw ValueError(who + ": " + what + " must be C-contiguous");
+  if (reinterpret_cast<std::uintptr_t>(a.data()) % static_cast<std::uintptr_t>(a.itemsize()) != 0)
+    throw ValueError(who + ": " + what + " must be aligned for its dtype (pass it through aligned())");
   Tensor t;
   t.dtype = dt;
   t.data = const_cast<void*>(a.data());

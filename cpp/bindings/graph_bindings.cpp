@@ -15,6 +15,14 @@ using namespace bricks;
 
 namespace {
 
+// The executor, plus the arrays its last forward viewed without copying (predict,
+// evaluate, train_step): held until the next forward, so no later call (a backward,
+// a value()) can read memory Python has freed.
+struct PyGraph : Graph {
+  using Graph::Graph;
+  std::vector<py::array> held;
+};
+
 py::array copy_out(const Tensor& t, bool flat) {
   std::vector<py::ssize_t> shape = flat ? std::vector<py::ssize_t>{t.rows}
                                         : std::vector<py::ssize_t>{t.rows, t.cols};
@@ -23,7 +31,7 @@ py::array copy_out(const Tensor& t, bool flat) {
   return a;
 }
 
-// Views of the arrays (None -> empty); `keep` holds references during the call.
+// Views of the arrays (None -> empty; misaligned ones copied); `keep` holds them.
 std::vector<Tensor> views(const py::list& xs, std::vector<py::array>& keep, const char* what) {
   std::vector<Tensor> v;
   for (std::size_t i = 0; i < xs.size(); ++i) {
@@ -31,66 +39,83 @@ std::vector<Tensor> views(const py::list& xs, std::vector<py::array>& keep, cons
       v.push_back({});
       continue;
     }
-    keep.push_back(py::cast<py::array>(xs[i]));
+    keep.push_back(aligned(py::cast<py::array>(xs[i])));
     v.push_back(as_tensor(keep.back(), "Model", std::string(what) + " " + std::to_string(i)));
   }
   return v;
 }
 
+// Runs work() without the GIL, holding the graph's and its blocks' mutexes. If the
+// forward inside viewed `borrowed` (null: it copied or gathered its inputs), those
+// arrays replace g.held, whether work() returned or threw; then, still under the
+// locks and with the GIL, after() builds the result.
+template <class Work, class After>
+auto locked(PyGraph& g, std::vector<py::array>* borrowed, Work work, After after) {
+  LockSet lock;
+  struct Hold {  // runs with the GIL back and the locks still held
+    PyGraph& g;
+    std::vector<py::array>* b;
+    ~Hold() {
+      if (b) g.held.swap(*b);
+      else g.held.clear();
+    }
+  } hold{g, borrowed};
+  {
+    NoGil nogil;
+    lock.lock(g.lock_order());
+    work();
+  }
+  return after();
+}
+
 }  // namespace
 
 void bind_graph(py::module_& m) {
-  py::class_<Graph>(m, "Graph")
-      .def(py::init([](const std::string& dt) { return std::make_unique<Graph>(parse_dtype(dt)); }))
+  py::class_<PyGraph>(m, "Graph")
+      .def(py::init([](const std::string& dt) { return std::make_unique<PyGraph>(parse_dtype(dt)); }))
       .def("add_input", &Graph::add_input, py::arg("features"), py::arg("labels"))
       .def("add_node", &Graph::add_node, py::arg("block"), py::arg("inputs"))
       .def("set_outputs", &Graph::set_outputs)
       .def("set_losses", &Graph::set_losses)
       .def("forward",
-           [](Graph& g, const py::list& xs, bool with_losses, bool copy) {
+           [](PyGraph& g, const py::list& xs, bool with_losses, bool copy) {
              std::vector<py::array> keep;
              auto in = views(xs, keep, "input");
-             std::unique_lock<std::mutex> lock;  // held until the outputs are copied out
-             {
-               py::gil_scoped_release nogil;
-               lock = std::unique_lock<std::mutex>(g.mutex());  // taken without the GIL: no deadlock
-               g.forward(in, with_losses, copy);
-             }
-             py::list outs;
-             for (int id : g.outputs()) outs.append(copy_out(g.value(id), false));
-             return outs;
+             return locked(g, copy ? nullptr : &keep, [&] { g.forward(in, with_losses, copy); }, [&] {
+               py::list outs;
+               for (int id : g.outputs()) outs.append(copy_out(g.value(id), false));
+               return outs;
+             });
            })
       .def("backward",
-           [](Graph& g, const py::list& dys, double loss_scale, bool want_inputs) {
+           [](PyGraph& g, const py::list& dys, double loss_scale, bool want_inputs) {
              std::vector<py::array> keep;
              auto d = views(dys, keep, "output gradient");
-             std::unique_lock<std::mutex> lock;
-             {
-               py::gil_scoped_release nogil;
-               lock = std::unique_lock<std::mutex>(g.mutex());
-               g.backward(d, loss_scale, want_inputs);
-             }
-             py::list res;
-             for (int id : g.inputs()) {
-               Tensor t = g.grad(id);
-               if (want_inputs && t) res.append(copy_out(t, false));
-               else res.append(py::none());
-             }
-             return res;
+             std::vector<py::array> still(g.held);  // backward does not change what the forward viewed
+             return locked(g, &still, [&] { g.backward(d, loss_scale, want_inputs); }, [&] {
+               py::list res;
+               for (int id : g.inputs()) {
+                 Tensor t = g.grad(id);
+                 if (want_inputs && t) res.append(copy_out(t, false));
+                 else res.append(py::none());
+               }
+               return res;
+             });
            })
       .def("train_step",
-           [](Graph& g, const py::list& xs, Optimizer& opt) {
+           [](PyGraph& g, const py::list& xs, Optimizer& opt) {
              std::vector<py::array> keep;
              auto in = views(xs, keep, "input");
-             py::gil_scoped_release nogil;
-             std::lock_guard<std::mutex> lock(g.mutex());
-             return g.train_step(in, opt);
+             double loss = 0;
+             return locked(g, &keep, [&] { loss = g.train_step(in, opt); }, [&] { return loss; });
            })
       .def("train_step_if_fits",  // the hot path: None (nothing done) unless every array already fits
-           [](Graph& g, const py::tuple& xs, Optimizer& opt) -> py::object {
+           [](PyGraph& g, const py::tuple& xs, Optimizer& opt) -> py::object {
              const auto& ids = g.inputs();
              if (xs.size() != ids.size()) return py::none();
              std::vector<Tensor> in(ids.size());
+             std::vector<py::array> keep;
+             keep.reserve(ids.size());
              for (std::size_t k = 0; k < ids.size(); ++k) {
                if (!py::isinstance<py::array>(xs[k])) return py::none();
                auto a = py::reinterpret_borrow<py::array>(xs[k]);
@@ -98,31 +123,28 @@ void bind_graph(py::module_& m) {
                const DType want = labels ? DType::i64 : g.dtype();
                DType got;
                if (!dtype_of(a, got) || got != want || a.ndim() != (labels ? 1 : 2) ||
-                   !(a.flags() & py::array::c_style))
+                   !(a.flags() & py::array::c_style) ||
+                   reinterpret_cast<std::uintptr_t>(a.data()) % itemsize(want) != 0)
                  return py::none();
                in[k].dtype = want;
                in[k].data = const_cast<void*>(a.data());
                in[k].rows = a.shape(0);
                in[k].cols = labels ? 1 : a.shape(1);
+               keep.push_back(a);
              }
-             double loss;
-             {
-               py::gil_scoped_release nogil;
-               std::lock_guard<std::mutex> lock(g.mutex());
-               loss = g.train_step(in, opt);
-             }
-             return py::float_(loss);
+             double loss = 0;
+             return locked(g, &keep, [&] { loss = g.train_step(in, opt); },
+                           [&] { return py::object(py::float_(loss)); });
            })
       .def("check_data",
-           [](Graph& g, const py::list& xs) {
+           [](PyGraph& g, const py::list& xs) {
              std::vector<py::array> keep;
-             auto in = views(xs, keep, "data");
-             py::gil_scoped_release nogil;
-             std::lock_guard<std::mutex> lock(g.mutex());
-             return g.check_data(in);
+             auto in = views(xs, keep, "data");  // the input nodes view them afterwards
+             std::int64_t n = 0;
+             return locked(g, &keep, [&] { n = g.check_data(in); }, [&] { return n; });
            })
       .def("train_batches",
-           [](Graph& g, const py::list& xs, const py::array_t<std::int64_t, py::array::c_style>& order,
+           [](PyGraph& g, const py::list& xs, const py::array_t<std::int64_t, py::array::c_style>& order,
               std::int64_t batch_size, std::int64_t first, std::int64_t count, Optimizer& opt,
               int acc, int labels_input, double threshold, int guard, bool interruptible) {
              std::vector<py::array> keep;
@@ -150,14 +172,14 @@ void bind_graph(py::module_& m) {
                  clear_stop();
                }
              } restore{g, interruptible, &old};
-             std::unique_lock<std::mutex> lock;
-             {
-               py::gil_scoped_release nogil;
-               lock = std::unique_lock<std::mutex>(g.mutex());
+             // batches are gathered into graph-owned buffers; what an earlier forward
+             // viewed stays held in case this call fails before its own forward
+             std::vector<py::array> still(g.held);
+             locked(g, &still, [&] {
                st = g.train_batches(in, order.data(), order.size(), batch_size, first, count, opt,
                                     static_cast<Graph::Accuracy>(acc), labels_input, threshold,
                                     static_cast<Graph::NonFinite>(guard));
-             }
+             }, [] { return 0; });
              if (interruptible) {  // arrived after the last check: stop now, the steps are whole
                sigaction(SIGINT, &old, nullptr);
                g.set_stoppable(false);
@@ -168,13 +190,25 @@ void bind_graph(py::module_& m) {
            })
       .def_property_readonly("loss", &Graph::loss)
       .def_property_readonly("forward_serial", &Graph::forward_serial)
-      .def("value", [](const Graph& g, int id) { return copy_out(g.value(id), false); })
+      .def("value",
+           [](PyGraph& g, int id) {
+             std::vector<py::array> still(g.held);
+             return locked(g, &still, [] {}, [&] { return copy_out(g.value(id), false); });
+           })
       .def("data_address",  // where input k's data of the last forward lives (zero-copy checks)
-           [](const Graph& g, int k) {
+           [](const PyGraph& g, int k) {
              return reinterpret_cast<std::uintptr_t>(g.value(g.inputs().at(k)).data);
            })
-      .def("features", [](const Graph& g, int id) { return g.node_shape(id).cols; })
-      .def("zero_grad", &Graph::zero_grad)
-      .def("set_training", &Graph::set_training)
+      .def("features", [](const PyGraph& g, int id) { return g.node_shape(id).cols; })
+      .def("zero_grad",
+           [](PyGraph& g) {
+             std::vector<py::array> still(g.held);
+             locked(g, &still, [&] { g.zero_grad(); }, [] { return 0; });
+           })
+      .def("set_training",
+           [](PyGraph& g, bool on) {
+             std::vector<py::array> still(g.held);
+             locked(g, &still, [&] { g.set_training(on); }, [] { return 0; });
+           })
       .def_property_readonly("num_nodes", &Graph::num_nodes);
 }

@@ -63,14 +63,12 @@ const Param& find_param(Block& b, const std::string& name) {
   throw py::key_error(b.name() + " has no parameter '" + name + "'");
 }
 
-py::list runner_backward(Runner& r, const py::array& dy_arr) {
+py::list runner_backward(Runner& r, const py::array& dy_in) {
   Block& b = r.block();
-  std::unique_lock<std::mutex> lock;
-  {
-    py::gil_scoped_release nogil;  // lock without the GIL: no deadlock with a thread holding the lock
-    lock = std::unique_lock<std::mutex>(r.mutex());
-  }
+  LockSet lock;
+  lock_nogil(lock, r.lock_order());
   r.check_current();
+  const py::array dy_arr = aligned(dy_in);
   Tensor dy = as_tensor(dy_arr, b.name(), "dy");
   const auto& shapes = r.input_shapes();
   std::vector<py::object> outs;
@@ -86,7 +84,7 @@ py::list runner_backward(Runner& r, const py::array& dy_arr) {
     outs.push_back(a);
   }
   {
-    py::gil_scoped_release nogil;
+    NoGil nogil;
     r.backward(dy, din);
   }
   py::list res;
@@ -99,19 +97,37 @@ py::array runner_forward(Runner& r, const py::list& xs) {
   std::vector<py::array> keep;
   std::vector<Tensor> in;
   for (std::size_t i = 0; i < xs.size(); ++i) {
-    keep.push_back(py::cast<py::array>(xs[i]));
+    keep.push_back(aligned(py::cast<py::array>(xs[i])));
     in.push_back(as_tensor(keep.back(), b.name(), "input " + std::to_string(i)));
   }
   Tensor out;
-  std::unique_lock<std::mutex> lock;
+  LockSet lock;
   {
-    py::gil_scoped_release nogil;
-    lock = std::unique_lock<std::mutex>(r.mutex());
+    NoGil nogil;
+    lock.lock(r.lock_order());
     out = r.forward(in);
   }
   py::array res(numpy_dtype(out.dtype), std::vector<py::ssize_t>{out.rows, out.cols});
   std::memcpy(res.mutable_data(), out.data, static_cast<std::size_t>(out.size()) * itemsize(out.dtype));
   return res;
+}
+
+// Runs f(block) holding the block's mutex (taken without the GIL).
+template <class F>
+auto with_block(Block& b, F f) {
+  std::unique_lock<std::mutex> lock;
+  {
+    NoGil nogil;
+    lock = std::unique_lock<std::mutex>(b.mutex());
+  }
+  return f(b);
+}
+
+template <class F>
+auto with_owners(Optimizer& o, F f) {
+  LockSet lock;
+  lock_nogil(lock, o.lock_order());
+  return f(o);
 }
 
 }  // namespace
@@ -135,9 +151,9 @@ PYBIND11_MODULE(_core, m) {
            })
       .def("param", [](Block& b, const std::string& n) { return param_array(find_param(b, n), false); })
       .def("grad", [](Block& b, const std::string& n) { return param_array(find_param(b, n), true); })
-      .def("zero_grad", &Block::zero_grad)
-      .def("invalidate", &Block::invalidate)
-      .def("clone_shared", &Block::clone_shared)
+      .def("zero_grad", [](Block& b) { with_block(b, [](Block& x) { x.zero_grad(); }); })
+      .def("invalidate", [](Block& b) { with_block(b, [](Block& x) { x.invalidate(); }); })
+      .def("clone_shared", [](Block& b) { return with_block(b, [](Block& x) { return x.clone_shared(); }); })
       .def("infer_features",
            [](const Block& b, const std::vector<std::pair<std::int64_t, bool>>& ins) {
              // Output width for inputs of these widths (labels: int64): checks the wiring.
@@ -146,7 +162,8 @@ PYBIND11_MODULE(_core, m) {
                probe.push_back({labels ? DType::i64 : b.dtype(), nullptr, 1, cols});
              return b.probe_shape(probe).cols;
            })
-      .def_property("training", &Block::training, &Block::set_training);
+      .def_property("training", &Block::training,
+                    [](Block& b, bool on) { with_block(b, [on](Block& x) { x.set_training(on); }); });
 
   py::class_<Linear, Block, std::shared_ptr<Linear>>(m, "Linear")
       .def(py::init([](std::int64_t in, std::int64_t out, bool bias, const std::string& dt,
@@ -185,17 +202,29 @@ PYBIND11_MODULE(_core, m) {
   py::class_<Runner>(m, "Runner")
       .def(py::init<std::shared_ptr<Block>>())
       .def("forward", &runner_forward)
-      .def("backward", &runner_backward);
+      .def("backward", &runner_backward)
+      .def_property_readonly("loss_value", [](Runner& r) {
+        LockSet lock;
+        lock_nogil(lock, r.lock_order());
+        return r.loss_value();
+      });
 
   py::class_<Optimizer>(m, "Optimizer")
-      .def("step", [](Optimizer& o) { py::gil_scoped_release nogil; o.step(); })
-      .def("zero_grad", &Optimizer::zero_grad)
-      .def("grad_norm", &Optimizer::grad_norm)
+      .def("step", [](Optimizer& o) {
+        LockSet lock;
+        NoGil nogil;
+        lock.lock(o.lock_order());
+        o.step();
+      })
+      .def("zero_grad", [](Optimizer& o) { with_owners(o, [](Optimizer& x) { x.zero_grad(); }); })
+      .def("grad_norm", [](Optimizer& o) { return with_owners(o, [](Optimizer& x) { return x.grad_norm(); }); })
       .def_property("lr", &Optimizer::lr, &Optimizer::set_lr)
       .def_property("clip_norm", &Optimizer::clip_norm, &Optimizer::set_clip_norm)
       .def_property("steps", &Optimizer::steps, &Optimizer::set_steps)
       .def("get_state", [](Optimizer& o) {
         // Copies of the state buffers (momentum, moments), for saving.
+        LockSet lock;
+        lock_nogil(lock, o.lock_order());
         py::list out;
         for (auto& b : o.state()) {
           py::array a(numpy_dtype(b.dtype()), std::vector<py::ssize_t>{b.shape().rows, b.shape().cols});
@@ -205,6 +234,8 @@ PYBIND11_MODULE(_core, m) {
         return out;
       })
       .def("set_state", [](Optimizer& o, const std::vector<py::array>& arrays) {
+        LockSet lock;
+        lock_nogil(lock, o.lock_order());
         auto& st = o.state();
         if (arrays.size() != st.size())
           throw ValueError(o.name() + ": expected " + std::to_string(st.size()) + " state arrays, got " +
@@ -222,8 +253,10 @@ PYBIND11_MODULE(_core, m) {
   py::class_<SGD, Optimizer>(m, "SGD")
       .def(py::init([](const std::vector<std::shared_ptr<Block>>& blocks, double lr, double momentum,
                        double dampening, double weight_decay, bool nesterov) {
-             return std::make_unique<SGD>(collect_params(blocks), lr, momentum, dampening,
-                                          weight_decay, nesterov);
+             auto o = std::make_unique<SGD>(collect_params(blocks), lr, momentum, dampening,
+                                            weight_decay, nesterov);
+             o->set_owners(blocks);
+             return o;
            }),
            py::arg("blocks"), py::arg("lr"), py::arg("momentum"), py::arg("dampening"),
            py::arg("weight_decay"), py::arg("nesterov"));
@@ -231,8 +264,10 @@ PYBIND11_MODULE(_core, m) {
   py::class_<Adam, Optimizer>(m, "Adam")
       .def(py::init([](const std::vector<std::shared_ptr<Block>>& blocks, double lr, double beta1,
                        double beta2, double eps, double weight_decay, bool decoupled) {
-             return std::make_unique<Adam>(collect_params(blocks), lr, beta1, beta2, eps,
-                                           weight_decay, decoupled);
+             auto o = std::make_unique<Adam>(collect_params(blocks), lr, beta1, beta2, eps,
+                                             weight_decay, decoupled);
+             o->set_owners(blocks);
+             return o;
            }),
            py::arg("blocks"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
            py::arg("weight_decay"), py::arg("decoupled"));
@@ -244,6 +279,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
   m.def("blas_corename", &blas_corename);
+  m.def("_at_exit", &at_exit, py::arg("seconds"),
+        "Stop native work in other threads and wait for it (registered with atexit).");
   m.def("set_isa", [](const std::string& name) { return kernels::isa_name(kernels::set_isa(name)); },
         py::arg("name"));
   m.def("_cap_isa", [](const std::string& name) { kernels::cap_isa(kernels::parse_isa(name)); },

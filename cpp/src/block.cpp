@@ -67,6 +67,7 @@ std::shared_ptr<Block> Block::clone_shared() const {
   auto twin = make_twin();
   twin->params_ = params_;
   twin->training_ = training_;
+  twin->mu_ = mu_;  // the same weights: one lock
   return twin;
 }
 

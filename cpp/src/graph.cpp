@@ -5,14 +5,16 @@
 #include <cmath>
 #include <cstring>
 
+#include "bricks/lock_set.h"
 #include "bricks/loss.h"
 #include "bricks/runner.h"
 
 namespace bricks {
 namespace {
-std::atomic<bool> g_stop{false};
+std::atomic<bool> g_stop{false}, g_stop_all{false};
 inline void check_stop(bool stoppable) {
-  if (stoppable && g_stop.load(std::memory_order_relaxed)) throw Interrupted("interrupted");
+  if ((stoppable && g_stop.load(std::memory_order_relaxed)) || g_stop_all.load(std::memory_order_relaxed))
+    throw Interrupted("interrupted");
 }
 template <class T>
 void add_into(T* dst, const T* src, std::int64_t n) {
@@ -22,6 +24,7 @@ void add_into(T* dst, const T* src, std::int64_t n) {
 
 void request_stop() { g_stop.store(true, std::memory_order_relaxed); }
 bool clear_stop() { return g_stop.exchange(false); }
+void request_stop_all() { g_stop_all.store(true); }
 
 int Graph::add_input(std::int64_t features, bool labels) {
   if (features <= 0 || (labels && features != 1))
@@ -60,6 +63,9 @@ int Graph::add_node(std::shared_ptr<Block> block, const std::vector<int>& inputs
   n.features = s.cols;
   n.value.set_dtype(dtype_);
   n.grad.set_dtype(dtype_);
+  std::vector<std::mutex*> blocks(lock_order_.begin() + 1, lock_order_.end());
+  blocks.push_back(&n.block->mutex());
+  lock_order_ = bricks::lock_order(&mu_, std::move(blocks));
   nodes_.push_back(std::move(n));
   batch_ = -1;
   shared_params_ = -1;

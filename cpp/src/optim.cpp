@@ -1,5 +1,7 @@
 #include "bricks/optim.h"
 
+#include "bricks/lock_set.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -15,6 +17,13 @@ void Optimizer::check_hyper(const std::string& who, const char* what, double v, 
       << ", got " << v;
     throw ValueError(s.str());
   }
+}
+
+void Optimizer::set_owners(std::vector<std::shared_ptr<Block>> blocks) {
+  std::vector<std::mutex*> ms;
+  for (auto& b : blocks) ms.push_back(&b->mutex());
+  owners_ = std::move(blocks);
+  lock_order_ = bricks::lock_order(nullptr, std::move(ms));
 }
 
 Optimizer::Optimizer(std::vector<Param> params, double lr) : lr_(lr) {

@@ -1,5 +1,7 @@
 #include "bricks/runner.h"
 
+#include "bricks/loss.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -36,6 +38,7 @@ Tensor Runner::forward(const std::vector<Tensor>& in) {
   output_.resize(out.rows, out.cols);
   b.forward(views.data(), output_.view());
   serial_ = b.forward_serial();
+  if (b.is_loss()) loss_value_ = static_cast<const Loss&>(b).value();
   return output_.view();
 }
 

@@ -28,6 +28,13 @@ try:
     _core.set_isa(_os.environ.get("BRICKS_ISA", "auto").strip().lower() or "auto")
 except ValueError as _e:
     raise ImportError(f"bricks: BRICKS_ISA={_os.environ.get('BRICKS_ISA')!r}: {_e}") from None
+
+# At exit, native work still running in other threads (a daemon thread inside fit)
+# is stopped and waited for, so that no thread takes the GIL back while the
+# interpreter finalizes (that would abort the process).
+import atexit as _atexit  # noqa: E402
+
+_atexit.register(_core._at_exit, 30.0)
 from ._core import NonFiniteError, StateError  # noqa: E402
 from .block import Block, manual_seed  # noqa: E402
 from .blocks import (  # noqa: E402

@@ -233,7 +233,11 @@ class Model:
         """Backpropagate: from the loss (no argument, after compute_loss) or from
         gradients of the outputs (after forward). Parameter gradients accumulate.
         Returns the gradients w.r.t. the inputs that were fed (None for labels)."""
-        if self._graph is not None and getattr(self, "_serial", None) not in (None, self._graph.forward_serial):
+        if getattr(self, "_serial", None) is None:
+            raise _core.StateError("Model: backward called before forward: call forward(X) (or "
+                                   "compute_loss(X, T)) first; predict, evaluate, fit and train_step "
+                                   "keep nothing for backward")
+        if self._graph is not None and self._serial != self._graph.forward_serial:
             raise _core.StateError("Model: predict/evaluate/fit/train_step ran a forward of their own since "
                                    "this model's forward; call forward (or compute_loss) again before backward")
         if dys:

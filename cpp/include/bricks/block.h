@@ -15,6 +15,7 @@
 // overwrite them instead: set_overwrite_grads.)
 #pragma once
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,10 @@ class Block {
   std::uint64_t forward_serial() const { return forward_serial_; }
   void invalidate() { has_forward_ = false; }
   const std::vector<Shape>& cached_shapes() const { return in_shapes_; }
+  // Serialises the native calls that touch this block (caches, gradients, weights)
+  // from several threads: taken by its Runner, by every Graph that holds it and by
+  // optimizers over it (see lock_set.h). Weight-shared twins share it.
+  std::mutex& mutex() const { return *mu_; }
 
  protected:
   virtual Shape infer_shape(const std::vector<Tensor>& inputs) const;  // default: same as input 0
@@ -87,6 +92,7 @@ class Block {
   std::uint64_t forward_serial_ = 0;
   std::vector<Shape> in_shapes_;
   Shape out_shape_;
+  std::shared_ptr<std::mutex> mu_ = std::make_shared<std::mutex>();
 };
 
 }  // namespace bricks

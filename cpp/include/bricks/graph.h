@@ -24,6 +24,8 @@ namespace bricks {
 // of the batch in progress. Other graphs, e.g. training in other threads, never look.
 void request_stop();
 bool clear_stop();
+// Stop every graph at its next block, for good (the interpreter is exiting).
+void request_stop_all();
 
 class Graph {
  public:
@@ -89,6 +91,8 @@ class Graph {
   // a predict); calls from several Python threads take mutex() without the GIL.
   std::uint64_t forward_serial() const { return forward_serial_; }
   std::mutex& mutex() { return mu_; }
+  // The graph's mutex, then every block's (lock_set.h): what a call from Python takes.
+  const std::vector<std::mutex*>& lock_order() const { return lock_order_; }
 
   // Whether a stop request (request_stop) interrupts this graph.
   void set_stoppable(bool on) { stoppable_ = on; }
@@ -98,6 +102,7 @@ class Graph {
   std::atomic<bool> stoppable_{false};  // set by the thread that runs the fit, read in it
   std::uint64_t forward_serial_ = 0;
   std::mutex mu_;
+  std::vector<std::mutex*> lock_order_{&mu_};
   struct Node {
     std::shared_ptr<Block> block;  // null for inputs
     std::vector<int> inputs;

@@ -26,6 +26,10 @@ class Optimizer {
   // The global L2 norm of the gradients (non-finite if any gradient is).
   double grad_norm() const;
   const std::vector<Param>& params() const { return params_; }
+  // The blocks these parameters belong to: kept alive, and their mutexes are what a
+  // call from Python takes (lock_set.h).
+  void set_owners(std::vector<std::shared_ptr<Block>> blocks);
+  const std::vector<std::mutex*>& lock_order() const { return lock_order_; }
   // Per-parameter state buffers (momentum, moments), for saving and restoring.
   std::vector<Buffer>& state() { return state_; }
   long steps() const { return steps_; }
@@ -49,6 +53,8 @@ class Optimizer {
   double limit() const;  // a magnitude safely below the dtype's overflow
   std::vector<Param> params_;
   std::vector<Buffer> state_;
+  std::vector<std::shared_ptr<Block>> owners_;
+  std::vector<std::mutex*> lock_order_;
   double lr_, clip_norm_ = 0.0;
   double wmax_ = 0.0, smax_[2] = {0.0, 0.0};  // see refresh_maxima()
   long steps_ = 0;
