@@ -5,7 +5,7 @@ file again once per path the CPU has (BRICKS_ISA=baseline|avx2|avx512).
 The bounds, in units in the last place (ulp) of the float32 result, are what every
 path must meet; they are documented in docs/content/blocks/index.md:
 - sigmoid, tanh, exp: 4 ulp of the correctly rounded value;
-- softmax: 4 ulp + one per 8 columns (the float32 sum), of the value computed from
+- softmax: 4 ulp + one per 2 columns (the float32 sum, in any order), of the value computed from
   the float32 shifted logits x - max (the shift itself is exact or rounds once);
 - log-softmax: 4 ulp of max(|y|, 1) (the result cancels near 0).
 Saturation is exact: sigmoid and tanh give exactly ±1 (and sigmoid exactly 0 once
@@ -101,7 +101,7 @@ def test_softmax_log_softmax_within_bound(n):
     rng = np.random.default_rng(100 + n)
     x = np.concatenate([rng.normal(0, 3, (4, n)), rng.normal(0, 30, (4, n))]).astype(np.float32)
     sm, ls = _softmax_ref(x)
-    assert ulps(bk.Softmax().forward(x), sm).max() <= 4 + n / 8
+    assert ulps(bk.Softmax().forward(x), sm).max() <= 4 + n / 2
     err = np.abs(bk.LogSoftmax().forward(x) - ls) / (np.spacing(np.float32(1)) * np.maximum(np.abs(ls), 1))
     assert err.max() <= 4
 

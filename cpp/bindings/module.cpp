@@ -141,7 +141,8 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("num_inputs", &Block::num_inputs)
       .def_property_readonly("is_loss", &Block::is_loss)
       .def_property_readonly("dtype", [](const Block& b) { return dtype_name(b.dtype()); })
-      .def_property_readonly("has_forward", &Block::has_forward)
+      .def_property_readonly("has_forward",
+                             [](Block& b) { return with_block(b, [](Block& x) { return x.has_forward(); }); })
       .def("accepts_labels", &Block::accepts_labels)
       .def("param_names",
            [](const Block& b) {
@@ -162,7 +163,7 @@ PYBIND11_MODULE(_core, m) {
                probe.push_back({labels ? DType::i64 : b.dtype(), nullptr, 1, cols});
              return b.probe_shape(probe).cols;
            })
-      .def_property("training", &Block::training,
+      .def_property("training", [](Block& b) { return with_block(b, [](Block& x) { return x.training(); }); },
                     [](Block& b, bool on) { with_block(b, [on](Block& x) { x.set_training(on); }); });
 
   py::class_<Linear, Block, std::shared_ptr<Linear>>(m, "Linear")
