@@ -188,8 +188,18 @@ void bind_graph(py::module_& m) {
              }
              return py::make_tuple(st.loss_sum, st.samples, st.correct, st.batches, st.skipped);
            })
-      .def_property_readonly("loss", &Graph::loss)
-      .def_property_readonly("forward_serial", &Graph::forward_serial)
+      .def_property_readonly("loss",
+                             [](PyGraph& g) {
+                               std::vector<py::array> still(g.held);
+                               double v = 0;
+                               return locked(g, &still, [&] { v = g.loss(); }, [&] { return v; });
+                             })
+      .def_property_readonly("forward_serial",
+                             [](PyGraph& g) {
+                               std::vector<py::array> still(g.held);
+                               std::uint64_t v = 0;
+                               return locked(g, &still, [&] { v = g.forward_serial(); }, [&] { return v; });
+                             })
       .def("value",
            [](PyGraph& g, int id) {
              std::vector<py::array> still(g.held);

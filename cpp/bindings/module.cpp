@@ -219,9 +219,14 @@ PYBIND11_MODULE(_core, m) {
       })
       .def("zero_grad", [](Optimizer& o) { with_owners(o, [](Optimizer& x) { x.zero_grad(); }); })
       .def("grad_norm", [](Optimizer& o) { return with_owners(o, [](Optimizer& x) { return x.grad_norm(); }); })
-      .def_property("lr", &Optimizer::lr, &Optimizer::set_lr)
-      .def_property("clip_norm", &Optimizer::clip_norm, &Optimizer::set_clip_norm)
-      .def_property("steps", &Optimizer::steps, &Optimizer::set_steps)
+      // hyperparameters change between steps, never during one (fit runs in other threads)
+      .def_property("lr", [](Optimizer& o) { return with_owners(o, [](Optimizer& x) { return x.lr(); }); },
+                    [](Optimizer& o, double v) { with_owners(o, [v](Optimizer& x) { x.set_lr(v); }); })
+      .def_property("clip_norm",
+                    [](Optimizer& o) { return with_owners(o, [](Optimizer& x) { return x.clip_norm(); }); },
+                    [](Optimizer& o, double v) { with_owners(o, [v](Optimizer& x) { x.set_clip_norm(v); }); })
+      .def_property("steps", [](Optimizer& o) { return with_owners(o, [](Optimizer& x) { return x.steps(); }); },
+                    [](Optimizer& o, long v) { with_owners(o, [v](Optimizer& x) { x.set_steps(v); }); })
       .def("get_state", [](Optimizer& o) {
         // Copies of the state buffers (momentum, moments), for saving.
         LockSet lock;
