@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
+_INT64_MAX = np.iinfo(np.int64).max
 
 
 def resolve_dtype(dtype) -> np.dtype:
@@ -21,13 +22,67 @@ def _kind_error(who: str, what: str, a: np.ndarray) -> TypeError:
     return TypeError(f"{who}: {what} must be a real numeric array, got dtype {a.dtype}")
 
 
-def as_float_matrix(x, dtype: np.dtype, who: str, what: str = "input") -> np.ndarray:
+def _length(x):
+    """len(x) for a nested row (list, tuple, array), None for a scalar or a string."""
+    if isinstance(x, (str, bytes)) or (isinstance(x, np.ndarray) and x.ndim == 0):
+        return None
+    try:
+        return len(x)
+    except TypeError:
+        return None
+
+
+def _ragged(x, at=()):
+    """(index of the first row whose length differs from its first sibling's, its length,
+    the sibling's length) in nested sequences, or None."""
+    if _length(x) is None:
+        return None
+    rows = list(x)
+    lens = [_length(r) for r in rows]
+    for i, n in enumerate(lens):
+        if n != lens[0]:
+            return at + (i,), n, lens[0]
+    for i, r in enumerate(rows):  # equal lengths here: the rows inside may differ
+        found = _ragged(r, at + (i,))
+        if found:
+            return found
+    return None
+
+
+def _where(ix) -> str:
+    return f"row {ix[0]}" if len(ix) == 1 else "element " + "".join(f"[{i}]" for i in ix)
+
+
+def as_array(x, who: str, what: str = "input") -> np.ndarray:
+    """np.asarray(x), with a message naming the rows when nested lists are ragged
+    (NumPy's own error names neither the rows nor their lengths)."""
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        return np.asarray(x)
+    except ValueError:
+        try:
+            found = _ragged(x)
+        except Exception:  # an odd container: NumPy's message is the better one then
+            found = None
+        if found is None:
+            raise
+        at, n, n0 = found
+        size = lambda k: "a single number" if k is None else f"{k} value{'s' * (k != 1)}"
+        raise ValueError(f"{who}: {what} rows have different lengths: {_where(at)} has {size(n)} "
+                         f"but {_where(at[:-1] + (0,))} has {size(n0)} (an array needs rows of "
+                         f"equal length)") from None
+
+
+def as_float_matrix(x, dtype: np.dtype, who: str, what: str = "input", *,
+                    bool_ok: bool = False) -> np.ndarray:
     """A C-contiguous (N, D) array of `dtype`. Integer and other float arrays are
-    converted (a copy); arrays that already fit are passed through without a copy."""
+    converted (a copy); arrays that already fit are passed through without a copy.
+    ``bool_ok``: bool arrays read as 0/1 (for targets; data stays numeric only)."""
     if isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"{who}: {what} must be a 2-D array, got {type(x).__name__}")
-    a = np.asarray(x)
-    if a.dtype.kind not in "fiu":
+    a = as_array(x, who, what)
+    if a.dtype.kind not in ("fiub" if bool_ok else "fiu"):
         raise _kind_error(who, what, a)
     if a.ndim != 2:
         hint = ("; for one sample of D features use x.reshape(1, -1), for N samples of one "
@@ -36,13 +91,37 @@ def as_float_matrix(x, dtype: np.dtype, who: str, what: str = "input") -> np.nda
     return np.ascontiguousarray(a, dtype=dtype)
 
 
-def as_labels(y, who: str, what: str = "labels") -> np.ndarray:
-    """A C-contiguous int64 vector of class labels (integers only; ranges are checked natively)."""
-    a = np.asarray(y)
+def as_labels(y, who: str, what: str = "labels", n_classes: int | None = None) -> np.ndarray:
+    """A C-contiguous int64 vector of class labels (integers only; ranges are checked
+    natively, except uint64 values int64 cannot hold)."""
+    a = as_array(y, who, what)
     if a.dtype.kind not in "iu":
-        raise TypeError(f"{who}: {what} must be integers, got dtype {a.dtype}")
+        hint = (" (True/False as classes 1/0: y.astype(int); binary targets of one column "
+                "are taken by BCEWithLogitsLoss)") if a.dtype.kind == "b" else ""
+        raise TypeError(f"{who}: {what} must be integers, got dtype {a.dtype}{hint}")
     if a.ndim != 1:
         raise ValueError(f"{who}: {what} must be a 1-D array, got shape {a.shape}")
-    if a.dtype.kind == "u" and a.size and a.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"{who}: {what} out of range")
+    if a.dtype.kind == "u" and a.size and a.max() > _INT64_MAX:
+        row = int(np.argmax(a > _INT64_MAX))
+        allowed = f"[0, {n_classes})" if n_classes else f"[0, {_INT64_MAX}] (int64)"
+        raise ValueError(f"{who}: class label {a[row]} at row {row} is out of range {allowed}")
     return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def check_binary_targets(a: np.ndarray, who: str, loss: str, what: str = "targets") -> None:
+    """Integer targets of a binary cross-entropy must be 0/1: other integers are class
+    labels of more than two classes, which CrossEntropyLoss takes."""
+    if a.dtype.kind not in "iu" or a.size == 0:
+        return
+    bad = np.flatnonzero(((a < 0) | (a > 1)).ravel())
+    if not bad.size:
+        return
+    at = ", ".join(f"{n} {i}" for n, i in zip(("row", "column"), np.unravel_index(bad[0], a.shape)))
+    first = f"{a.ravel()[bad[0]]}" + (f" at {at}" if at else "")
+    values = np.unique(a)
+    shown = ", ".join(map(str, values[:6])) + (", ..." if values.size > 6 else "")
+    hint = ("for -1/1 labels pass (y > 0)" if set(values.tolist()) == {-1, 1} else
+            "for more than two classes use CrossEntropyLoss (one output column per class, "
+            "integer labels 0..C-1)")
+    raise ValueError(f"{who}: {loss} takes targets in [0, 1] (0/1 labels for two classes), got "
+                     f"integer {what} with values {shown} ({first}); {hint}")

@@ -6,10 +6,66 @@ forward caches for backward.
 """
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 
 from . import _core
 from .block import Block, _seed, init_dtype
+
+
+_MAX_SIZE = 2**31 - 1  # OpenBLAS here takes 32-bit sizes
+
+
+def _size(v, who: str, name: str) -> int:
+    """A layer width: a positive int the matrix kernels can take."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{who}: {name} must be an int, got {type(v).__name__}")
+    v = int(v)  # NumPy ints too
+    if not 0 < v <= _MAX_SIZE:
+        raise ValueError(f"{who}: {name} must be a positive int of at most {_MAX_SIZE} "
+                         f"(2**31 - 1, the matrix kernels' 32-bit sizes), got {v}")
+    return v
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+
+
+def _memory_error(who: str, shapes: dict, dtype: str, have: int | None = None) -> MemoryError:
+    """Which parameter, of what shape and size, did not fit (std::bad_alloc says none of it)."""
+    item = np.dtype(dtype).itemsize
+    name, shape = max(shapes.items(), key=lambda kv: math.prod(kv[1]))
+    one, total = math.prod(shape) * item, _need(shapes, dtype)
+    dims = " x ".join(map(str, shape))
+    where = f"; this machine has {_bytes(have)} of memory" if have else ""
+    return MemoryError(f"{who}: {name} of {dims} {dtype} needs {_bytes(one)} ({_bytes(total)} for all "
+                       f"parameters with their gradients){where}")
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not on this platform
+        return None
+
+
+def _need(shapes: dict, dtype: str) -> int:
+    """Bytes of the parameters and their gradients (the core allocates both)."""
+    return 2 * sum(math.prod(s) for s in shapes.values()) * np.dtype(dtype).itemsize
+
+
+def _check_memory(who: str, shapes: dict, dtype: str) -> None:
+    """Refuse parameters beyond the machine's memory before allocating: the allocation
+    might succeed (overcommit) and filling it would then swap or be killed. Without
+    the machine's size, beyond a 48-bit address space (256 TB) still fails here."""
+    have = _physical_memory()
+    if _need(shapes, dtype) > (have or 2**48):
+        raise _memory_error(who, shapes, dtype, have)
 
 
 class Linear(Block):
@@ -23,7 +79,9 @@ class Linear(Block):
     Caches: x.
 
     Args:
-        in_features, out_features: sizes.
+        in_features, out_features: sizes, positive ints of at most 2**31 - 1. Parameters
+            (and their gradients) beyond the machine's memory are a MemoryError naming
+            the shape and the bytes, raised before anything is allocated.
         bias: learn an additive bias (default True).
         init: ``"glorot_uniform"`` (default: W ~ U(-a, a), a = sqrt(6 / (in + out)), b = 0),
             ``"he_uniform"`` (a = sqrt(6 / in)), ``"he_normal"`` (W ~ N(0, 2 / in)) or
@@ -38,12 +96,17 @@ class Linear(Block):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  init: str = "glorot_uniform", dtype=None, seed=None):
-        for n, v in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-                raise TypeError(f"Linear: {n} must be an int, got {type(v).__name__}")
-        in_features, out_features = int(in_features), int(out_features)  # NumPy ints too
-        super().__init__(_core.Linear(in_features, out_features, bool(bias), init_dtype(dtype, "Linear"),
-                                      str(init), _seed(seed, "Linear")))
+        in_features = _size(in_features, "Linear", "in_features")
+        out_features = _size(out_features, "Linear", "out_features")
+        dt = init_dtype(dtype, "Linear")
+        shapes = {"weight": (out_features, in_features), **({"bias": (out_features,)} if bias else {})}
+        who = f"Linear({in_features}, {out_features})"
+        _check_memory(who, shapes, dt)
+        try:
+            core = _core.Linear(in_features, out_features, bool(bias), dt, str(init), _seed(seed, "Linear"))
+        except MemoryError:
+            raise _memory_error(who, shapes, dt) from None
+        super().__init__(core)
         self._cfg = {"in_features": in_features, "out_features": out_features,
                      "bias": bool(bias), "init": str(init)}
 
@@ -132,6 +195,11 @@ class Dropout(Block):
     Args:
         p: drop probability in [0, 1).
         seed: seed of the mask stream (default: drawn from ``bk.manual_seed``'s stream).
+
+    ``reseed(seed)`` restarts the mask stream: the masks that follow are those of a new
+    ``Dropout(p, seed=seed)``. Reseeding before every forward keeps the mask fixed, which
+    a gradient check in training mode needs:
+    ``bk.gradcheck(model, x, setup=lambda: drop.reseed(0))``.
     """
 
     def __init__(self, p: float = 0.5, *, dtype=None, seed=None):
@@ -143,6 +211,12 @@ class Dropout(Block):
     @property
     def p(self) -> float:
         return self._p
+
+    def reseed(self, seed: int) -> None:
+        """Restart the mask stream from ``seed`` (the masks of a new ``Dropout(p, seed=seed)``)."""
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"Dropout.reseed: seed must be an int, got {type(seed).__name__}")
+        self._core.reseed(int(seed) % 2**64)
 
     def config(self) -> dict:
         return {"p": self._p, **super().config()}

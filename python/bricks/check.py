@@ -13,6 +13,12 @@ class GradcheckError(AssertionError):
     """Analytic and numeric Jacobians disagree."""
 
 
+class NondeterministicError(GradcheckError, ValueError):
+    """Forward gives different outputs at the same point (e.g. a Dropout in training
+    mode), so finite differences cannot check backward. A GradcheckError (the check
+    fails) and a ValueError (the function cannot be checked as it is)."""
+
+
 class _Fn:
     """A uniform view of a block, loss or model: float64 arrays in, a 2-D array out."""
 
@@ -56,6 +62,38 @@ class _Fn:
         """(label, array) for every float input and parameter: what a Jacobian is taken of."""
         t = [(f"input {i}", x) for i, x in enumerate(self.inputs) if x.dtype.kind == "f"]
         return t + [(f"parameter {k!r}", v) for k, v in self.params.items()]
+
+
+def _random_blocks(f):
+    """Names of the Dropouts in training mode in f (a block or a model)."""
+    from .blocks import Dropout
+
+    if isinstance(f, Dropout):
+        return [repr(f)] if f.training else []
+    named = f._named_blocks() if hasattr(f, "_named_blocks") else []
+    return [f"{b!r} (node {k!r})" for k, b in named if isinstance(b, Dropout) and b.training]
+
+
+def _check_deterministic(fn: _Fn):
+    """Finite differences compare forwards at nearby points: a forward that draws anew
+    each time (Dropout in training mode) makes them noise, not a wrong backward."""
+    a, b = fn.forward(), fn.forward()
+    if a.shape == b.shape and np.array_equal(a, b, equal_nan=True):
+        return
+    with np.errstate(invalid="ignore"):  # inf - inf: only the finite differences are told
+        d = np.abs(a - b).ravel() if a.shape == b.shape else np.empty(0)
+    d = d[np.isfinite(d)]
+    by = f" (by up to {d.max():.3g})" if d.size else ""
+    drops = _random_blocks(fn.f)
+    why = (f"{', '.join(drops)} {'is' if len(drops) == 1 else 'are'} in training mode, where the "
+           f"Dropout mask changes between evaluations. Check in eval mode (call .eval() first), or "
+           f"fix the mask by reseeding it before every forward: setup=lambda: drop.reseed(0) for "
+           f"each such Dropout `drop`"
+           if drops else
+           "something in it draws new random numbers on every forward; pass setup= to reset "
+           "that state before every forward")
+    raise NondeterministicError(f"{fn.f!r}: forward is not deterministic: two forwards at the same "
+                                f"point differ{by}, so finite differences cannot check backward: {why}")
 
 
 def _analytic(fn: _Fn):
@@ -103,13 +141,17 @@ def jacobian(f, *inputs, wrt=0, numeric: bool = False, eps: float = 1e-6, setup=
         inputs: its input arrays.
         wrt: an input index (int) or a parameter name (str).
         numeric: central finite differences of forward instead of backward.
-        setup: called before every forward (e.g. to reseed a Dropout).
+        setup: called before every forward (e.g. ``lambda: drop.reseed(0)`` to keep a
+            Dropout's mask fixed; a numeric Jacobian of a forward that is not
+            deterministic is a NondeterministicError).
     """
     fn = _Fn(f, inputs, setup)
     label = f"input {wrt}" if isinstance(wrt, int) else f"parameter {wrt!r}"
     if label not in dict(fn.targets()):
         raise ValueError(f"{f!r}: nothing to differentiate by {wrt!r}; have "
                          f"{[lbl for lbl, _ in fn.targets()]}")
+    if numeric:
+        _check_deterministic(fn)
     return (_numeric(fn, eps) if numeric else _analytic(fn))[label]
 
 
@@ -119,8 +161,14 @@ def gradcheck(f, *inputs, eps: float = 1e-6, tol: float = 1e-6, setup=None) -> b
 
     Returns True, or raises GradcheckError naming the input or parameter, the worst
     entry and both values. Use inputs away from kinks (ReLU at 0).
+
+    ``setup`` is called before every forward. A forward that is not deterministic (two
+    evaluations at the same point differ, as with a Dropout in training mode) raises
+    NondeterministicError (a GradcheckError and a ValueError) saying so: check in eval
+    mode, or fix the mask with ``setup=lambda: drop.reseed(0)`` (see ``Dropout.reseed``).
     """
     fn = _Fn(f, inputs, setup)
+    _check_deterministic(fn)
     a, n = _analytic(fn), _numeric(fn, eps)
     for label in n:
         err = np.abs(a[label] - n[label]) / np.maximum(1.0, np.abs(n[label]))

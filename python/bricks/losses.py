@@ -3,14 +3,15 @@
 Reduction: the mean over the batch (N rows) of a per-sample sum over features.
 ``L = loss.forward(pred, target)`` returns a float; ``dpred, dtarget = loss.backward()``
 returns the gradients of L (times ``dL``, default 1) w.r.t. both inputs: targets
-learn too, as in the lecture. Integer class labels get ``None``.
+learn too, as in the lecture. Integer class labels get ``None``. Targets may be bool
+arrays (read as 0/1); predictions must be numbers.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import _core
-from ._arrays import as_float_matrix, as_labels
+from ._arrays import as_array, as_float_matrix, as_labels, check_binary_targets
 from .block import Block, init_dtype
 
 
@@ -19,9 +20,17 @@ class Loss(Block):
 
     n_inputs = 2
     _core_cls = None
+    _binary = False  # targets are probabilities: integer targets must be 0/1 labels
 
     def __init__(self, *, dtype=None):
         super().__init__(self._core_cls(init_dtype(dtype, type(self).__name__)))
+
+    def _prepare(self, x, i):
+        if i == 1 and self._binary and not isinstance(x, (str, bytes)) and x is not None:
+            x = as_array(x, self.name, "input 1")
+            check_binary_targets(x, self.name, type(self).__name__, "input 1 (targets)")
+        # targets (input 1) may be bool, read as 0/1; predictions must be numbers
+        return as_float_matrix(x, self.dtype, self.name, f"input {i}", bool_ok=i == 1)
 
     def forward(self, *inputs) -> float:
         """``forward(pred, target)``: the loss value L for a batch."""
@@ -38,8 +47,9 @@ class Loss(Block):
 class MSELoss(Loss):
     r"""The lecture's quadratic loss: ``L = (1/N) Σ_i ‖x_i − t_i‖²``.
 
-    Summed over features, averaged over the N samples (PyTorch's ``MSELoss`` divides
-    by N·D instead).
+    Reduction: summed over the D features, averaged over the N samples, so for D > 1
+    it is D times PyTorch's default ``MSELoss()`` (``reduction="mean"`` divides by N·D);
+    the two agree for one output column.
     Backward: dL/dx = 2 (x − t) / N;   dL/dt = 2 (t − x) / N (learn the targets).
     Shapes: x, t (N, D); L a float. Caches: x and t.
     """
@@ -50,22 +60,34 @@ class BCELoss(Loss):
     r"""Binary cross-entropy from probabilities p ∈ [0, 1]:
     ``L = −(1/N) Σ_ij [t log p + (1 − t) log(1 − p)]``, each log clamped at −100 (as PyTorch).
 
+    Reduction: summed over the D features, averaged over the N samples, so for D > 1
+    it is D times PyTorch's default ``BCELoss()`` (``reduction="mean"`` divides by N·D);
+    the two agree for one output column.
+    Targets t in [0, 1]; bool targets read as 0/1, and integer targets other than 0/1
+    are a ValueError (class labels of more classes belong to CrossEntropyLoss).
     Backward: dL/dp = (p − t) / (N · max(p (1 − p), 1e-12));
     dL/dt = (log(1 − p) − log p) / N.
     Shapes: p, t (N, D); L a float. Caches: t, log p and log(1 − p).
     Predictions outside [0, 1] are a ValueError (use BCEWithLogitsLoss on logits).
     """
     _core_cls = _core.BCELoss
+    _binary = True
 
 
 class BCEWithLogitsLoss(Loss):
     r"""Binary cross-entropy from logits x (the sigmoid folded in, stable for any x):
     ``L = (1/N) Σ_ij [max(x, 0) − x t + log(1 + e^{−|x|})]``.
 
+    Reduction: summed over the D features, averaged over the N samples, so for D > 1
+    it is D times PyTorch's default ``BCEWithLogitsLoss()`` (``reduction="mean"``
+    divides by N·D); the two agree for one output column.
+    Targets t in [0, 1]; bool targets read as 0/1, and integer targets other than 0/1
+    are a ValueError (class labels of more classes belong to CrossEntropyLoss).
     Backward: dL/dx = (σ(x) − t) / N;   dL/dt = −x / N.
     Shapes: x, t (N, D); L a float. Caches: x and t.
     """
     _core_cls = _core.BCEWithLogitsLoss
+    _binary = True
 
 
 class CrossEntropyLoss(Loss):
@@ -84,7 +106,7 @@ class CrossEntropyLoss(Loss):
 
     def _prepare(self, x, i):
         if i == 1:
-            a = np.asarray(x)
+            a = as_array(x, self.name, "input 1")
             if a.ndim == 1 or a.dtype.kind in "iu":
                 return as_labels(a, self.name, "class labels")
         return super()._prepare(x, i)

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from . import _core
-from ._arrays import as_float_matrix, as_labels
+from ._arrays import as_array, as_float_matrix, as_labels, check_binary_targets
 from .callbacks import Callback, LambdaCallback
 
 ACC_NONE, ACC_ARGMAX, ACC_THRESHOLD = 0, 1, 2
@@ -97,6 +97,11 @@ def _label_classes(model, node):
     return None
 
 
+def _target_of(model, node):
+    """The loss block that takes this input as its target, or None (data)."""
+    return next((n.block for n in model.losses if n.inputs[1] is node), None)
+
+
 def _check_label_ranges(model, arrays):
     for node, a in zip(model.inputs, arrays):
         k = _label_classes(model, node) if node.labels else None
@@ -122,8 +127,10 @@ def _data_list(X, n_inputs):
 
 def _column(node, a):
     """(N,) data for a one-feature input is that column, as Keras and scikit-learn take it."""
-    if not node.labels and node.features == 1 and np.ndim(a) == 1 and not isinstance(a, (str, bytes)):
-        return np.asarray(a).reshape(-1, 1)
+    if not node.labels and node.features == 1 and not isinstance(a, (str, bytes)) and a is not None:
+        a = as_array(a, f"{node.name!r}", "data")
+        if a.ndim == 1:
+            return a.reshape(-1, 1)
     return a
 
 
@@ -138,11 +145,17 @@ def _as_input_list(model, X, y, who="fit"):
     out = []
     for node, a in zip(model.inputs, xs):
         who = f"{node.name!r}"
+        loss = _target_of(model, node)
+        if not isinstance(a, (np.ndarray, str, bytes)) and a is not None:  # lists: once, named
+            a = as_array(a, who, "class labels" if node.labels else "data")
+        if getattr(loss, "_binary", False) and isinstance(a, np.ndarray):
+            check_binary_targets(a, who, type(loss).__name__)
         a = _column(node, a)
         if node.labels:
-            a = _onehot_to_labels(a, who, _label_classes(model, node))
-        out.append(as_labels(a, who, "class labels") if node.labels
-                   else as_float_matrix(a, model.dtype, who, "data"))
+            k = _label_classes(model, node)
+            out.append(as_labels(_onehot_to_labels(a, who, k), who, "class labels", k))
+        else:  # targets may be bool (True/False as 1/0), data must be numbers
+            out.append(as_float_matrix(a, model.dtype, who, "data", bool_ok=loss is not None))
     return out
 
 
