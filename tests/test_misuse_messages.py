@@ -59,9 +59,6 @@ def test_fit_and_evaluate_take_bool_labels_as_0_1(loss):
     assert "val_accuracy" in val.history
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="Model.train_step/compute_loss convert targets in Model._prepare "
-                          "(graph.py), which does not pass bool_ok=True for target inputs yet")
 def test_train_step_takes_bool_targets():
     m_bool, m_int = binary(), binary()
     assert m_bool.train_step(X, Y01[:, None].astype(bool)) == m_int.train_step(X, Y01[:, None])

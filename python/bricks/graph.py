@@ -194,8 +194,9 @@ class Model:
                 from .training import _label_classes, _onehot_to_labels
 
                 a = _onehot_to_labels(a, who, _label_classes(self, node))
+            target = any(n.inputs[1] is node for n in self.losses)  # loss targets read bool as 0/1
             out[i] = (as_labels(a, who, "class labels") if node.labels
-                      else as_float_matrix(a, self.dtype, who))
+                      else as_float_matrix(a, self.dtype, who, bool_ok=target))
         return out
 
     def _select(self, xs, allow_pred_only):
