@@ -264,3 +264,9 @@ def test_gradcheck_names_other_randomness_too():
 
     with pytest.raises(NondeterministicError, match="draws new random numbers on every forward.*setup="):
         bk.gradcheck(Noisy(), RNG.normal(size=(2, 3)))
+
+
+def test_input_width_beyond_the_kernels_is_a_clear_error():
+    for bad in (2**63, 2**31, 0, -3):
+        with pytest.raises(ValueError, match=rf"Input: features must be a positive int of at most 2\*\*31 - 1, got {bad}"):
+            bk.Input(bad)

@@ -53,8 +53,9 @@ class Node:
 
 def Input(features: int, *, dtype=None, name: str | None = None, labels: bool = False) -> Node:
     """A model input of shape (N, features); ``labels=True`` for int64 class labels (N,)."""
-    if isinstance(features, bool) or not isinstance(features, (int, np.integer)) or features <= 0:
-        raise ValueError(f"Input: features must be a positive int, got {features!r}")
+    if (isinstance(features, bool) or not isinstance(features, (int, np.integer))
+            or not 0 < features <= 2**31 - 1):  # the matrix kernels take 32-bit sizes
+        raise ValueError(f"Input: features must be a positive int of at most 2**31 - 1, got {features!r}")
     if labels and features != 1:
         raise ValueError("Input: class labels are one column (features=1)")
     return Node(None, (), int(features), resolve_dtype(dtype), name, labels)
