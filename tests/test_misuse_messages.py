@@ -270,3 +270,32 @@ def test_input_width_beyond_the_kernels_is_a_clear_error():
     for bad in (2**63, 2**31, 0, -3):
         with pytest.raises(ValueError, match=rf"Input: features must be a positive int of at most 2\*\*31 - 1, got {bad}"):
             bk.Input(bad)
+
+
+def test_out_of_memory_in_forward_names_the_block_and_size():
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import resource
+        import numpy as np
+        import bricks as bk
+        resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+        m = bk.Sequential(bk.Linear(2, 100000, seed=0))
+        try:
+            m.predict(np.ones((20000, 2), np.float32), batch_size=20000)
+        except MemoryError as e:
+            print("model:", e)
+        print("then:", m.predict(np.ones((2, 2), np.float32)).shape)
+        try:
+            bk.Linear(2, 100000, seed=0).forward(np.ones((20000, 2), np.float32))
+        except MemoryError as e:
+            print("block:", e)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert ("model: Model: the activations of Linear(2, 100000) for a batch of 20000: cannot allocate "
+            "(20000, 100000) float32 (8.0 GB); use a smaller batch_size") in r.stdout
+    assert "then: (2, 100000)" in r.stdout  # the model still works
+    assert "block: Linear(2, 100000): the output: cannot allocate (20000, 100000) float32 (8.0 GB)" in r.stdout

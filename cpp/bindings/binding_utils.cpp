@@ -105,6 +105,8 @@ void register_errors(py::module_& m) {
       if (p) std::rethrow_exception(p);
     } catch (const TypeError& e) {
       PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const OutOfMemory& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     } catch (const Interrupted&) {
       PyErr_SetNone(PyExc_KeyboardInterrupt);
     } catch (const NonFiniteError& e) {

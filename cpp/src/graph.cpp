@@ -92,15 +92,22 @@ void Graph::set_losses(const std::vector<int>& ids) {
 
 void Graph::prepare(std::int64_t batch) {
   if (batch == batch_) return;
+  batch_ = -1;  // until every buffer fits
   for (auto& n : nodes_) {
     const bool loss = n.block && n.block->is_loss();
     const std::int64_t rows = loss ? 1 : batch, cols = loss ? 1 : n.features;
-    if (n.block) n.value.resize(rows, cols);
-    n.grad.resize(rows, cols);
-    scratch_[0].set_dtype(dtype_);
-    scratch_[1].set_dtype(dtype_);
-    scratch_[0].resize(rows, cols);  // grows to the largest node
-    scratch_[1].resize(rows, cols);
+    try {
+      if (n.block) n.value.resize(rows, cols);
+      n.grad.resize(rows, cols);
+      scratch_[0].set_dtype(dtype_);
+      scratch_[1].set_dtype(dtype_);
+      scratch_[0].resize(rows, cols);  // grows to the largest node
+      scratch_[1].resize(rows, cols);
+    } catch (const OutOfMemory& e) {
+      throw OutOfMemory("Model: the activations of " + (n.block ? n.block->name() : std::string("an input")) +
+                        " for a batch of " + std::to_string(batch) + ": " + e.what() +
+                        "; use a smaller batch_size");
+    }
   }
   batch_ = batch;
 }

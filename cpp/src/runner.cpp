@@ -35,7 +35,11 @@ Tensor Runner::forward(const std::vector<Tensor>& in) {
     views[i] = inputs_[i].view();
   }
   output_.set_dtype(b.dtype());
-  output_.resize(out.rows, out.cols);
+  try {
+    output_.resize(out.rows, out.cols);
+  } catch (const OutOfMemory& e) {
+    throw OutOfMemory(b.name() + ": the output: " + e.what());
+  }
   b.forward(views.data(), output_.view());
   serial_ = b.forward_serial();
   if (b.is_loss()) loss_value_ = static_cast<const Loss&>(b).value();

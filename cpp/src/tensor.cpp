@@ -1,5 +1,6 @@
 #include "bricks/tensor.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -19,7 +20,12 @@ void Buffer::resize(std::int64_t rows, std::int64_t cols) {
       throw ValueError("Buffer: shape " + Shape{rows, cols}.str() + " is too large");
     const std::size_t bytes = ((n * itemsize(dtype_) + 63) / 64) * 64;
     void* p = std::aligned_alloc(64, bytes);
-    if (!p) throw std::bad_alloc();
+    if (!p) {
+      char gb[32];
+      std::snprintf(gb, sizeof gb, "%.1f GB", static_cast<double>(bytes) / 1e9);
+      throw OutOfMemory("cannot allocate " + Shape{rows, cols}.str() + " " + dtype_name(dtype_) + " (" +
+                        gb + ")");
+    }
     std::memset(p, 0, bytes);
     mem_.reset(static_cast<unsigned char*>(p));
     capacity_bytes_ = bytes;

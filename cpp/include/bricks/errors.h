@@ -19,6 +19,10 @@ struct NonFiniteError : ValueError {
 struct Interrupted : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// An allocation failed; the message says what and how much (Python's MemoryError).
+struct OutOfMemory : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 // Misuse of an object's life cycle, e.g. backward before forward.
 struct StateError : std::logic_error {
   using std::logic_error::logic_error;
