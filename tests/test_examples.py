@@ -56,17 +56,16 @@ def test_main_job_cli(tmp_path, capsys):
     assert f"test accuracy {acc:.2f}%" in capsys.readouterr().out
 
 
-def test_readme_first_command_and_console_script():
-    """The README's first set-up command runs as written (default flags), and the
-    installed `bricks` console script is the same entry point."""
-    import re
+def test_console_script_is_the_module():
+    """The installed `bricks` script and `python -m bricks` are one entry point (the README's
+    commands use both; tests/test_docs.py runs each as written and checks its result)."""
     import subprocess
     import sys
     from pathlib import Path
 
-    for cmd in ([sys.executable, "-m", "bricks", "train"],
-                [str(Path(sys.executable).with_name("bricks")), "train", "--epochs", "3"]):
+    outs = []
+    for cmd in ([sys.executable, "-m", "bricks", "info"], [str(Path(sys.executable).with_name("bricks")), "info"]):
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]
-        acc = float(re.search(r"test accuracy ([0-9.]+)%", r.stdout).group(1))
-        assert acc > 90.0, r.stdout[-2000:]
+        outs.append(r.stdout)
+    assert outs[0] == outs[1] and outs[0].splitlines()[-1].startswith("bricks ")
