@@ -637,3 +637,18 @@ def test_object_array_in_a_bricks_file_is_a_plain_mismatch(tmp_path):
     with pytest.raises(ValueError, match=r"parameter '0.weight' is object \(1,\), expected float32 \(8, 4\)") as e:
         bk.load(write_members(tmp_path / "obj.npz", files))
     assert "allow_pickle" not in str(e.value)
+
+
+def test_block_pickles_are_validated():
+    from bricks.io import _unpickle_block
+
+    lin = bk.Linear(3, 2, seed=0)
+    fn, (spec, params) = lin.__reduce_ex__(2)
+    assert np.array_equal(fn(spec, params).params["weight"], lin.params["weight"])
+    bad = dict(params, weight=np.full((2, 3), np.nan, np.float32))
+    with pytest.raises(ValueError, match="parameter 'weight' contains NaN"):
+        _unpickle_block(spec, bad)
+    with pytest.raises(ValueError, match=r"parameter 'weight' is float32 \(3, 2\), expected float32 \(2, 3\)"):
+        _unpickle_block(spec, dict(params, weight=np.zeros((3, 2), np.float32)))
+    with pytest.raises(ValueError, match=r"expected parameters \['bias', 'weight'\], got \['weight'\]"):
+        _unpickle_block(spec, {"weight": params["weight"]})

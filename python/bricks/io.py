@@ -671,6 +671,16 @@ def _unpickle_model(arrays):
 
 def _unpickle_block(spec, params):
     block = _make_block(spec)
-    for k, a in block.params.items():
+    want = block.params
+    if set(params) != set(want):
+        raise ValueError(f"unpickle {block.name}: expected parameters {sorted(want)}, got {sorted(params)}")
+    for k, a in want.items():  # all checked before any is written
+        v = np.asarray(params[k])
+        if v.shape != a.shape or v.dtype != a.dtype:
+            raise ValueError(f"unpickle {block.name}: parameter {k!r} is {v.dtype} {v.shape}, "
+                             f"expected {a.dtype} {a.shape}")
+        if not np.isfinite(v).all():
+            raise ValueError(f"unpickle {block.name}: parameter {k!r} contains NaN or infinite values")
+    for k, a in want.items():
         a[...] = params[k]
     return block
