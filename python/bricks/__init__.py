@@ -50,14 +50,16 @@ from .blocks import (  # noqa: E402
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss  # noqa: E402
 from .optim import SGD, Adam, AdamW, Optimizer  # noqa: E402
 from . import optim  # noqa: E402
-from .graph import Input, Model, Node, Sequential  # noqa: E402
+from .node import Input, Node  # noqa: E402
+from .graph import Model  # noqa: E402
+from .sequential import Sequential  # noqa: E402
 from .check import gradcheck, jacobian  # noqa: E402
 from . import callbacks, datasets, metrics, plot  # noqa: E402
 from .training import History  # noqa: E402
 from .io import load  # noqa: E402
 from .interop import from_state_dict, load_state_dict  # noqa: E402
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402,F401
 
 
 def set_num_threads(n: int) -> None:

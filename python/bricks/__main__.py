@@ -17,6 +17,9 @@ import time
 
 import numpy as np
 
+import bricks as bk
+from bricks import datasets
+
 DATASETS = ("digits", "iris", "mnist", "moons", "spirals", "blobs", "xor")
 INITS = ("he_uniform", "he_normal", "glorot_uniform", "torch")
 
@@ -68,8 +71,6 @@ def _int_at_least(low):
 
 
 def _load_data(args):
-    from . import datasets
-
     if args.data == "mnist":
         if not args.data_path:
             raise ValueError("--data mnist needs --data-path DIR (the four IDX files, gzipped or not); "
@@ -108,8 +109,6 @@ def build_mlp(n_in, hidden, n_out, activation="relu", dropout=0.0, dtype=None, i
     about 50 epochs to leave that plateau (spirals, tanh, 20 epochs: 54 % test accuracy
     with Glorot, 92-95 % with he_uniform). The output layer keeps Glorot's scale.
     """
-    import bricks as bk
-
     act = {"relu": bk.ReLU, "tanh": bk.Tanh, "sigmoid": bk.Sigmoid}[activation]
     blocks, width = [], n_in
     for h in hidden:
@@ -122,8 +121,6 @@ def build_mlp(n_in, hidden, n_out, activation="relu", dropout=0.0, dtype=None, i
 
 
 def _optimizer(args, model):
-    import bricks as bk
-
     if args.optimizer == "sgd":
         return bk.SGD(model, lr=args.lr, momentum=args.momentum, nesterov=args.nesterov,
                       weight_decay=args.weight_decay, clip_norm=args.clip_norm)
@@ -132,8 +129,6 @@ def _optimizer(args, model):
 
 
 def cmd_train(args):
-    import bricks as bk
-
     if args.threads:
         bk.set_num_threads(args.threads)
     bk.manual_seed(args.seed)
@@ -146,7 +141,7 @@ def cmd_train(args):
     print(f"bricks {bk.__version__}: {args.data} ({Xtr.shape[0]} train, {Xte.shape[0]} test, "
           f"{Xtr.shape[1]} features, {n_classes} classes), BLAS {bk.blas_info()}, "
           f"{bk.get_num_threads()} thread(s), kernels {bk.cpu_info()['isa']}")
-    model._ensure([Xtr])
+    model.build_for([Xtr])
     print(model.summary())
     cbs = []
     if args.schedule == "cosine":
@@ -166,8 +161,6 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    import bricks as bk
-
     model = bk.load(args.model)
     _, Xte, _, yte = _load_data(args)
     res = model.evaluate(Xte, yte)
@@ -176,8 +169,6 @@ def cmd_evaluate(args):
 
 
 def cmd_info(_args):
-    import bricks as bk
-
     print(f"bricks {bk.__version__}; BLAS kernel {bk.blas_info()}; {bk.get_num_threads()} thread(s); "
           f"kernels {bk.cpu_info()['isa']} (BRICKS_ISA=baseline|avx2|avx512 forces a path)")
 

@@ -125,3 +125,18 @@ def check_binary_targets(a: np.ndarray, who: str, loss: str, what: str = "target
             "integer labels 0..C-1)")
     raise ValueError(f"{who}: {loss} takes targets in [0, 1] (0/1 labels for two classes), got "
                      f"integer {what} with values {shown} ({first}); {hint}")
+
+
+def onehot_to_labels(y, who, n_classes=None):
+    """One-hot rows are accepted where class labels are expected."""
+    a = np.asarray(y)
+    if a.ndim != 2:
+        return a
+    if n_classes is not None and a.shape[1] != n_classes:
+        raise ValueError(f"{who}: expected class labels of shape (N,) (1-D) or one-hot rows of "
+                         f"{n_classes} columns (one per class), got shape {a.shape}"
+                         + ("; for a column of labels use y.ravel()" if a.shape[1] == 1 else ""))
+    if not (np.isin(a, (0, 1)).all() and (a.sum(1) == 1).all()):
+        raise ValueError(f"{who}: expected class labels (N,) or one-hot rows; these rows are not "
+                         f"one-hot (for probability targets compile with labels=False)")
+    return a.argmax(1)

@@ -7,6 +7,7 @@ import numpy as np
 
 from . import _core
 from ._arrays import as_float_matrix, resolve_dtype
+from .node import Node
 
 
 def manual_seed(seed: int) -> None:
@@ -67,8 +68,6 @@ class Block:
         return grads[0] if self.n_inputs == 1 else tuple(grads)
 
     def __call__(self, *nodes):
-        from .graph import Node
-
         self._check_arity(nodes, "call")
         if not all(isinstance(n, Node) for n in nodes):
             raise TypeError(

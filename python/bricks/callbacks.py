@@ -5,6 +5,8 @@ import math
 
 import numpy as np
 
+from .optim import Schedule
+
 
 def weights_of(model) -> dict:
     """Copies of the model's parameters, to put back later with ``put_weights``."""
@@ -133,7 +135,5 @@ class LearningRateScheduler(Callback):
         self.base_lr = self.model.optimizer.lr
 
     def on_epoch_begin(self, epoch, logs=None):
-        from .optim import Schedule
-
         opt = self.model.optimizer
         opt.lr = self.schedule(epoch, self.base_lr if isinstance(self.schedule, Schedule) else opt.lr)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .blocks import Dropout
+from .losses import Loss
+
 
 class GradcheckError(AssertionError):
     """Analytic and numeric Jacobians disagree."""
@@ -23,8 +26,6 @@ class _Fn:
     """A uniform view of a block, loss or model: float64 arrays in, a 2-D array out."""
 
     def __init__(self, f, inputs, setup):
-        from .losses import Loss
-
         self.f, self.setup = f, setup or (lambda: None)
         self.is_loss = isinstance(f, Loss)
         if np.dtype(getattr(f, "dtype", np.float64)) != np.float64:
@@ -66,11 +67,9 @@ class _Fn:
 
 def _random_blocks(f):
     """Names of the Dropouts in training mode in f (a block or a model)."""
-    from .blocks import Dropout
-
     if isinstance(f, Dropout):
         return [repr(f)] if f.training else []
-    named = f._named_blocks() if hasattr(f, "_named_blocks") else []
+    named = f.named_blocks() if hasattr(f, "named_blocks") else []
     return [f"{b!r} (node {k!r})" for k, b in named if isinstance(b, Dropout) and b.training]
 
 

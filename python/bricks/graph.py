@@ -7,59 +7,17 @@ its gradient is the sum of theirs (the multivariate chain rule).
 """
 from __future__ import annotations
 
-import itertools
+import warnings
 from collections import Counter
 
 import numpy as np
 
 from . import _core
-from ._arrays import as_float_matrix, as_labels, resolve_dtype
-from .block import Block
-
-_ids = itertools.count()
-
-
-class Node:
-    """A symbolic value of shape (N, features): a model input or a block's output."""
-
-    def __init__(self, block, inputs, features, dtype, name=None, labels=False):
-        self.block, self.inputs, self.features = block, tuple(inputs), features
-        self.dtype, self.labels = dtype, labels
-        self._uid = next(_ids)
-        kind = "input" if block is None else type(block).__name__.lower()
-        self.name = name or f"{kind}_{self._uid}"
-
-    @classmethod
-    def _from_block(cls, block: Block, nodes) -> "Node":
-        for n in nodes:
-            if not n.labels and n.dtype != block.dtype:
-                raise TypeError(f"{block.name}: its dtype {block.dtype} differs from node "
-                                f"{n.name!r}'s {n.dtype}")
-        features = block._core.infer_features([(n.features, n.labels) for n in nodes])
-        return cls(block, nodes, features, block.dtype)
-
-    @property
-    def is_loss(self) -> bool:
-        return self.block is not None and self.block._core.is_loss
-
-    @property
-    def shape(self):
-        return () if self.is_loss else (None, self.features)
-
-    def __repr__(self) -> str:
-        what = "Input" if self.block is None else self.block.name
-        return f"<Node {self.name!r}: {what} -> {self.shape}>"
-
-
-def Input(features: int, *, dtype=None, name: str | None = None, labels: bool = False) -> Node:
-    """A model input of shape (N, features); ``labels=True`` for int64 class labels (N,)."""
-    if (isinstance(features, bool) or not isinstance(features, (int, np.integer))
-            or not 0 < features <= 2**31 - 1):  # the matrix kernels take 32-bit sizes
-        raise ValueError(f"Input: features must be a positive int of at most 2**31 - 1, got {features!r}")
-    if labels and features != 1:
-        raise ValueError("Input: class labels are one column (features=1)")
-    return Node(None, (), int(features), resolve_dtype(dtype), name, labels)
-
+from ._arrays import as_float_matrix, as_labels, onehot_to_labels
+from .blocks import Sigmoid, Softmax
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss
+from .node import Input, Node
+from .optim import check_optimizer
 
 def _as_list(x, what):
     if x is None:
@@ -181,6 +139,66 @@ class Model:
                 needed.add(n._uid)
         self._pred_inputs = [i for i, n in enumerate(self.inputs) if n._uid in needed]
 
+    # -- the surface bricks' own modules use (training, io, interop, onnx_export, optim) --
+    @property
+    def built(self) -> bool:
+        """Whether the graph exists (a Sequential without a Linear waits for data)."""
+        return self._graph is not None
+
+    @property
+    def executor(self):
+        """The native executor (``bricks._core.Graph``) the model runs on, or None before
+        it is built."""
+        return self._graph
+
+    @property
+    def nodes(self) -> list:
+        """The block nodes (losses included), in the topological order they run in."""
+        return list(self._nodes) if self.built else []
+
+    @property
+    def loss_block(self):
+        """The loss block compile attached (or the first loss given), or None."""
+        return self._loss_block
+
+    @property
+    def loss_blocks(self) -> list:
+        """The blocks of the loss nodes, in order."""
+        return [n.block for n in self.losses]
+
+    @property
+    def prediction_inputs(self) -> list:
+        """Indices of the inputs the outputs need (predict takes only these)."""
+        return list(self._pred_inputs)
+
+    @property
+    def native_blocks(self) -> list:
+        """The native blocks, one per node (weight-shared nodes: twins sharing the
+        buffers), for optimizers."""
+        return list(self._cores)
+
+    def label_classes(self, node):
+        """How many classes a label input is scored against (its loss's prediction width)."""
+        return next((n.inputs[0].features for n in self.losses if n.inputs[1] is node), None)
+
+    def target_of(self, node):
+        """The loss block that takes this input as its target, or None (data)."""
+        return next((n.block for n in self.losses if n.inputs[1] is node), None)
+
+    def build_for(self, arrays) -> None:
+        """Make sure the graph exists for these input arrays (a Sequential without a
+        Linear learns its width from the first data; a built model has nothing to do)."""
+
+    def prepare(self, arrays, indices):
+        """The arrays, converted to what input ``indices[k]`` takes (dtype, layout,
+        labels); None for inputs not given. Arrays that already fit are not copied."""
+        return self._prepare(arrays, indices)
+
+    def select(self, arrays, allow_prediction_only: bool):
+        """The input indices ``arrays`` stand for: all inputs, or (allowed) those the
+        outputs need. A TypeError says what was expected otherwise."""
+        return self._select(arrays, allow_prediction_only)
+
     # -- arrays ----------------------------------------------------------------
     def _prepare(self, arrays, indices):
         out = [None] * len(self.inputs)
@@ -192,9 +210,7 @@ class Model:
                 continue
             who = f"{type(self).__name__} input {node.name!r}"
             if node.labels and np.ndim(a) == 2:  # one-hot rows, as fit and evaluate take them
-                from .training import _label_classes, _onehot_to_labels
-
-                a = _onehot_to_labels(a, who, _label_classes(self, node))
+                a = onehot_to_labels(a, who, self.label_classes(node))
             target = any(n.inputs[1] is node for n in self.losses)  # loss targets read bool as 0/1
             out[i] = (as_labels(a, who, "class labels") if node.labels
                       else as_float_matrix(a, self.dtype, who, bool_ok=target))
@@ -258,8 +274,6 @@ class Model:
         if opt is None:
             raise ValueError("Model: train_step needs an optimizer (argument or compile)")
         if opt is not self._checked_opt:  # once per optimizer, not per step (tiny nets feel it)
-            from .optim import check_optimizer
-
             check_optimizer(opt, self, "train_step")
             self._checked_opt = opt
         loss = self._graph.train_step_if_fits(xs, opt._core)  # arrays that fit: no Python checks
@@ -275,8 +289,6 @@ class Model:
         ``labels`` (default: True for CrossEntropyLoss) makes the target int64 class
         labels (N,); otherwise it has the output's shape.
         """
-        from .losses import CrossEntropyLoss
-
         self._check_compile(loss, optimizer)
         if len(self.outputs) != 1:
             raise ValueError("compile: needs a model with exactly one output")
@@ -368,12 +380,6 @@ class Model:
 
     def _check_compile(self, loss, optimizer):
         """Validate before changing anything: a failed compile leaves the model as it was."""
-        import warnings
-
-        from .blocks import Sigmoid, Softmax
-        from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss
-        from .optim import check_optimizer
-
         if not isinstance(loss, Loss):
             raise TypeError(f"compile: loss must be a bricks loss block (e.g. bk.CrossEntropyLoss()), "
                             f"got {type(loss).__name__}")
@@ -381,8 +387,7 @@ class Model:
             raise TypeError(f"compile: {type(loss).__name__} is {loss.dtype} but the model is {self.dtype}")
         if optimizer is not None:
             check_optimizer(optimizer, self, "compile")
-        last = (self._blocks[-1] if getattr(self, "_blocks", None) else
-                self.outputs[0].block if getattr(self, "outputs", None) else None)
+        last = self.outputs[0].block if self.outputs else (self.blocks[-1] if self.blocks else None)
         for lossk, actk in ((CrossEntropyLoss, Softmax), (BCEWithLogitsLoss, Sigmoid)):
             if isinstance(loss, lossk) and isinstance(last, actk):
                 warnings.warn(f"compile: {type(loss).__name__} takes logits but the model ends in "
@@ -392,10 +397,8 @@ class Model:
                               UserWarning, stacklevel=3)
 
     # -- parameters and modes ------------------------------------------------------
-    def _core_blocks(self):
-        return list(self._cores)
-
-    def _named_blocks(self):
+    def named_blocks(self) -> list:
+        """(node name, block) pairs, each block once, in the order they run."""
         seen, res = set(), []
         for n in self._nodes:
             if id(n.block) not in seen:
@@ -405,10 +408,10 @@ class Model:
 
     def params(self) -> dict:
         """Every parameter as a NumPy view of native memory, keyed `"node.name"`."""
-        return {f"{k}.{p}": v for k, b in self._named_blocks() for p, v in b.params.items()}
+        return {f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.params.items()}
 
     def grads(self) -> dict:
-        return {f"{k}.{p}": v for k, b in self._named_blocks() for p, v in b.grads.items()}
+        return {f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.grads.items()}
 
     def zero_grad(self) -> None:
         self._graph.zero_grad()
@@ -422,7 +425,7 @@ class Model:
 
     @property
     def blocks(self) -> list:
-        return [b for _, b in self._named_blocks()]
+        return [b for _, b in self.named_blocks()]
 
     def num_params(self) -> int:
         return sum(v.size for v in self.params().values())
@@ -464,145 +467,3 @@ class Model:
     def __repr__(self) -> str:
         return (f"Model(inputs={[n.name for n in self.inputs]}, "
                 f"outputs={[n.name for n in self.outputs]}, losses={[n.name for n in self.losses]})")
-
-
-class Sequential(Model):
-    """A chain of one-input blocks: ``Sequential(Linear(784, 256), ReLU(), Linear(256, 10))``.
-
-    A Sequential is a Model: ``forward(x)``, ``backward(dy)`` (returns dx),
-    ``compile(loss, optimizer)``, ``train_step(x, y)``. Parameters are named by
-    position ("0.weight", "0.bias", ...). The input width is the first Linear's
-    ``in_features`` (the blocks before it keep the width), or, for a chain without a
-    Linear, the width of the first array seen.
-    """
-
-    def __init__(self, *blocks: Block):
-        if len(blocks) == 1 and isinstance(blocks[0], (list, tuple)):
-            blocks = tuple(blocks[0])
-        if not blocks:
-            raise ValueError("Sequential: needs at least one block")
-        for i, b in enumerate(blocks):
-            if not isinstance(b, Block):
-                raise TypeError(f"Sequential: item {i} is not a block, got {type(b).__name__}")
-            if b.n_inputs != 1:
-                raise ValueError(f"Sequential: block {i} ({b.name}) takes {b.n_inputs} inputs; "
-                                 f"use bk.Model for graphs")
-        if len({id(b) for b in blocks}) != len(blocks):
-            raise ValueError("Sequential: a block instance appears twice; use separate blocks")
-        self._blocks = list(blocks)
-        self.optimizer, self._loss, self._loss_block = None, None, None
-        self.share_weights = False
-        dtypes = {b.dtype for b in blocks}
-        if len(dtypes) > 1:
-            raise TypeError(f"Sequential: all blocks must share one dtype, got {sorted(map(str, dtypes))}")
-        self.dtype = dtypes.pop()
-        self._graph = None
-        # every one-input block but Linear keeps the width: the first Linear fixes the input's
-        width = next((b.in_features for b in blocks if hasattr(b, "in_features")), None)
-        if width is not None:
-            self._chain(width)
-
-    def _chain(self, width):
-        x = Input(width, dtype=self.dtype, name="input")
-        h = x
-        for i, b in enumerate(self._blocks):
-            try:
-                h = Node._from_block(b, (h,))
-            except ValueError as e:  # say where in the chain
-                raise ValueError(f"Sequential: block {i} ({b.name}) after a width of {h.features}: {e}") from None
-            h.name = str(i)
-        self.inputs, self.outputs, self.losses = [x], [h], []
-        if self._loss is not None:
-            loss, labels = self._loss
-            Model.compile(self, loss, self.optimizer, labels=labels)
-        else:
-            self._build()
-
-    def _ensure(self, xs):
-        if self._graph is None:
-            a = np.asarray(xs[0]) if xs else None
-            if a is None or a.ndim != 2:
-                raise ValueError(f"Sequential: input must be a 2-D array (batch, features), got "
-                                 f"{None if a is None else a.shape}")
-            self._chain(a.shape[1])
-
-    def forward(self, *xs):
-        self._ensure(xs)
-        return super().forward(*xs)
-
-    def compute_loss(self, *xs) -> float:
-        self._ensure(xs)
-        return super().compute_loss(*xs)
-
-    def train_step(self, *xs, optimizer=None) -> float:
-        self._ensure(xs)
-        return super().train_step(*xs, optimizer=optimizer)
-
-    def backward(self, *dys):
-        if self._graph is None:
-            raise _core.StateError("Sequential: backward called before forward")
-        return super().backward(*dys)
-
-    def compile(self, loss, optimizer=None, *, labels=None):
-        from .losses import CrossEntropyLoss
-
-        self._check_compile(loss, optimizer)
-        self._loss = (loss, isinstance(loss, CrossEntropyLoss) if labels is None else labels)
-        self.optimizer, self._loss_block = optimizer, loss
-        if self._graph is not None:
-            self._chain(self.inputs[0].features)
-        return self
-
-    def _named_blocks(self):
-        return [(str(i), b) for i, b in enumerate(self._blocks)]
-
-    def _core_blocks(self):
-        return [b._core for b in self._blocks]
-
-    def zero_grad(self) -> None:
-        for b in self._blocks:
-            b.zero_grad()
-
-    def train(self, mode: bool = True):
-        for b in self._blocks:
-            b.train(mode)
-        return self
-
-    def summary(self) -> str:
-        self._require_graph("summary")
-        return super().summary()
-
-    def to_dot(self) -> str:
-        self._require_graph("to_dot")
-        return super().to_dot()
-
-    def _require_graph(self, what):
-        if self._graph is None:
-            raise _core.StateError(f"Sequential: {what} needs the input width: run forward once "
-                                   f"or start with a Linear block")
-
-    def add(self, block: Block) -> "Sequential":
-        """Append a block (Keras style), before compiling: ``model.add(bk.ReLU())``."""
-        if self.optimizer is not None or self._loss is not None:
-            raise ValueError("Sequential.add: the model is compiled; add blocks before compile "
-                             "(the optimizer would not know the new block's parameters)")
-        grown = Sequential(*self._blocks, block)  # validates the block and the wiring first
-        self.__dict__ = grown.__dict__  # then this model is that chain (uncompiled, as it was)
-        return self
-
-    def __getitem__(self, i):
-        """A block, or for a slice a new Sequential over the same blocks (as PyTorch):
-        ``model[:2]`` is the first two layers, sharing their weights."""
-        if isinstance(i, slice):
-            return Sequential(*self._blocks[i])
-        return self._blocks[i]
-
-    def __len__(self) -> int:
-        return len(self._blocks)
-
-    def __iter__(self):
-        return iter(self._blocks)
-
-    def __repr__(self) -> str:
-        inner = ",\n  ".join(repr(b) for b in self._blocks)
-        return f"Sequential(\n  {inner}\n)"

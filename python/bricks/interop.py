@@ -23,6 +23,9 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from .graph import Model
+from .sequential import Sequential
+
 __all__ = ["state_dict", "load_state_dict", "from_state_dict", "chain_blocks", "IncompatibleKeys"]
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -36,13 +39,11 @@ def chain_blocks(model) -> list:
     (the first takes a model input) and the last is the model's only output.
     Anything else is a ``ValueError``.
     """
-    from .graph import Model, Sequential
-
     if isinstance(model, Sequential):
-        return list(model._blocks)
+        return list(model)
     if not isinstance(model, Model):
         raise TypeError(f"state_dict: expected a bricks Model or Sequential, got {type(model).__name__}")
-    nodes = [n for n in model._nodes if not n.is_loss]
+    nodes = [n for n in model.nodes if not n.is_loss]
     if len(model.outputs) != 1 or model.outputs[0].block is None:
         raise ValueError(f"state_dict: PyTorch names only chains; this model has "
                          f"{len(model.outputs)} outputs (needs exactly one block output)")

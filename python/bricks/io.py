@@ -28,6 +28,11 @@ import zlib
 import numpy as np
 from numpy.lib import format as npy
 
+from . import optim
+from .graph import Model
+from .node import Input, Node
+from .sequential import Sequential
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
@@ -67,19 +72,18 @@ def _optimizer_spec(opt):
 
 def architecture(model) -> dict:
     """The model's architecture (and training set-up) as a JSON-able dict."""
-    from .graph import Sequential
-
     arch = {"format": FORMAT, "version": VERSION, "dtype": str(model.dtype),
             "optimizer": _optimizer_spec(model.optimizer)}
     if isinstance(model, Sequential):
         arch["kind"] = "Sequential"
-        arch["blocks"] = [_block_spec(b) for b in model._blocks]
-        arch["input_features"] = model.inputs[0].features if model._graph is not None else None
-        arch["loss"] = None if model._loss is None else {**_block_spec(model._loss[0]), "labels": model._loss[1]}
+        arch["blocks"] = [_block_spec(b) for b in model]
+        arch["input_features"] = model.input_width
+        loss = model.compiled_loss
+        arch["loss"] = None if loss is None else {**_block_spec(loss[0]), "labels": loss[1]}
         return arch
     blocks, index = [], {}
     nodes = []
-    for n in model._nodes:
+    for n in model.nodes:
         if id(n.block) not in index:
             index[id(n.block)] = len(blocks)
             blocks.append(_block_spec(n.block))
@@ -598,8 +602,6 @@ def _check_values(files, want, path) -> None:
 
 
 def _build(arch):
-    from . import optim
-    from .graph import Input, Model, Node, Sequential
 
     dtype = np.dtype(arch["dtype"])
     specs = [{**s, "config": {**s["config"], "dtype": dtype}} for s in arch["blocks"]]
@@ -609,8 +611,8 @@ def _build(arch):
             loss = arch["loss"]
             model.compile(_make_block({**loss, "config": {**loss["config"], "dtype": dtype}}),
                           labels=loss["labels"])
-        if arch.get("input_features") is not None and model._graph is None:
-            model._chain(arch["input_features"])
+        if arch.get("input_features") is not None:
+            model.build_for([np.empty((0, arch["input_features"]), dtype)])
     elif arch["kind"] == "Model":
         blocks = [_make_block(s) for s in specs]
         nodes = {i["name"]: Input(i["features"], dtype=dtype, name=i["name"], labels=i["labels"])

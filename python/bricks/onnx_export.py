@@ -38,6 +38,12 @@ import tempfile
 
 import numpy as np
 
+from . import blocks as B
+from ._version import __version__
+from .graph import Model
+from .losses import Loss
+from .sequential import Sequential
+
 MIN_OPSET = 13  # Softmax/LogSoftmax take the axis as here (the whole row) from opset 13
 BATCH = "N"
 
@@ -69,27 +75,11 @@ def _plan(model):
     inputs: [(key, name, features)]; nodes: [(key, name, block, [input keys])] in
     topological order; outputs: [key]; keys identify values (graph nodes).
     """
-    from .graph import Model, Sequential
-
     if not isinstance(model, Model):
         raise TypeError(f"to_onnx: expected a bricks Model or Sequential, got {type(model).__name__}")
-    if isinstance(model, Sequential) and model._graph is None:
-        # Not built yet: every block keeps the width except Linear, so the first
-        # Linear's in_features is the input width.
-        width = next((b.in_features for b in model._blocks if hasattr(b, "in_features")), None)
-        if width is None:
-            raise ValueError("to_onnx: this Sequential has no Linear block, so its input width is "
-                             "unknown; run forward (or predict) once on data first")
-        nodes, prev, w = [], "input", width
-        for i, b in enumerate(model._blocks):
-            if hasattr(b, "in_features"):
-                if b.in_features != w:
-                    raise ValueError(f"to_onnx: Sequential block {i} ({b.name}) takes {b.in_features} "
-                                     f"features but receives {w}")
-                w = b.out_features
-            nodes.append((str(i), str(i), b, [prev]))
-            prev = str(i)
-        return [("input", "input", width)], nodes, [prev]
+    if not model.built:  # a Sequential without a Linear: the input width is not known yet
+        raise ValueError("to_onnx: this Sequential has no Linear block, so its input width is "
+                         "unknown; run forward (or predict) once on data first")
     if not model.outputs:
         raise ValueError("to_onnx: the model has no outputs (only losses); nothing to export")
     needed, stack = set(), list(model.outputs)
@@ -106,7 +96,7 @@ def _plan(model):
                                  f"which has no inference meaning")
             inputs.append((n._uid, n.name, n.features))
     nodes = [(n._uid, n.name, n.block, [u._uid for u in n.inputs])
-             for n in model._nodes if n._uid in needed]  # model._nodes is topologically sorted
+             for n in model.nodes if n._uid in needed]  # model.nodes is topologically sorted
     return inputs, nodes, [n._uid for n in model.outputs]
 
 
@@ -127,8 +117,6 @@ def _public_names(given, default, what, count):
 
 
 def _converters():
-    from . import blocks as B
-
     def linear(h, blk, xs, y, init):
         ins = [xs[0], init("weight")]
         if "bias" in blk.params:
@@ -154,8 +142,6 @@ def _converter_for(blk, table, node_name):
     for cls in type(blk).__mro__:
         if cls in table:
             return table[cls]
-    from .losses import Loss
-
     why = ("a loss is training-only; export a model whose outputs are the predictions"
            if isinstance(blk, Loss) else "it has no ONNX export")
     raise ValueError(f"to_onnx: cannot export node {node_name!r} ({blk.name}, "
@@ -189,8 +175,6 @@ def build_onnx(model, *, opset=17, input_names=None, output_names=None):
     feats = {k: f for k, _, f in inputs}
     for k, _, blk, srcs in nodes:  # Linear changes the width, every other block keeps it
         feats[k] = blk.out_features if hasattr(blk, "out_features") else feats[srcs[0]]
-
-    from .graph import Sequential
 
     if isinstance(model, Sequential):
         default_out = ["output"]
@@ -268,8 +252,6 @@ def build_onnx(model, *, opset=17, input_names=None, output_names=None):
 
 
 def _version():
-    from . import __version__
-
     return __version__
 
 

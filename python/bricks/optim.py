@@ -8,10 +8,12 @@ from . import _core
 from .block import Block
 
 
-def _blocks(params, who) -> list:
-    from .graph import Model
+def _is_model(p) -> bool:  # a Model or Sequential (optim sits below graph: no import of it)
+    return hasattr(p, "native_blocks") and hasattr(p, "build_for")
 
-    if isinstance(params, (Model, Block)):
+
+def _blocks(params, who) -> list:
+    if isinstance(params, Block) or _is_model(params):
         items = [params]
     else:
         try:
@@ -21,8 +23,8 @@ def _blocks(params, who) -> list:
                             f"got {type(params).__name__}") from None
     blocks = []
     for p in items:
-        if isinstance(p, Model):
-            blocks.extend(p._core_blocks())
+        if _is_model(p):
+            blocks.extend(p.native_blocks)
         elif isinstance(p, Block):
             blocks.append(p._core)
         else:
@@ -110,7 +112,7 @@ def check_optimizer(opt, model, who):
         raise TypeError(f"{who}: optimizer must be a bricks optimizer (bk.SGD, bk.Adam, ...), "
                         f"got {type(opt).__name__}")
     mine = {id(b) for b in opt._blocks}
-    cores = [b for b in model._core_blocks() if b.param_names()]
+    cores = [b for b in model.native_blocks if b.param_names()]
     if cores and not any(id(b) in mine for b in cores):
         raise ValueError(f"{who}: the optimizer holds the parameters of other blocks than this model's; "
                          f"build it with {type(opt).__name__}(model, ...)")

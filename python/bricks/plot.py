@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .graph import Model
+
 DPI = 100
 _CLASS_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
                  "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
@@ -117,8 +119,6 @@ def _class_labels(y, classes=None):
 
 def _probabilities(model, grid):
     """Class probabilities (or scores) of the model on the grid, shape (M, C) or (M, 1)."""
-    from .graph import Model
-
     kw = {"batch_size": 4096} if isinstance(model, Model) else {}
     if hasattr(model, "predict_proba"):
         try:

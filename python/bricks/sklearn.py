@@ -59,7 +59,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 from .blocks import Dropout, Linear, ReLU, Sigmoid, Tanh
 from .callbacks import Callback, put_weights, weights_of
-from .graph import Sequential
+from .sequential import Sequential
 from .io import load as _load
 from .losses import CrossEntropyLoss, MSELoss
 from .optim import SGD, Adam, AdamW

@@ -14,8 +14,11 @@ import time
 import numpy as np
 
 from . import _core
-from ._arrays import as_array, as_float_matrix, as_labels, check_binary_targets
+from ._arrays import as_array, as_float_matrix, as_labels, check_binary_targets, onehot_to_labels
+from .blocks import Sigmoid, Softmax
 from .callbacks import Callback, LambdaCallback
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss
+from .optim import check_optimizer
 
 ACC_NONE, ACC_ARGMAX, ACC_THRESHOLD = 0, 1, 2
 
@@ -89,22 +92,9 @@ class _Progress:
                   f" - {parts}", file=sys.stderr, flush=True)
 
 
-def _label_classes(model, node):
-    """Number of classes a label input is scored against (the loss's prediction width)."""
-    for n in model.losses:
-        if n.inputs[1] is node:
-            return n.inputs[0].features
-    return None
-
-
-def _target_of(model, node):
-    """The loss block that takes this input as its target, or None (data)."""
-    return next((n.block for n in model.losses if n.inputs[1] is node), None)
-
-
 def _check_label_ranges(model, arrays):
     for node, a in zip(model.inputs, arrays):
-        k = _label_classes(model, node) if node.labels else None
+        k = model.label_classes(node) if node.labels else None
         if k is None or a.size == 0:
             continue
         bad = np.flatnonzero((a < 0) | (a >= k))
@@ -145,39 +135,23 @@ def _as_input_list(model, X, y, who="fit"):
     out = []
     for node, a in zip(model.inputs, xs):
         who = f"{node.name!r}"
-        loss = _target_of(model, node)
+        loss = model.target_of(node)
         if not isinstance(a, (np.ndarray, str, bytes)) and a is not None:  # lists: once, named
             a = as_array(a, who, "class labels" if node.labels else "data")
         if getattr(loss, "_binary", False) and isinstance(a, np.ndarray):
             check_binary_targets(a, who, type(loss).__name__)
         a = _column(node, a)
         if node.labels:
-            k = _label_classes(model, node)
-            out.append(as_labels(_onehot_to_labels(a, who, k), who, "class labels", k))
+            k = model.label_classes(node)
+            out.append(as_labels(onehot_to_labels(a, who, k), who, "class labels", k))
         else:  # targets may be bool (True/False as 1/0), data must be numbers
             out.append(as_float_matrix(a, model.dtype, who, "data", bool_ok=loss is not None))
     return out
 
 
-def _onehot_to_labels(y, who, n_classes=None):
-    """One-hot rows are accepted where class labels are expected."""
-    a = np.asarray(y)
-    if a.ndim != 2:
-        return a
-    if n_classes is not None and a.shape[1] != n_classes:
-        raise ValueError(f"{who}: expected class labels of shape (N,) (1-D) or one-hot rows of "
-                         f"{n_classes} columns (one per class), got shape {a.shape}"
-                         + ("; for a column of labels use y.ravel()" if a.shape[1] == 1 else ""))
-    if not (np.isin(a, (0, 1)).all() and (a.sum(1) == 1).all()):
-        raise ValueError(f"{who}: expected class labels (N,) or one-hot rows; these rows are not "
-                         f"one-hot (for probability targets compile with labels=False)")
-    return a.argmax(1)
-
-
 def _accuracy_mode(model):
-    from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss
 
-    loss = getattr(model, "_loss_block", None)
+    loss = model.loss_block
     labels_input = len(model.inputs) - 1
     if isinstance(loss, CrossEntropyLoss) and model.inputs[-1].labels:
         return ACC_ARGMAX, labels_input, 0.0
@@ -198,10 +172,7 @@ def _reseed_dropout(model, seed):
 def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
         seed=None, validation_data=None, validation_split=0.0, callbacks=(), verbose="auto",
         on_nonfinite="raise"):
-    from .optim import check_optimizer
-
-    if hasattr(model, "_ensure"):  # a Sequential learns its input width from X
-        model._ensure([X])
+    model.build_for([X])  # a Sequential without a Linear learns its input width from X
     if loss is not None:
         model.compile(loss, optimizer if optimizer is not None else model.optimizer)
     elif optimizer is not None:
@@ -228,7 +199,7 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
         if not (isinstance(c, Callback) or callable(c)):
             raise TypeError(f"fit: each callback must be a Callback or a callable, got {type(c).__name__}")
     data = _as_input_list(model, X, y)
-    n = model._graph.check_data(data)
+    n = model.executor.check_data(data)
     if validation_split and validation_data is None:
         cut = n - int(round(n * validation_split))
         if cut <= 0 or cut == n:
@@ -242,7 +213,7 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
         vx, vy = (validation_data if isinstance(validation_data, tuple) and len(validation_data) == 2
                   else (validation_data[:-1], validation_data[-1]))
         val = _as_input_list(model, list(vx) if isinstance(vx, list) else vx, vy, "fit (validation_data)")
-        model._graph.check_data(val)
+        model.executor.check_data(val)
     else:
         val = None
     for arrays in (data, val or ()):  # bad labels fail before any training happens
@@ -277,7 +248,7 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
         while b < nb:
             t0 = time.perf_counter()
             try:
-                st = model._graph.train_batches(data, order, batch_size, b, chunk,
+                st = model.executor.train_batches(data, order, batch_size, b, chunk,
                                                 model.optimizer._core, acc_mode, labels_input,
                                                 thr, guards[on_nonfinite], interruptible)
             except _core.NonFiniteError as e:
@@ -318,8 +289,8 @@ def _evaluate(model, data, batch_size, acc_mode, labels_input, thr):
     loss_sum, correct = 0.0, 0
     for lo in range(0, n, batch_size):
         batch = [d[lo:lo + batch_size] for d in data]
-        outs = model._graph.forward(batch, True, False)
-        loss_sum += model._graph.loss * batch[0].shape[0]
+        outs = model.executor.forward(batch, True, False)
+        loss_sum += model.executor.loss * batch[0].shape[0]
         if acc_mode == ACC_ARGMAX:
             correct += int((outs[0].argmax(1) == batch[labels_input]).sum())
         elif acc_mode == ACC_THRESHOLD:
@@ -342,7 +313,7 @@ def evaluate(model, X, y=None, *, batch_size=256) -> dict:
     if not getattr(model, "losses", None):
         raise ValueError("evaluate: the model has no loss (compile it first)")
     data = _as_input_list(model, X, y, "evaluate")
-    model._graph.check_data(data)
+    model.executor.check_data(data)
     _check_label_ranges(model, data)
     was = model.blocks[0].training if model.blocks else True
     try:
@@ -354,23 +325,22 @@ def evaluate(model, X, y=None, *, batch_size=256) -> dict:
 def predict(model, X, *, batch_size=256):
     """Outputs for X, batch by batch, in eval mode (Dropout off)."""
     batch_size = _positive_int(batch_size, "predict")
-    if not getattr(model, "_blocks", None) and not model.outputs:
+    model.build_for([X])
+    if not model.outputs:
         raise ValueError("predict: the model has no outputs, only losses; build it with "
                          "Model(inputs=..., outputs=..., loss=...) to predict")
-    if hasattr(model, "_ensure"):
-        model._ensure([X])
-    xs = _data_list(X, len(model._pred_inputs))
-    idx = model._select(xs, True)
+    xs = _data_list(X, len(model.prediction_inputs))
+    idx = model.select(xs, True)
     xs = [_column(model.inputs[i], a) for i, a in zip(idx, xs)]
-    arrays = model._prepare(xs, idx)
+    arrays = model.prepare(xs, idx)
     n = next(a.shape[0] for a in arrays if a is not None)
     if n == 0:
         raise ValueError("predict: empty batch (0 rows)")
     was = model.blocks[0].training if model.blocks else True
     model.eval()
     try:
-        parts = [model._graph.forward([None if a is None else a[lo:lo + batch_size] for a in arrays],
-                                      False, False) for lo in range(0, n, int(batch_size))]
+        parts = [model.executor.forward([None if a is None else a[lo:lo + batch_size] for a in arrays],
+                                        False, False) for lo in range(0, n, int(batch_size))]
     finally:
         model.train(was)
     outs = [np.concatenate([p[k] for p in parts]) for k in range(len(model.outputs))]
@@ -380,11 +350,8 @@ def predict(model, X, *, batch_size=256):
 def predict_proba(model, X, *, batch_size=256):
     """Class probabilities: softmax of the logits for CrossEntropyLoss, sigmoid for
     BCEWithLogitsLoss, the outputs themselves when the model ends in Softmax/Sigmoid."""
-    from .blocks import Sigmoid, Softmax
-    from .losses import BCEWithLogitsLoss, CrossEntropyLoss
-
     out = predict(model, X, batch_size=batch_size)
-    loss = getattr(model, "_loss_block", None)
+    loss = model.loss_block
     last = model.outputs[0].block
     if isinstance(last, (Softmax, Sigmoid)):  # already probabilities, whatever the loss
         return out

@@ -1,0 +1,178 @@
+"""Sequential: a list of one-input blocks and the one Model graph it builds from them.
+
+Every consumer (training, io, onnx_export, interop, plot) sees a plain Model: the
+chain's nodes are named by position ("0", "1", ...) and its loss, once compiled, is
+a loss node like any other. The only state of its own is the list of blocks and, for
+a chain without a Linear (whose input width is unknown until data comes), a
+compile waiting for that width.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from .block import Block
+from .graph import Model
+from .losses import CrossEntropyLoss
+from .node import Input, Node
+
+
+class Sequential(Model):
+    """A chain of one-input blocks: ``Sequential(Linear(784, 256), ReLU(), Linear(256, 10))``.
+
+    A Sequential is a Model: ``forward(x)``, ``backward(dy)`` (returns dx),
+    ``compile(loss, optimizer)``, ``train_step(x, y)``. Parameters are named by
+    position ("0.weight", "0.bias", ...). The input width is the first Linear's
+    ``in_features`` (the blocks before it keep the width), or, for a chain without a
+    Linear, the width of the first array seen.
+    """
+
+    def __init__(self, *blocks: Block):
+        if len(blocks) == 1 and isinstance(blocks[0], (list, tuple)):
+            blocks = tuple(blocks[0])
+        if not blocks:
+            raise ValueError("Sequential: needs at least one block")
+        for i, b in enumerate(blocks):
+            if not isinstance(b, Block):
+                raise TypeError(f"Sequential: item {i} is not a block, got {type(b).__name__}")
+            if b.n_inputs != 1:
+                raise ValueError(f"Sequential: block {i} ({b.name}) takes {b.n_inputs} inputs; "
+                                 f"use bk.Model for graphs")
+        if len({id(b) for b in blocks}) != len(blocks):
+            raise ValueError("Sequential: a block instance appears twice; use separate blocks")
+        dtypes = {b.dtype for b in blocks}
+        if len(dtypes) > 1:
+            raise TypeError(f"Sequential: all blocks must share one dtype, got {sorted(map(str, dtypes))}")
+        self._layers = list(blocks)
+        self._pending = None  # (loss, labels): compiled before the input width was known
+        self.dtype = dtypes.pop()
+        self.inputs, self.outputs, self.losses = [], [], []
+        self.share_weights, self.optimizer, self._loss_block, self._graph = False, None, None, None
+        if self.input_width is not None:
+            self._chain(self.input_width)
+
+    @property
+    def input_width(self):
+        """The input width: the built graph's, or the first Linear's ``in_features``
+        (every other one-input block keeps the width); None until data shows it."""
+        if self.built:
+            return self.inputs[0].features
+        return next((b.in_features for b in self._layers if hasattr(b, "in_features")), None)
+
+    def _chain(self, width):
+        """Build the graph for inputs of `width` columns (and the waiting compile)."""
+        x = Input(width, dtype=self.dtype, name="input")
+        h = x
+        for i, b in enumerate(self._layers):
+            try:
+                h = Node._from_block(b, (h,))
+            except ValueError as e:  # say where in the chain
+                raise ValueError(f"Sequential: block {i} ({b.name}) after a width of {h.features}: {e}") from None
+            h.name = str(i)
+        compiled, optimizer = self.compiled_loss, self.optimizer
+        Model.__init__(self, x, h)
+        self._pending = None
+        if compiled is not None:
+            Model.compile(self, compiled[0], optimizer, labels=compiled[1])
+
+    def build_for(self, arrays) -> None:
+        if self.built:
+            return
+        a = np.asarray(arrays[0]) if len(arrays) else None
+        if a is None or a.ndim != 2:
+            raise ValueError(f"Sequential: input must be a 2-D array (batch, features), got "
+                             f"{None if a is None else a.shape}")
+        self._chain(a.shape[1])
+
+    def forward(self, *xs):
+        self.build_for(xs)
+        return super().forward(*xs)
+
+    def compute_loss(self, *xs) -> float:
+        self.build_for(xs)
+        return super().compute_loss(*xs)
+
+    def train_step(self, *xs, optimizer=None) -> float:
+        self.build_for(xs)
+        return super().train_step(*xs, optimizer=optimizer)
+
+    def backward(self, *dys):
+        if not self.built:
+            raise _core.StateError("Sequential: backward called before forward")
+        return super().backward(*dys)
+
+    def compile(self, loss, optimizer=None, *, labels=None):
+        if self.built:
+            return super().compile(loss, optimizer, labels=labels)
+        self._check_compile(loss, optimizer)
+        self._pending = (loss, isinstance(loss, CrossEntropyLoss) if labels is None else labels)
+        self.optimizer, self._loss_block = optimizer, loss
+        return self
+
+    @property
+    def compiled_loss(self):
+        """(loss block, whether its target is class labels), or None before compile."""
+        if self._pending is not None:
+            return self._pending
+        return (self.losses[0].block, self.inputs[-1].labels) if self.losses else None
+
+    @property
+    def native_blocks(self) -> list:
+        return super().native_blocks if self.built else [b._core for b in self._layers]
+
+    def named_blocks(self) -> list:
+        return [(str(i), b) for i, b in enumerate(self._layers)]
+
+    def zero_grad(self) -> None:
+        if self.built:
+            return super().zero_grad()
+        for b in self._layers:
+            b.zero_grad()
+
+    def train(self, mode: bool = True):
+        if self.built:
+            return super().train(mode)
+        for b in self._layers:
+            b.train(mode)
+        return self
+
+    def summary(self) -> str:
+        self._require_graph("summary")
+        return super().summary()
+
+    def to_dot(self) -> str:
+        self._require_graph("to_dot")
+        return super().to_dot()
+
+    def _require_graph(self, what):
+        if not self.built:
+            raise _core.StateError(f"Sequential: {what} needs the input width: run forward once "
+                                   f"or start with a Linear block")
+
+    def add(self, block: Block) -> "Sequential":
+        """Append a block (Keras style), before compiling: ``model.add(bk.ReLU())``."""
+        if self.optimizer is not None or self.compiled_loss is not None:
+            raise ValueError("Sequential.add: the model is compiled; add blocks before compile "
+                             "(the optimizer would not know the new block's parameters)")
+        grown = Sequential(*self._layers, block)  # validates the block and the wiring first
+        self._layers = grown._layers
+        if grown.built:
+            self._chain(grown.input_width)
+        return self
+
+    def __getitem__(self, i):
+        """A block, or for a slice a new Sequential over the same blocks (as PyTorch):
+        ``model[:2]`` is the first two layers, sharing their weights."""
+        if isinstance(i, slice):
+            return Sequential(*self._layers[i])
+        return self._layers[i]
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self):
+        return iter(self._layers)
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(b) for b in self._layers)
+        return f"Sequential(\n  {inner}\n)"
