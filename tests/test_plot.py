@@ -15,6 +15,7 @@ pytest.importorskip("matplotlib")
 import bricks as bk  # noqa: E402
 from bricks import plot  # noqa: E402
 from bricks.examples import gating, learn_targets, linear_regression, xor  # noqa: E402
+from bricks.examples.pictures import example_plots  # noqa: E402
 
 F = np.float64
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -269,7 +270,7 @@ def trained_xor_models():
 def test_example_plots_xor(tmp_path):
     linear, hidden = trained_xor_models()
     result = {**xor.run(verbose=False, epochs=50), "linear_model": linear, "hidden_model": hidden}
-    (path,) = plot.example_plots("xor", result, tmp_path / "out")
+    (path,) = example_plots("xor", result, tmp_path / "out")
     assert path == tmp_path / "out" / "xor.png"
     assert_png(path, min_bytes=20000)
 
@@ -277,7 +278,7 @@ def test_example_plots_xor(tmp_path):
 def test_example_plots_of_the_examples_that_already_return_enough(tmp_path):
     for name, module in (("gating", gating), ("linear_regression", linear_regression),
                          ("learn_targets", learn_targets)):
-        (path,) = plot.example_plots(name, module.run(verbose=False), tmp_path)
+        (path,) = example_plots(name, module.run(verbose=False), tmp_path)
         assert path.name == f"{name}.png"
         assert_png(path)
 
@@ -288,7 +289,7 @@ def test_example_plots_softmax_and_logistic(tmp_path):
     model = bk.Sequential(bk.Linear(64, 10, seed=0))
     hist = model.fit(Xtr, ytr, loss=bk.CrossEntropyLoss(), optimizer=bk.SGD(model, lr=0.5), epochs=3,
                      batch_size=32, seed=0, validation_split=0.1, verbose=0)
-    paths = plot.example_plots("softmax_regression", {"history": hist, "test_accuracy": 0.9,
+    paths = example_plots("softmax_regression", {"history": hist, "test_accuracy": 0.9,
                                                       "model": model, "X_test": Xte, "y_test": yte}, tmp_path)
     assert [p.name for p in paths] == ["softmax_regression.png", "softmax_regression_confusion.png"]
     for p in paths:
@@ -300,16 +301,16 @@ def test_example_plots_softmax_and_logistic(tmp_path):
     logistic = bk.Sequential(bk.Linear(2, 1, seed=0), bk.Sigmoid())
     h = logistic.fit(Xl, t, loss=bk.BCELoss(), optimizer=bk.SGD(logistic, lr=0.5), epochs=5,
                      batch_size=16, seed=0, verbose=0)
-    (p,) = plot.example_plots("logistic_regression", {"model": logistic, "X": Xl, "t": t,
+    (p,) = example_plots("logistic_regression", {"model": logistic, "X": Xl, "t": t,
                                                       "loss": h.history["loss"]}, tmp_path)
     assert_png(p)
 
 
 def test_example_plots_names_what_is_missing(tmp_path):
     with pytest.raises(ValueError, match=r"lacks \['linear_model', 'hidden_model'\]"):
-        plot.example_plots("xor", {"slide_hidden": np.zeros((4, 2))}, tmp_path)
+        example_plots("xor", {"slide_hidden": np.zeros((4, 2))}, tmp_path)
     with pytest.raises(ValueError, match="unknown example"):
-        plot.example_plots("mnist", {}, tmp_path)
+        example_plots("mnist", {}, tmp_path)
     assert not list(tmp_path.iterdir())
 
 

@@ -3,6 +3,7 @@ import importlib
 import sys
 
 from . import NAMES
+from .pictures import example_plots
 
 
 def main(argv=None):
@@ -17,8 +18,6 @@ def main(argv=None):
         print(f"== {name} ==")
         result = importlib.import_module(f"bricks.examples.{name}").run(seed=args.seed, verbose=True)
         if args.plot:
-            from bricks.plot import example_plots
-
             for path in example_plots(name, result, args.plot):
                 print(f"wrote {path}")
     return 0
