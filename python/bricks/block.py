@@ -57,7 +57,7 @@ class Block:
         """Compute the output from ``n_inputs`` arrays of shape (N, D)."""
         self._core.invalidate()  # a rejected call leaves no stale cache for backward
         self._check_arity(inputs, "forward")
-        return self._runner.forward([self._prepare(x, i) for i, x in enumerate(inputs)])
+        return self._runner.forward([self._as_input(x, i) for i, x in enumerate(inputs)])
 
     def backward(self, dy):
         """Gradient of ⟨output, dy⟩ w.r.t. each input (a tuple for several inputs)."""
@@ -140,7 +140,7 @@ class Block:
                 f"{self._core.name}: {verb} takes {self.n_inputs} input(s), got {len(args)}"
             )
 
-    def _prepare(self, x, i):
+    def _as_input(self, x, i):
         return as_float_matrix(x, self.dtype, self._core.name, f"input {i}")
 
 

@@ -25,7 +25,7 @@ class Loss(Block):
     def __init__(self, *, dtype=None):
         super().__init__(self._core_cls(init_dtype(dtype, type(self).__name__)))
 
-    def _prepare(self, x, i):
+    def _as_input(self, x, i):
         if i == 1 and self._binary and not isinstance(x, (str, bytes)) and x is not None:
             x = as_array(x, self.name, "input 1")
             check_binary_targets(x, self.name, type(self).__name__, "input 1 (targets)")
@@ -104,9 +104,9 @@ class CrossEntropyLoss(Loss):
     """
     _core_cls = _core.CrossEntropyLoss
 
-    def _prepare(self, x, i):
+    def _as_input(self, x, i):
         if i == 1:
             a = as_array(x, self.name, "input 1")
             if a.ndim == 1 or a.dtype.kind in "iu":
                 return as_labels(a, self.name, "class labels")
-        return super()._prepare(x, i)
+        return super()._as_input(x, i)

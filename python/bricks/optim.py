@@ -50,7 +50,7 @@ class Optimizer:
 
     def __init__(self, core, defaults, clip_norm, blocks=()):
         self._core = core
-        self._blocks = list(blocks)  # the core blocks whose parameters it updates
+        self._param_blocks = list(blocks)  # the core blocks whose parameters it updates
         self.defaults = defaults
         self.clip_norm = clip_norm
 
@@ -111,7 +111,7 @@ def check_optimizer(opt, model, who):
     if not isinstance(opt, Optimizer):
         raise TypeError(f"{who}: optimizer must be a bricks optimizer (bk.SGD, bk.Adam, ...), "
                         f"got {type(opt).__name__}")
-    mine = {id(b) for b in opt._blocks}
+    mine = {id(b) for b in opt._param_blocks}
     cores = [b for b in model.native_blocks if b.param_names()]
     if cores and not any(id(b) in mine for b in cores):
         raise ValueError(f"{who}: the optimizer holds the parameters of other blocks than this model's; "
