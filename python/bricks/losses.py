@@ -16,11 +16,57 @@ from .block import Block, init_dtype
 
 
 class Loss(Block):
-    """Base of the losses."""
+    """Base of the losses. Each loss declares what it implies, and every part of bricks
+    (fit's counters, evaluate, ``bk.metrics.accuracy``, predict_proba, the estimators,
+    the CLI) reads it from here:
+
+    - ``target_kind``: what the target holds, ``"values"``, ``"probabilities"`` (0/1
+      or in [0, 1], per output) or ``"labels"`` (class labels, or one-hot rows);
+    - ``probability_map``: how a prediction becomes class probabilities, ``None`` (not
+      a classifier), ``"identity"`` (it is one), ``"sigmoid"`` or ``"softmax"``;
+    - ``accuracy_rule``: ``None`` (no accuracy), ``"argmax"`` (the highest score is the
+      class), or a number: the threshold a prediction must exceed to say 1 (0 for
+      logits, 0.5 for probabilities).
+    """
 
     n_inputs = 2
     _core_cls = None
-    _binary = False  # targets are probabilities: integer targets must be 0/1 labels
+    target_kind = "values"
+    probability_map = None
+    accuracy_rule = None
+
+    @property
+    def _binary(self) -> bool:  # integer targets must be 0/1 labels
+        return self.target_kind == "probabilities"
+
+    def probabilities(self, pred) -> np.ndarray:
+        """Class probabilities from predictions (N, C), by ``probability_map``."""
+        p = np.asarray(pred)
+        if self.probability_map == "softmax":
+            e = np.exp(p - p.max(1, keepdims=True))
+            return e / e.sum(1, keepdims=True)
+        if self.probability_map == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-p))
+        if self.probability_map == "identity":
+            return p
+        raise ValueError(f"{type(self).__name__} is not a classification loss: its predictions "
+                         f"are not probabilities")
+
+    def correct(self, pred, target) -> np.ndarray:
+        """Per sample, whether the prediction is right by ``accuracy_rule`` (bool (N,)).
+        The one definition of accuracy in bricks: fit counts the same natively."""
+        pred, target = np.asarray(pred), np.asarray(target)
+        rule = self.accuracy_rule
+        if rule is None:
+            raise ValueError(f"{type(self).__name__} has no accuracy (a regression loss)")
+        if pred.ndim == 1:
+            pred = pred[:, None]
+        if rule == "argmax":
+            labels = target.argmax(1) if target.ndim == 2 else target
+            return pred.argmax(1) == labels
+        if target.ndim == 1:
+            target = target[:, None]
+        return ((pred > rule) == (target > 0.5)).all(1)
 
     def __init__(self, *, dtype=None):
         super().__init__(self._core_cls(init_dtype(dtype, type(self).__name__)))
@@ -54,6 +100,7 @@ class MSELoss(Loss):
     Shapes: x, t (N, D); L a float. Caches: x and t.
     """
     _core_cls = _core.MSELoss
+    target_kind = "values"
 
 
 class BCELoss(Loss):
@@ -71,7 +118,7 @@ class BCELoss(Loss):
     Predictions outside [0, 1] are a ValueError (use BCEWithLogitsLoss on logits).
     """
     _core_cls = _core.BCELoss
-    _binary = True
+    target_kind, probability_map, accuracy_rule = "probabilities", "identity", 0.5
 
 
 class BCEWithLogitsLoss(Loss):
@@ -87,7 +134,7 @@ class BCEWithLogitsLoss(Loss):
     Shapes: x, t (N, D); L a float. Caches: x and t.
     """
     _core_cls = _core.BCEWithLogitsLoss
-    _binary = True
+    target_kind, probability_map, accuracy_rule = "probabilities", "sigmoid", 0.0
 
 
 class CrossEntropyLoss(Loss):
@@ -103,6 +150,7 @@ class CrossEntropyLoss(Loss):
     Shapes: x (N, C); L a float. Caches: log softmax(x) and the target.
     """
     _core_cls = _core.CrossEntropyLoss
+    target_kind, probability_map, accuracy_rule = "labels", "softmax", "argmax"
 
     def _as_input(self, x, i):
         if i == 1:

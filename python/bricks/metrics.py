@@ -13,9 +13,20 @@ def _labels(y, who):
     return y
 
 
-def accuracy(y_true, y_pred) -> float:
-    """Fraction of equal labels. Rows (scores, one-hot) are reduced by argmax; a single
-    column of scores is thresholded at 0.5."""
+def accuracy(y_true, y_pred, *, loss=None) -> float:
+    """Fraction of right predictions.
+
+    With ``loss`` (the model's loss block, e.g. ``model.loss_block``) the loss's own
+    rule decides, the one fit and evaluate count with: argmax for CrossEntropyLoss,
+    logits above 0 for BCEWithLogitsLoss, probabilities above 0.5 for BCELoss. Without
+    it, rows (scores, one-hot) are reduced by argmax and a single column of scores is
+    thresholded at 0.5 (probabilities: pass ``loss=`` for logits)."""
+    if loss is not None:
+        yt, yp = np.asarray(y_true), np.asarray(y_pred)
+        if yt.shape[:1] != yp.shape[:1] or yt.size == 0:
+            raise ValueError(f"accuracy: need two non-empty arrays of equal length, got {yt.shape} "
+                             f"and {yp.shape}")
+        return float(np.mean(loss.correct(yp, yt)))
     yp = np.asarray(y_pred)
     if yp.ndim == 2 and yp.shape[1] == 1:
         yp = (yp[:, 0] > 0.5).astype(np.int64)

@@ -138,7 +138,7 @@ def _as_input_list(model, X, y, who="fit"):
         loss = model.target_of(node)
         if not isinstance(a, (np.ndarray, str, bytes)) and a is not None:  # lists: once, named
             a = as_array(a, who, "class labels" if node.labels else "data")
-        if getattr(loss, "_binary", False) and isinstance(a, np.ndarray):
+        if loss is not None and loss.target_kind == "probabilities" and isinstance(a, np.ndarray):
             check_binary_targets(a, who, type(loss).__name__)
         a = _column(node, a)
         if node.labels:
@@ -348,17 +348,15 @@ def predict(model, X, *, batch_size=256):
 
 
 def predict_proba(model, X, *, batch_size=256):
-    """Class probabilities: softmax of the logits for CrossEntropyLoss, sigmoid for
-    BCEWithLogitsLoss, the outputs themselves when the model ends in Softmax/Sigmoid."""
+    """Class probabilities: the outputs themselves when the model ends in Softmax/Sigmoid,
+    otherwise the loss's ``probability_map`` of them (softmax of the logits for
+    CrossEntropyLoss, sigmoid for BCEWithLogitsLoss, as they are for BCELoss)."""
     out = predict(model, X, batch_size=batch_size)
     loss = model.loss_block
     last = model.outputs[0].block
     if isinstance(last, (Softmax, Sigmoid)):  # already probabilities, whatever the loss
         return out
-    if isinstance(loss, CrossEntropyLoss):
-        e = np.exp(out - out.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
-    if isinstance(loss, BCEWithLogitsLoss):
-        return 1.0 / (1.0 + np.exp(-out))
+    if loss is not None and loss.probability_map is not None:
+        return loss.probabilities(out)
     raise ValueError("predict_proba: the model is not a classifier (compile it with "
                      "CrossEntropyLoss or BCEWithLogitsLoss, or end it with Softmax/Sigmoid)")
