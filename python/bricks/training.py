@@ -17,8 +17,6 @@ from . import _core
 from ._arrays import as_array, as_float_matrix, as_labels, check_binary_targets
 from .callbacks import Callback, LambdaCallback
 
-ACC_NONE, ACC_ARGMAX, ACC_THRESHOLD = 0, 1, 2
-
 
 def _interruptible() -> bool:
     """Whether Ctrl-C may be caught natively: in the main thread, with Python's
@@ -180,12 +178,12 @@ def _accuracy_mode(model):
     loss = getattr(model, "_loss_block", None)
     labels_input = len(model.inputs) - 1
     if isinstance(loss, CrossEntropyLoss) and model.inputs[-1].labels:
-        return ACC_ARGMAX, labels_input, 0.0
+        return _core.Accuracy.argmax, labels_input, 0.0
     if isinstance(loss, BCEWithLogitsLoss):
-        return ACC_THRESHOLD, labels_input, 0.0
+        return _core.Accuracy.threshold, labels_input, 0.0
     if isinstance(loss, BCELoss):
-        return ACC_THRESHOLD, labels_input, 0.5
-    return ACC_NONE, -1, 0.0
+        return _core.Accuracy.threshold, labels_input, 0.5
+    return _core.Accuracy.none, -1, 0.0
 
 
 def _reseed_dropout(model, seed):
@@ -216,7 +214,7 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
     if not (verbose == "auto" if isinstance(verbose, str) else
             (isinstance(verbose, (int, np.integer)) and 0 <= verbose <= 2)):
         raise ValueError(f"fit: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
-    guards = {"ignore": 0, "raise": 1, "skip": 2}
+    guards = _core.NonFinite.__members__  # by fit's names: ignore, raise, skip
     if on_nonfinite not in guards:
         raise ValueError(f"fit: on_nonfinite must be 'raise', 'skip' or 'ignore', got {on_nonfinite!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
@@ -272,7 +270,7 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
             c.on_epoch_begin(epoch)
         order = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
         progress.start(epoch)
-        tot = np.zeros(5)
+        tot = _core.TrainStats()
         b = 0
         while b < nb:
             t0 = time.perf_counter()
@@ -285,17 +283,17 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
             dt = time.perf_counter() - t0
             b += chunk
             tot += st
-            if st[3]:  # aim each native call at ~0.1 s of work
+            if st.batches:  # aim each native call at ~0.1 s of work
                 chunk = max(1, min(nb, int(chunk * min(4.0, 0.1 / max(dt, 1e-6)))))
-            progress.update(int(st[1]), _logs(tot, acc_mode))
+            progress.update(st.samples, _logs(tot, acc_mode))
         logs = _logs(tot, acc_mode)
         if on_nonfinite == "skip":  # every epoch, so the list lines up with the epochs
-            logs["skipped_batches"] = float(tot[4])
+            logs["skipped_batches"] = float(tot.skipped)
         if val is not None:
             for k, v in _evaluate(model, val, max(batch_size, 256), acc_mode, labels_input, thr).items():
                 logs["val_" + k] = v
             model.train()
-        progress.end(epoch, logs, int(tot[1]))
+        progress.end(epoch, logs, tot.samples)
         for c in cbs:
             c.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -306,9 +304,9 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
 
 
 def _logs(tot, acc_mode):
-    logs = {"loss": float(tot[0] / max(tot[1], 1))}
-    if acc_mode != ACC_NONE:
-        logs["accuracy"] = float(tot[2] / max(tot[1], 1))
+    logs = {"loss": tot.loss_sum / max(tot.samples, 1)}
+    if acc_mode != _core.Accuracy.none:
+        logs["accuracy"] = tot.correct / max(tot.samples, 1)
     return logs
 
 
@@ -320,12 +318,12 @@ def _evaluate(model, data, batch_size, acc_mode, labels_input, thr):
         batch = [d[lo:lo + batch_size] for d in data]
         outs = model._graph.forward(batch, True, False)
         loss_sum += model._graph.loss * batch[0].shape[0]
-        if acc_mode == ACC_ARGMAX:
+        if acc_mode == _core.Accuracy.argmax:
             correct += int((outs[0].argmax(1) == batch[labels_input]).sum())
-        elif acc_mode == ACC_THRESHOLD:
+        elif acc_mode == _core.Accuracy.threshold:
             correct += int(((outs[0] > thr) == (batch[labels_input] > 0.5)).all(1).sum())
     res = {"loss": loss_sum / n}
-    if acc_mode != ACC_NONE:
+    if acc_mode != _core.Accuracy.none:
         res["accuracy"] = correct / n
     return res
 
