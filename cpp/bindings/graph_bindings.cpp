@@ -4,11 +4,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
-#include <csignal>
 #include <cstring>
 
 #include "binding_utils.h"
 #include "bricks/graph.h"
+#include "bricks/trainer.h"
+#include "sigint_guard.h"
 
 namespace py = pybind11;
 using namespace bricks;
@@ -17,10 +18,12 @@ namespace {
 
 // The executor, plus the arrays its last forward viewed without copying (predict,
 // evaluate, train_step): held until the next forward, so no later call (a backward,
-// a value()) can read memory Python has freed.
+// a value()) can read memory Python has freed. Its trainer lives as long: after
+// train_batches the input nodes view the trainer's batch buffers.
 struct PyGraph : Graph {
   using Graph::Graph;
   std::vector<py::array> held;
+  Trainer trainer{*this};  // guarded by the graph's mutex, like the graph
 };
 
 py::array copy_out(const Tensor& t, bool flat) {
@@ -146,48 +149,24 @@ void bind_graph(py::module_& m) {
       .def("train_batches",
            [](PyGraph& g, const py::list& xs, const py::array_t<std::int64_t, py::array::c_style>& order,
               std::int64_t batch_size, std::int64_t first, std::int64_t count, Optimizer& opt,
-              int acc, int labels_input, double threshold, int guard, bool interruptible) {
+              Accuracy acc, int labels_input, double threshold, NonFinite guard, bool interruptible) {
              std::vector<py::array> keep;
              auto in = views(xs, keep, "data");
-             if (acc < 0 || acc > 2) throw ValueError("train_batches: bad accuracy mode");
-             if (guard < 0 || guard > 2) throw ValueError("train_batches: bad non-finite mode");
-             Graph::TrainStats st;
-             // Ctrl-C reaches Python only between native calls: catch it here instead.
-             struct sigaction ours {}, old {};
-             if (interruptible) {
-               ours.sa_handler = [](int) { request_stop(); };
-               sigemptyset(&ours.sa_mask);
-               clear_stop();
-               g.set_stoppable(true);
-               sigaction(SIGINT, &ours, &old);
-             }
-             struct Restore {  // on every exit: Python's handler back, no stale stop request
-               Graph& g;
-               bool on;
-               struct sigaction* old;
-               ~Restore() {
-                 if (!on) return;
-                 sigaction(SIGINT, old, nullptr);
-                 g.set_stoppable(false);
-                 clear_stop();
-               }
-             } restore{g, interruptible, &old};
-             // batches are gathered into graph-owned buffers; what an earlier forward
+             const TrainOptions opts{acc, labels_input, threshold, guard};
+             TrainStats st;
+             SigintGuard sigint(g, interruptible);
+             // batches are gathered into the trainer's buffers; what an earlier forward
              // viewed stays held in case this call fails before its own forward
              std::vector<py::array> still(g.held);
              locked(g, &still, [&] {
-               st = g.train_batches(in, order.data(), order.size(), batch_size, first, count, opt,
-                                    static_cast<Graph::Accuracy>(acc), labels_input, threshold,
-                                    static_cast<Graph::NonFinite>(guard));
+               st = g.trainer.train_batches(in, order.data(), order.size(), batch_size, first, count, opt, opts);
              }, [] { return 0; });
-             if (interruptible) {  // arrived after the last check: stop now, the steps are whole
-               sigaction(SIGINT, &old, nullptr);
-               g.set_stoppable(false);
-               restore.on = false;
-               if (clear_stop()) throw Interrupted("interrupted");
-             }
-             return py::make_tuple(st.loss_sum, st.samples, st.correct, st.batches, st.skipped);
-           })
+             sigint.finish();
+             return st;
+           },
+           py::arg("data"), py::arg("order"), py::arg("batch_size"), py::arg("first"), py::arg("count"),
+           py::arg("optimizer"), py::arg("accuracy"), py::arg("labels_input"), py::arg("threshold"),
+           py::arg("guard"), py::arg("interruptible"))
       .def_property_readonly("loss",
                              [](PyGraph& g) {
                                std::vector<py::array> still(g.held);

@@ -29,7 +29,8 @@ namespace py = pybind11;
 using namespace bricks;
 
 
-void bind_graph(py::module_& m);  // graph_bindings.cpp
+void bind_trainer(py::module_& m);  // trainer_bindings.cpp
+void bind_graph(py::module_& m);    // graph_bindings.cpp
 
 namespace {
 
@@ -278,6 +279,7 @@ PYBIND11_MODULE(_core, m) {
            py::arg("blocks"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
            py::arg("weight_decay"), py::arg("decoupled"));
 
+  bind_trainer(m);  // first: Graph.train_batches' signature names its types
   bind_graph(m);
 
   m.def("manual_seed", &manual_seed, py::arg("seed"));

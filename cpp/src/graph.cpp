@@ -1,13 +1,11 @@
 #include "bricks/graph.h"
 
-#include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <cstring>
 
+#include "bricks/finite.h"
 #include "bricks/lock_set.h"
 #include "bricks/loss.h"
-#include "bricks/runner.h"
 
 namespace bricks {
 namespace {
@@ -160,6 +158,8 @@ void Graph::check_input(int k, const Tensor& t, bool copy, bool validate) {
 void Graph::forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy_inputs) {
   run_forward(inputs, with_losses, copy_inputs, true);
 }
+
+void Graph::forward_checked(const std::vector<Tensor>& batch) { run_forward(batch, true, false, false); }
 
 void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy_inputs,
                         bool validate) {
@@ -325,136 +325,11 @@ std::int64_t Graph::check_data(const std::vector<Tensor>& data) {
   return data.empty() ? 0 : data[0].rows;
 }
 
-std::int64_t Graph::count_correct(Accuracy acc, int labels_input, double threshold) const {
-  if (acc == Accuracy::none || outputs_.empty()) return 0;
-  const Tensor out = value(outputs_[0]);
-  const Tensor t = value(input_ids_.at(labels_input));
-  std::int64_t correct = 0;
-  dispatch_float(dtype_, [&](auto zero) {
-    using T = decltype(zero);
-    const T* o = out.ptr<T>();
-    for (std::int64_t i = 0; i < out.rows; ++i) {
-      const T* row = o + i * out.cols;
-      if (acc == Accuracy::argmax) {
-        std::int64_t best = 0;
-        for (std::int64_t j = 1; j < out.cols; ++j)
-          if (row[j] > row[best]) best = j;
-        correct += best == t.ptr<std::int64_t>()[i];
-      } else {
-        bool all = true;
-        for (std::int64_t j = 0; j < out.cols; ++j)
-          all = all && ((row[j] > T(threshold)) == (t.ptr<T>()[i * out.cols + j] > T(0.5)));
-        correct += all;
-      }
-    }
-  });
-  return correct;
-}
-
-Graph::TrainStats Graph::train_batches(const std::vector<Tensor>& data, const std::int64_t* order,
-                                       std::int64_t n, std::int64_t batch_size, std::int64_t first,
-                                       std::int64_t count, Optimizer& opt, Accuracy acc,
-                                       int labels_input, double threshold, NonFinite guard) {
-  if (losses_.empty()) throw StateError("Model: training needs a loss (compile the model first)");
-  if (batch_size <= 0) throw ValueError("Model: batch_size must be positive, got " + std::to_string(batch_size));
-  if (acc != Accuracy::none && (labels_input < 0 || labels_input >= static_cast<int>(input_ids_.size())))
-    throw ValueError("Model: no such labels input " + std::to_string(labels_input));
-  const std::int64_t rows = data.empty() ? 0 : data[0].rows;
-  for (std::int64_t i = 0; i < n; ++i)
-    if (order[i] < 0 || order[i] >= rows) throw ValueError("Model: sample order out of range");
-  batch_bufs_.resize(data.size());
-  batch_views_.resize(data.size());
-  TrainStats st;
-  if (guard != NonFinite::ignore) opt.refresh_maxima();  // weights may have been set from Python
-  const std::int64_t nb = (n + batch_size - 1) / batch_size;
-  for (std::int64_t b = first; b < first + count && b < nb; ++b) {
-    const std::int64_t lo = b * batch_size, hi = std::min(n, lo + batch_size), m = hi - lo;
-    for (std::size_t k = 0; k < data.size(); ++k) {  // gather the batch's rows
-      const std::size_t row_bytes = static_cast<std::size_t>(data[k].cols) * itemsize(data[k].dtype);
-      batch_bufs_[k].set_dtype(data[k].dtype);
-      batch_bufs_[k].resize(m, data[k].cols);
-      auto* dst = batch_bufs_[k].ptr<unsigned char>();
-      const auto* src = static_cast<const unsigned char*>(data[k].data);
-      for (std::int64_t i = 0; i < m; ++i)
-        std::memcpy(dst + i * row_bytes, src + order[lo + i] * row_bytes, row_bytes);
-      batch_views_[k] = batch_bufs_[k].view();
-    }
-    run_forward(batch_views_, true, false, false);
-    const double L = loss();
-    if (guard == NonFinite::ignore) {
-      backward_fresh();
-      opt.step();
-    } else {
-      const char* what = nullptr;
-      if (!std::isfinite(L)) {
-        what = "loss";
-      } else {
-        backward_fresh();
-        const double gmax = opt.grad_max();
-        if (!std::isfinite(gmax)) {
-          what = "gradient";
-        } else if (opt.step_is_safe(gmax)) {  // the usual case: no copy needed
-          opt.step();
-        } else {  // the update might overflow: keep the weights to put them back
-          backup_.save(opt);
-          opt.step();
-          opt.refresh_maxima();
-          if (!opt.values_finite()) {
-            backup_.restore(opt);
-            opt.refresh_maxima();
-            what = "weights after the update (learning rate too large?)";
-          }
-        }
-      }
-      if (what) {
-        if (guard == NonFinite::skip) {
-          ++st.skipped;
-          continue;
-        }
-        throw NonFiniteError("Model: non-finite " + std::string(what) + " at batch " +
-                             std::to_string(b) + "; the weights are those before it");
-      }
-    }
-    st.loss_sum += L * static_cast<double>(m);
-    st.samples += m;
-    st.correct += count_correct(acc, labels_input, threshold);
-    ++st.batches;
-  }
-  return st;
-}
-
 double Graph::loss() const {
   if (!has_forward_ || !ran_losses_) throw StateError("Model: no loss computed yet");
   double s = 0;
   for (int id : losses_) s += static_cast<const Loss&>(*nodes_[id].block).value();
   return s;
-}
-
-void Graph::Backup::save(Optimizer& opt) {
-  const auto& ps = opt.params();
-  auto& st = opt.state();
-  bufs.resize(ps.size() + st.size());
-  auto copy = [](Buffer& dst, const Buffer& src) {
-    dst.set_dtype(src.dtype());
-    dst.resize(src.shape().rows, src.shape().cols);
-    std::memcpy(dst.ptr<unsigned char>(), src.ptr<unsigned char>(),
-                static_cast<std::size_t>(src.size()) * itemsize(src.dtype()));
-  };
-  for (std::size_t i = 0; i < ps.size(); ++i) copy(bufs[i], *ps[i].value);
-  for (std::size_t i = 0; i < st.size(); ++i) copy(bufs[ps.size() + i], st[i]);
-  steps = opt.steps();
-}
-
-void Graph::Backup::restore(Optimizer& opt) {
-  const auto& ps = opt.params();
-  auto& st = opt.state();
-  auto copy = [](Buffer& dst, const Buffer& src) {
-    std::memcpy(dst.ptr<unsigned char>(), src.ptr<unsigned char>(),
-                static_cast<std::size_t>(src.size()) * itemsize(src.dtype()));
-  };
-  for (std::size_t i = 0; i < ps.size(); ++i) copy(*ps[i].value, bufs[i]);
-  for (std::size_t i = 0; i < st.size() && ps.size() + i < bufs.size(); ++i) copy(st[i], bufs[ps.size() + i]);
-  opt.set_steps(steps);
 }
 
 Tensor Graph::value(int id) const {

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Adam', 'BCELoss', 'BCEWithLogitsLoss', 'Block', 'CrossEntropyLoss', 'Dropout', 'Graph', 'Hadamard', 'Linear', 'LogSoftmax', 'MSELoss', 'NonFiniteError', 'Optimizer', 'ReLU', 'Runner', 'SGD', 'Sigmoid', 'Softmax', 'StateError', 'Tanh', 'active_isa', 'available_isas', 'blas_corename', 'get_num_threads', 'manual_seed', 'next_seed', 'set_isa', 'set_num_threads']
+__all__: list[str] = ['Accuracy', 'Adam', 'BCELoss', 'BCEWithLogitsLoss', 'Block', 'CrossEntropyLoss', 'Dropout', 'Graph', 'Hadamard', 'Linear', 'LogSoftmax', 'MSELoss', 'NonFinite', 'NonFiniteError', 'Optimizer', 'ReLU', 'Runner', 'SGD', 'Sigmoid', 'Softmax', 'StateError', 'Tanh', 'TrainStats', 'active_isa', 'available_isas', 'blas_corename', 'get_num_threads', 'manual_seed', 'next_seed', 'set_isa', 'set_num_threads']
 class StateError(ValueError, RuntimeError):
     """
     A call out of order, e.g. backward before forward (a ValueError and a RuntimeError).
@@ -140,6 +140,71 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     def __init__(self, blocks: collections.abc.Sequence[Block], lr: typing.SupportsFloat | typing.SupportsIndex, beta1: typing.SupportsFloat | typing.SupportsIndex, beta2: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, decoupled: bool) -> None:
         ...
+class Accuracy:
+    """
+    Accuracy counted while training.
+    """
+    __members__: typing.ClassVar[dict[str, Accuracy]]
+    argmax: typing.ClassVar[Accuracy]
+    none: typing.ClassVar[Accuracy]
+    threshold: typing.ClassVar[Accuracy]
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __int__(self) -> int:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class NonFinite:
+    """
+    What training does on a NaN/inf loss, gradient or weight.
+    """
+    # members: ignore, raise, skip (a keyword: NonFinite.__members__["raise"])
+    __members__: typing.ClassVar[dict[str, NonFinite]]
+    ignore: typing.ClassVar[NonFinite]
+    skip: typing.ClassVar[NonFinite]
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __int__(self) -> int:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class TrainStats:
+    """
+    Sums over the batches of train_batches calls.
+    """
+    def __init__(self) -> None:
+        ...
+    def __add__(self, arg0: TrainStats) -> TrainStats:
+        ...
+    @property
+    def batches(self) -> int:
+        ...
+    @property
+    def correct(self) -> int:
+        ...
+    @property
+    def loss_sum(self) -> float:
+        """
+        sum over samples of the per-batch mean loss
+        """
+    @property
+    def samples(self) -> int:
+        ...
+    @property
+    def skipped(self) -> int:
+        ...
 class Graph:
     def __init__(self, arg0: str) -> None:
         ...
@@ -161,7 +226,7 @@ class Graph:
         ...
     def set_training(self, arg0: bool) -> None:
         ...
-    def train_batches(self, arg0: list, arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], arg2: typing.SupportsInt | typing.SupportsIndex, arg3: typing.SupportsInt | typing.SupportsIndex, arg4: typing.SupportsInt | typing.SupportsIndex, arg5: Optimizer, arg6: typing.SupportsInt | typing.SupportsIndex, arg7: typing.SupportsInt | typing.SupportsIndex, arg8: typing.SupportsFloat | typing.SupportsIndex, arg9: typing.SupportsInt | typing.SupportsIndex) -> tuple[float, int, int, int, int]:
+    def train_batches(self, data: list, order: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], batch_size: typing.SupportsInt | typing.SupportsIndex, first: typing.SupportsInt | typing.SupportsIndex, count: typing.SupportsInt | typing.SupportsIndex, optimizer: Optimizer, accuracy: Accuracy, labels_input: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsFloat | typing.SupportsIndex, guard: NonFinite, interruptible: bool) -> TrainStats:
         ...
     def train_step(self, arg0: list, arg1: Optimizer) -> float:
         ...

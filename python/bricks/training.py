@@ -17,10 +17,7 @@ from . import _core
 from ._arrays import as_array, as_float_matrix, as_labels, check_binary_targets, onehot_to_labels
 from .blocks import Sigmoid, Softmax
 from .callbacks import Callback, LambdaCallback
-from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss
 from .optim import check_optimizer
-
-ACC_NONE, ACC_ARGMAX, ACC_THRESHOLD = 0, 1, 2
 
 
 def _interruptible() -> bool:
@@ -150,16 +147,15 @@ def _as_input_list(model, X, y, who="fit"):
 
 
 def _accuracy_mode(model):
-
-    loss = model.loss_block
+    """The loss's accuracy rule (Loss.accuracy_rule) as fit's native counters take it:
+    (mode, index of the target input, threshold)."""
+    rule = getattr(model.loss_block, "accuracy_rule", None)
     labels_input = len(model.inputs) - 1
-    if isinstance(loss, CrossEntropyLoss) and model.inputs[-1].labels:
-        return ACC_ARGMAX, labels_input, 0.0
-    if isinstance(loss, BCEWithLogitsLoss):
-        return ACC_THRESHOLD, labels_input, 0.0
-    if isinstance(loss, BCELoss):
-        return ACC_THRESHOLD, labels_input, 0.5
-    return ACC_NONE, -1, 0.0
+    if rule == "argmax" and model.inputs[-1].labels:  # probability-row targets: no accuracy
+        return _core.Accuracy.argmax, labels_input, 0.0
+    if rule is not None and rule != "argmax":
+        return _core.Accuracy.threshold, labels_input, float(rule)
+    return _core.Accuracy.none, -1, 0.0
 
 
 def _reseed_dropout(model, seed):
@@ -187,7 +183,7 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
     if not (verbose == "auto" if isinstance(verbose, str) else
             (isinstance(verbose, (int, np.integer)) and 0 <= verbose <= 2)):
         raise ValueError(f"fit: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
-    guards = {"ignore": 0, "raise": 1, "skip": 2}
+    guards = _core.NonFinite.__members__  # by fit's names: ignore, raise, skip
     if on_nonfinite not in guards:
         raise ValueError(f"fit: on_nonfinite must be 'raise', 'skip' or 'ignore', got {on_nonfinite!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
@@ -243,7 +239,7 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
             c.on_epoch_begin(epoch)
         order = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
         progress.start(epoch)
-        tot = np.zeros(5)
+        tot = _core.TrainStats()
         b = 0
         while b < nb:
             t0 = time.perf_counter()
@@ -256,17 +252,17 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
             dt = time.perf_counter() - t0
             b += chunk
             tot += st
-            if st[3]:  # aim each native call at ~0.1 s of work
+            if st.batches:  # aim each native call at ~0.1 s of work
                 chunk = max(1, min(nb, int(chunk * min(4.0, 0.1 / max(dt, 1e-6)))))
-            progress.update(int(st[1]), _logs(tot, acc_mode))
+            progress.update(st.samples, _logs(tot, acc_mode))
         logs = _logs(tot, acc_mode)
         if on_nonfinite == "skip":  # every epoch, so the list lines up with the epochs
-            logs["skipped_batches"] = float(tot[4])
+            logs["skipped_batches"] = float(tot.skipped)
         if val is not None:
             for k, v in _evaluate(model, val, max(batch_size, 256), acc_mode, labels_input, thr).items():
                 logs["val_" + k] = v
             model.train()
-        progress.end(epoch, logs, int(tot[1]))
+        progress.end(epoch, logs, tot.samples)
         for c in cbs:
             c.on_epoch_end(epoch, logs)
         if model.stop_training:
@@ -277,26 +273,27 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
 
 
 def _logs(tot, acc_mode):
-    logs = {"loss": float(tot[0] / max(tot[1], 1))}
-    if acc_mode != ACC_NONE:
-        logs["accuracy"] = float(tot[2] / max(tot[1], 1))
+    logs = {"loss": tot.loss_sum / max(tot.samples, 1)}
+    if acc_mode != _core.Accuracy.none:
+        logs["accuracy"] = tot.correct / max(tot.samples, 1)
     return logs
 
 
 def _evaluate(model, data, batch_size, acc_mode, labels_input, thr):
+    """Mean loss and, with an accuracy mode, the fraction the loss's rule calls right
+    (Loss.correct: the rule fit's native counters apply)."""
     model.eval()
     n = data[0].shape[0]
     loss_sum, correct = 0.0, 0
+    loss = model.loss_block
     for lo in range(0, n, batch_size):
         batch = [d[lo:lo + batch_size] for d in data]
         outs = model.executor.forward(batch, True, False)
         loss_sum += model.executor.loss * batch[0].shape[0]
-        if acc_mode == ACC_ARGMAX:
-            correct += int((outs[0].argmax(1) == batch[labels_input]).sum())
-        elif acc_mode == ACC_THRESHOLD:
-            correct += int(((outs[0] > thr) == (batch[labels_input] > 0.5)).all(1).sum())
+        if acc_mode != _core.Accuracy.none:
+            correct += int(loss.correct(outs[0], batch[labels_input]).sum())
     res = {"loss": loss_sum / n}
-    if acc_mode != ACC_NONE:
+    if acc_mode != _core.Accuracy.none:
         res["accuracy"] = correct / n
     return res
 

@@ -5,6 +5,7 @@
 // Every activation and gradient buffer belongs to the graph and is reused: it is
 // allocated only when a batch is larger than any before. Where a value feeds several
 // blocks, the gradients they send back are summed (the multivariate chain rule).
+// The graph only executes: training over whole datasets is trainer.h's.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -52,26 +53,15 @@ class Graph {
   // zeroing the gradients. Returns the loss.
   double train_step(const std::vector<Tensor>& inputs, Optimizer& opt);
 
-  // Accuracy counted while training: none, argmax of output 0 against int64 labels
-  // (input `labels_input`), or output 0 thresholded against 0/1 targets.
-  enum class Accuracy { none = 0, argmax = 1, threshold = 2 };
-  struct TrainStats {
-    double loss_sum = 0;  // sum over samples of the per-batch mean loss
-    std::int64_t samples = 0, correct = 0, batches = 0, skipped = 0;
-  };
-  // What training does on a NaN/inf loss, gradient or updated weight: nothing
-  // (ignore, fastest), raise NonFiniteError, or skip the batch. raise and skip leave
-  // the weights and optimizer state as they were before the batch.
-  enum class NonFinite { ignore = 0, raise = 1, skip = 2 };
   // Checks whole-dataset inputs once (dtypes, widths, finite values, equal lengths).
   std::int64_t check_data(const std::vector<Tensor>& data);
-  // Trains on batches [first, first + count) of the sample order `order` (n entries,
-  // a permutation of the data's rows): each batch is gathered into graph-owned
-  // buffers, then a training step runs, guarded as `guard` says.
-  TrainStats train_batches(const std::vector<Tensor>& data, const std::int64_t* order,
-                           std::int64_t n, std::int64_t batch_size, std::int64_t first,
-                           std::int64_t count, Optimizer& opt, Accuracy acc, int labels_input,
-                           double threshold, NonFinite guard);
+  // forward(batch, true, false) on rows of data that check_data accepted: no second
+  // scan for NaN/inf (the trainer's forward).
+  void forward_checked(const std::vector<Tensor>& batch);
+  // backward from the losses into fresh parameter gradients (train_step's, and the
+  // trainer's): overwritten in place where no parameter is shared between nodes,
+  // zeroed and accumulated otherwise.
+  void backward_fresh();
 
   double loss() const;
   Tensor value(int node) const;
@@ -81,6 +71,7 @@ class Graph {
   const std::vector<int>& inputs() const { return input_ids_; }
   bool input_is_labels(int k) const { return nodes_.at(input_ids_.at(k)).labels; }
   const std::vector<int>& outputs() const { return outputs_; }
+  const std::vector<int>& losses() const { return losses_; }
   std::vector<std::shared_ptr<Block>> blocks() const;
   void zero_grad();
   void set_training(bool on);
@@ -116,11 +107,7 @@ class Graph {
     std::uint64_t serial = 0;  // the block's forward_serial after this node's forward
   };
   void prepare(std::int64_t batch);
-  // backward from the losses with fresh parameter gradients: overwritten in place
-  // where no parameter is shared between nodes, zeroed and accumulated otherwise.
-  void backward_fresh();
   void run_forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy, bool validate);
-  std::int64_t count_correct(Accuracy acc, int labels_input, double threshold) const;
   void check_input(int k, const Tensor& t, bool copy, bool validate);
 
   DType dtype_;
@@ -133,14 +120,6 @@ class Graph {
   std::vector<Tensor> in_views_, din_;
   std::vector<char> need_;
   std::vector<int> scratch_of_;
-  struct Backup {  // weights and optimizer state before a guarded update
-    std::vector<Buffer> bufs;
-    long steps = 0;
-    void save(Optimizer& opt);
-    void restore(Optimizer& opt);
-  } backup_;
-  std::vector<Buffer> batch_bufs_;
-  std::vector<Tensor> batch_views_;
 };
 
 }  // namespace bricks

@@ -13,9 +13,6 @@
 
 namespace bricks {
 
-// Throws ValueError "<who>: <what> contains NaN/inf at ..." for a non-finite float tensor.
-void check_finite(const Tensor& t, const std::string& who, const std::string& what);
-
 class Runner {
  public:
   explicit Runner(std::shared_ptr<Block> block)

@@ -1,0 +1,14 @@
+// The finite-value check that guards every entry point taking float data (model
+// inputs, output gradients, a block's own inputs and dy): NaN/inf never reach a kernel.
+#pragma once
+#include <string>
+
+#include "bricks/tensor.h"
+
+namespace bricks {
+
+// Throws ValueError "<who>: <what> must be finite, got ... at row r, column c" for
+// the first non-finite element of a float tensor.
+void check_finite(const Tensor& t, const std::string& who, const std::string& what);
+
+}  // namespace bricks

@@ -1,0 +1,149 @@
+#include "bricks/trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "bricks/errors.h"
+
+namespace bricks {
+
+TrainStats& TrainStats::operator+=(const TrainStats& o) {
+  loss_sum += o.loss_sum;
+  samples += o.samples;
+  correct += o.correct;
+  batches += o.batches;
+  skipped += o.skipped;
+  return *this;
+}
+
+TrainStats Trainer::train_batches(const std::vector<Tensor>& data, const std::int64_t* order,
+                                  std::int64_t n, std::int64_t batch_size, std::int64_t first,
+                                  std::int64_t count, Optimizer& opt, const TrainOptions& opts) {
+  // the enums may hold any int cast from Python
+  if (opts.accuracy < Accuracy::none || opts.accuracy > Accuracy::threshold)
+    throw ValueError("train_batches: bad accuracy mode");
+  if (opts.guard < NonFinite::ignore || opts.guard > NonFinite::skip)
+    throw ValueError("train_batches: bad non-finite mode");
+  if (graph_.losses().empty()) throw StateError("Model: training needs a loss (compile the model first)");
+  if (batch_size <= 0) throw ValueError("Model: batch_size must be positive, got " + std::to_string(batch_size));
+  if (opts.accuracy != Accuracy::none &&
+      (opts.labels_input < 0 || opts.labels_input >= static_cast<int>(graph_.inputs().size())))
+    throw ValueError("Model: no such labels input " + std::to_string(opts.labels_input));
+  const std::int64_t rows = data.empty() ? 0 : data[0].rows;
+  for (std::int64_t i = 0; i < n; ++i)
+    if (order[i] < 0 || order[i] >= rows) throw ValueError("Model: sample order out of range");
+  batch_bufs_.resize(data.size());
+  batch_views_.resize(data.size());
+  TrainStats st;
+  if (opts.guard != NonFinite::ignore) opt.refresh_maxima();  // weights may have been set from Python
+  const std::int64_t nb = (n + batch_size - 1) / batch_size;
+  for (std::int64_t b = first; b < first + count && b < nb; ++b) {
+    const std::int64_t lo = b * batch_size, m = std::min(n, lo + batch_size) - lo;
+    gather(data, order + lo, m);
+    graph_.forward_checked(batch_views_);
+    const double L = graph_.loss();
+    if (opts.guard == NonFinite::ignore) {
+      graph_.backward_fresh();
+      opt.step();
+    } else if (const char* what = guarded_step(opt, L)) {
+      if (opts.guard == NonFinite::skip) {
+        ++st.skipped;
+        continue;
+      }
+      throw NonFiniteError("Model: non-finite " + std::string(what) + " at batch " + std::to_string(b) +
+                           "; the weights are those before it");
+    }
+    st.loss_sum += L * static_cast<double>(m);
+    st.samples += m;
+    st.correct += count_correct(opts);
+    ++st.batches;
+  }
+  return st;
+}
+
+void Trainer::gather(const std::vector<Tensor>& data, const std::int64_t* rows, std::int64_t m) {
+  for (std::size_t k = 0; k < data.size(); ++k) {
+    const std::size_t row_bytes = static_cast<std::size_t>(data[k].cols) * itemsize(data[k].dtype);
+    batch_bufs_[k].set_dtype(data[k].dtype);
+    batch_bufs_[k].resize(m, data[k].cols);  // grows only for a larger batch
+    auto* dst = batch_bufs_[k].ptr<unsigned char>();
+    const auto* src = static_cast<const unsigned char*>(data[k].data);
+    for (std::int64_t i = 0; i < m; ++i) std::memcpy(dst + i * row_bytes, src + rows[i] * row_bytes, row_bytes);
+    batch_views_[k] = batch_bufs_[k].view();
+  }
+}
+
+const char* Trainer::guarded_step(Optimizer& opt, double loss) {
+  if (!std::isfinite(loss)) return "loss";
+  graph_.backward_fresh();
+  const double gmax = opt.grad_max();
+  if (!std::isfinite(gmax)) return "gradient";
+  if (opt.step_is_safe(gmax)) {  // the usual case: no copy needed
+    opt.step();
+    return nullptr;
+  }
+  backup_.save(opt);  // the update might overflow: keep the weights to put them back
+  opt.step();
+  opt.refresh_maxima();
+  if (opt.values_finite()) return nullptr;
+  backup_.restore(opt);
+  opt.refresh_maxima();
+  return "weights after the update (learning rate too large?)";
+}
+
+std::int64_t Trainer::count_correct(const TrainOptions& opts) const {
+  if (opts.accuracy == Accuracy::none || graph_.outputs().empty()) return 0;
+  const Tensor out = graph_.value(graph_.outputs()[0]);
+  const Tensor t = graph_.value(graph_.inputs().at(opts.labels_input));
+  std::int64_t correct = 0;
+  dispatch_float(graph_.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* o = out.ptr<T>();
+    for (std::int64_t i = 0; i < out.rows; ++i) {
+      const T* row = o + i * out.cols;
+      if (opts.accuracy == Accuracy::argmax) {
+        std::int64_t best = 0;
+        for (std::int64_t j = 1; j < out.cols; ++j)
+          if (row[j] > row[best]) best = j;
+        correct += best == t.ptr<std::int64_t>()[i];
+      } else {
+        bool all = true;
+        for (std::int64_t j = 0; j < out.cols; ++j)
+          all = all && ((row[j] > T(opts.threshold)) == (t.ptr<T>()[i * out.cols + j] > T(0.5)));
+        correct += all;
+      }
+    }
+  });
+  return correct;
+}
+
+void Trainer::Backup::save(Optimizer& opt) {
+  const auto& ps = opt.params();
+  auto& st = opt.state();
+  bufs.resize(ps.size() + st.size());
+  auto copy = [](Buffer& dst, const Buffer& src) {
+    dst.set_dtype(src.dtype());
+    dst.resize(src.shape().rows, src.shape().cols);
+    std::memcpy(dst.ptr<unsigned char>(), src.ptr<unsigned char>(),
+                static_cast<std::size_t>(src.size()) * itemsize(src.dtype()));
+  };
+  for (std::size_t i = 0; i < ps.size(); ++i) copy(bufs[i], *ps[i].value);
+  for (std::size_t i = 0; i < st.size(); ++i) copy(bufs[ps.size() + i], st[i]);
+  steps = opt.steps();
+}
+
+void Trainer::Backup::restore(Optimizer& opt) {
+  const auto& ps = opt.params();
+  auto& st = opt.state();
+  auto copy = [](Buffer& dst, const Buffer& src) {
+    std::memcpy(dst.ptr<unsigned char>(), src.ptr<unsigned char>(),
+                static_cast<std::size_t>(src.size()) * itemsize(src.dtype()));
+  };
+  for (std::size_t i = 0; i < ps.size(); ++i) copy(*ps[i].value, bufs[i]);
+  for (std::size_t i = 0; i < st.size() && ps.size() + i < bufs.size(); ++i) copy(st[i], bufs[ps.size() + i]);
+  opt.set_steps(steps);
+}
+
+}  // namespace bricks
