@@ -24,11 +24,16 @@ py::dtype numpy_dtype(DType dt) {
 }
 
 bool dtype_of(const py::array& a, DType& out) {
-  const py::dtype d = a.dtype();  // compare by value: pickled arrays carry equal but distinct dtype objects
-  if (d.equal(py::dtype::of<float>())) out = DType::f32;
-  else if (d.equal(py::dtype::of<double>())) out = DType::f64;
-  else if (d.equal(py::dtype::of<std::int64_t>())) out = DType::i64;
-  else return false;
+  const py::dtype d =
+      a.dtype();  // compare by value: pickled arrays carry equal but distinct dtype objects
+  if (d.equal(py::dtype::of<float>()))
+    out = DType::f32;
+  else if (d.equal(py::dtype::of<double>()))
+    out = DType::f64;
+  else if (d.equal(py::dtype::of<std::int64_t>()))
+    out = DType::i64;
+  else
+    return false;
   return true;
 }
 
@@ -64,7 +69,8 @@ void at_exit(double seconds) {
 }
 
 py::array aligned(const py::array& a) {
-  if (reinterpret_cast<std::uintptr_t>(a.data()) % static_cast<std::uintptr_t>(a.itemsize()) == 0) return a;
+  if (reinterpret_cast<std::uintptr_t>(a.data()) % static_cast<std::uintptr_t>(a.itemsize()) == 0)
+    return a;
   return py::module_::import("numpy").attr("require")(a, py::none(), "CA");
 }
 
@@ -79,7 +85,8 @@ Tensor as_tensor(const py::array& a, const std::string& who, const std::string& 
   if (!(a.flags() & py::array::c_style))
     throw ValueError(who + ": " + what + " must be C-contiguous");
   if (reinterpret_cast<std::uintptr_t>(a.data()) % static_cast<std::uintptr_t>(a.itemsize()) != 0)
-    throw ValueError(who + ": " + what + " must be aligned for its dtype (pass it through aligned())");
+    throw ValueError(who + ": " + what +
+                     " must be aligned for its dtype (pass it through aligned())");
   Tensor t;
   t.dtype = dt;
   t.data = const_cast<void*>(a.data());
@@ -96,9 +103,9 @@ void register_errors(py::module_& m) {
       "A call out of order, e.g. backward before forward (a ValueError and a RuntimeError).",
       bases.ptr(), nullptr);
   m.attr("StateError") = state_error;
-  nonfinite_error = PyErr_NewExceptionWithDoc(
-      "bricks._core.NonFiniteError", "Training met a NaN or infinite loss or gradient.",
-      PyExc_ValueError, nullptr);
+  nonfinite_error = PyErr_NewExceptionWithDoc("bricks._core.NonFiniteError",
+                                              "Training met a NaN or infinite loss or gradient.",
+                                              PyExc_ValueError, nullptr);
   m.attr("NonFiniteError") = nonfinite_error;
   py::register_exception_translator([](std::exception_ptr p) {
     try {

@@ -27,8 +27,8 @@ struct PyGraph : Graph {
 };
 
 py::array copy_out(const Tensor& t, bool flat) {
-  std::vector<py::ssize_t> shape = flat ? std::vector<py::ssize_t>{t.rows}
-                                        : std::vector<py::ssize_t>{t.rows, t.cols};
+  std::vector<py::ssize_t> shape =
+      flat ? std::vector<py::ssize_t>{t.rows} : std::vector<py::ssize_t>{t.rows, t.cols};
   py::array a(numpy_dtype(t.dtype), shape);
   std::memcpy(a.mutable_data(), t.data, static_cast<std::size_t>(t.size()) * itemsize(t.dtype));
   return a;
@@ -59,8 +59,10 @@ auto locked(PyGraph& g, std::vector<py::array>* borrowed, Work work, After after
     PyGraph& g;
     std::vector<py::array>* b;
     ~Hold() {
-      if (b) g.held.swap(*b);
-      else g.held.clear();
+      if (b)
+        g.held.swap(*b);
+      else
+        g.held.clear();
     }
   } hold{g, borrowed};
   {
@@ -75,7 +77,8 @@ auto locked(PyGraph& g, std::vector<py::array>* borrowed, Work work, After after
 
 void bind_graph(py::module_& m) {
   py::class_<PyGraph>(m, "Graph")
-      .def(py::init([](const std::string& dt) { return std::make_unique<PyGraph>(parse_dtype(dt)); }))
+      .def(py::init(
+          [](const std::string& dt) { return std::make_unique<PyGraph>(parse_dtype(dt)); }))
       .def("add_input", &Graph::add_input, py::arg("features"), py::arg("labels"))
       .def("add_node", &Graph::add_node, py::arg("block"), py::arg("inputs"))
       .def("set_outputs", &Graph::set_outputs)
@@ -84,26 +87,33 @@ void bind_graph(py::module_& m) {
            [](PyGraph& g, const py::list& xs, bool with_losses, bool copy) {
              std::vector<py::array> keep;
              auto in = views(xs, keep, "input");
-             return locked(g, copy ? nullptr : &keep, [&] { g.forward(in, with_losses, copy); }, [&] {
-               py::list outs;
-               for (int id : g.outputs()) outs.append(copy_out(g.value(id), false));
-               return outs;
-             });
+             return locked(
+                 g, copy ? nullptr : &keep, [&] { g.forward(in, with_losses, copy); },
+                 [&] {
+                   py::list outs;
+                   for (int id : g.outputs()) outs.append(copy_out(g.value(id), false));
+                   return outs;
+                 });
            })
       .def("backward",
            [](PyGraph& g, const py::list& dys, double loss_scale, bool want_inputs) {
              std::vector<py::array> keep;
              auto d = views(dys, keep, "output gradient");
-             std::vector<py::array> still(g.held);  // backward does not change what the forward viewed
-             return locked(g, &still, [&] { g.backward(d, loss_scale, want_inputs); }, [&] {
-               py::list res;
-               for (int id : g.inputs()) {
-                 Tensor t = g.grad(id);
-                 if (want_inputs && t) res.append(copy_out(t, false));
-                 else res.append(py::none());
-               }
-               return res;
-             });
+             std::vector<py::array> still(
+                 g.held);  // backward does not change what the forward viewed
+             return locked(
+                 g, &still, [&] { g.backward(d, loss_scale, want_inputs); },
+                 [&] {
+                   py::list res;
+                   for (int id : g.inputs()) {
+                     Tensor t = g.grad(id);
+                     if (want_inputs && t)
+                       res.append(copy_out(t, false));
+                     else
+                       res.append(py::none());
+                   }
+                   return res;
+                 });
            })
       .def("train_step",
            [](PyGraph& g, const py::list& xs, Optimizer& opt) {
@@ -112,7 +122,8 @@ void bind_graph(py::module_& m) {
              double loss = 0;
              return locked(g, &keep, [&] { loss = g.train_step(in, opt); }, [&] { return loss; });
            })
-      .def("train_step_if_fits",  // the hot path: None (nothing done) unless every array already fits
+      .def("train_step_if_fits",  // the hot path: None (nothing done) unless every array already
+                                  // fits
            [](PyGraph& g, const py::tuple& xs, Optimizer& opt) -> py::object {
              const auto& ids = g.inputs();
              if (xs.size() != ids.size()) return py::none();
@@ -136,8 +147,9 @@ void bind_graph(py::module_& m) {
                keep.push_back(a);
              }
              double loss = 0;
-             return locked(g, &keep, [&] { loss = g.train_step(in, opt); },
-                           [&] { return py::object(py::float_(loss)); });
+             return locked(
+                 g, &keep, [&] { loss = g.train_step(in, opt); },
+                 [&] { return py::object(py::float_(loss)); });
            })
       .def("check_data",
            [](PyGraph& g, const py::list& xs) {
@@ -146,27 +158,33 @@ void bind_graph(py::module_& m) {
              std::int64_t n = 0;
              return locked(g, &keep, [&] { n = g.check_data(in); }, [&] { return n; });
            })
-      .def("train_batches",
-           [](PyGraph& g, const py::list& xs, const py::array_t<std::int64_t, py::array::c_style>& order,
-              std::int64_t batch_size, std::int64_t first, std::int64_t count, Optimizer& opt,
-              Accuracy acc, int labels_input, double threshold, NonFinite guard, bool interruptible) {
-             std::vector<py::array> keep;
-             auto in = views(xs, keep, "data");
-             const TrainOptions opts{acc, labels_input, threshold, guard};
-             TrainStats st;
-             SigintGuard sigint(g, interruptible);
-             // batches are gathered into the trainer's buffers; what an earlier forward
-             // viewed stays held in case this call fails before its own forward
-             std::vector<py::array> still(g.held);
-             locked(g, &still, [&] {
-               st = g.trainer.train_batches(in, order.data(), order.size(), batch_size, first, count, opt, opts);
-             }, [] { return 0; });
-             sigint.finish();
-             return st;
-           },
-           py::arg("data"), py::arg("order"), py::arg("batch_size"), py::arg("first"), py::arg("count"),
-           py::arg("optimizer"), py::arg("accuracy"), py::arg("labels_input"), py::arg("threshold"),
-           py::arg("guard"), py::arg("interruptible"))
+      .def(
+          "train_batches",
+          [](PyGraph& g, const py::list& xs,
+             const py::array_t<std::int64_t, py::array::c_style>& order, std::int64_t batch_size,
+             std::int64_t first, std::int64_t count, Optimizer& opt, Accuracy acc, int labels_input,
+             double threshold, NonFinite guard, bool interruptible) {
+            std::vector<py::array> keep;
+            auto in = views(xs, keep, "data");
+            const TrainOptions opts{acc, labels_input, threshold, guard};
+            TrainStats st;
+            SigintGuard sigint(g, interruptible);
+            // batches are gathered into the trainer's buffers; what an earlier forward
+            // viewed stays held in case this call fails before its own forward
+            std::vector<py::array> still(g.held);
+            locked(
+                g, &still,
+                [&] {
+                  st = g.trainer.train_batches(in, order.data(), order.size(), batch_size, first,
+                                               count, opt, opts);
+                },
+                [] { return 0; });
+            sigint.finish();
+            return st;
+          },
+          py::arg("data"), py::arg("order"), py::arg("batch_size"), py::arg("first"),
+          py::arg("count"), py::arg("optimizer"), py::arg("accuracy"), py::arg("labels_input"),
+          py::arg("threshold"), py::arg("guard"), py::arg("interruptible"))
       .def_property_readonly("loss",
                              [](PyGraph& g) {
                                std::vector<py::array> still(g.held);
@@ -177,7 +195,8 @@ void bind_graph(py::module_& m) {
                              [](PyGraph& g) {
                                std::vector<py::array> still(g.held);
                                std::uint64_t v = 0;
-                               return locked(g, &still, [&] { v = g.forward_serial(); }, [&] { return v; });
+                               return locked(
+                                   g, &still, [&] { v = g.forward_serial(); }, [&] { return v; });
                              })
       .def("value",
            [](PyGraph& g, int id) {

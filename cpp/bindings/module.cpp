@@ -4,8 +4,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstring>
+
+#include "binding_utils.h"
 #include "bricks/blas.h"
-#include "bricks/kernels.h"
 #include "bricks/blocks/bce_loss.h"
 #include "bricks/blocks/bce_with_logits_loss.h"
 #include "bricks/blocks/cross_entropy_loss.h"
@@ -18,16 +20,13 @@
 #include "bricks/blocks/sigmoid.h"
 #include "bricks/blocks/softmax.h"
 #include "bricks/blocks/tanh.h"
+#include "bricks/kernels.h"
 #include "bricks/optim.h"
 #include "bricks/rng.h"
 #include "bricks/runner.h"
-#include "binding_utils.h"
-
-#include <cstring>
 
 namespace py = pybind11;
 using namespace bricks;
-
 
 void bind_trainer(py::module_& m);  // trainer_bindings.cpp
 void bind_graph(py::module_& m);    // graph_bindings.cpp
@@ -109,7 +108,8 @@ py::array runner_forward(Runner& r, const py::list& xs) {
     out = r.forward(in);
   }
   py::array res(numpy_dtype(out.dtype), std::vector<py::ssize_t>{out.rows, out.cols});
-  std::memcpy(res.mutable_data(), out.data, static_cast<std::size_t>(out.size()) * itemsize(out.dtype));
+  std::memcpy(res.mutable_data(), out.data,
+              static_cast<std::size_t>(out.size()) * itemsize(out.dtype));
   return res;
 }
 
@@ -142,8 +142,9 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("num_inputs", &Block::num_inputs)
       .def_property_readonly("is_loss", &Block::is_loss)
       .def_property_readonly("dtype", [](const Block& b) { return dtype_name(b.dtype()); })
-      .def_property_readonly("has_forward",
-                             [](Block& b) { return with_block(b, [](Block& x) { return x.has_forward(); }); })
+      .def_property_readonly(
+          "has_forward",
+          [](Block& b) { return with_block(b, [](Block& x) { return x.has_forward(); }); })
       .def("accepts_labels", &Block::accepts_labels)
       .def("param_names",
            [](const Block& b) {
@@ -151,11 +152,14 @@ PYBIND11_MODULE(_core, m) {
              for (const auto& p : b.params()) names.push_back(p.name);
              return names;
            })
-      .def("param", [](Block& b, const std::string& n) { return param_array(find_param(b, n), false); })
-      .def("grad", [](Block& b, const std::string& n) { return param_array(find_param(b, n), true); })
+      .def("param",
+           [](Block& b, const std::string& n) { return param_array(find_param(b, n), false); })
+      .def("grad",
+           [](Block& b, const std::string& n) { return param_array(find_param(b, n), true); })
       .def("zero_grad", [](Block& b) { with_block(b, [](Block& x) { x.zero_grad(); }); })
       .def("invalidate", [](Block& b) { with_block(b, [](Block& x) { x.invalidate(); }); })
-      .def("clone_shared", [](Block& b) { return with_block(b, [](Block& x) { return x.clone_shared(); }); })
+      .def("clone_shared",
+           [](Block& b) { return with_block(b, [](Block& x) { return x.clone_shared(); }); })
       .def("infer_features",
            [](const Block& b, const std::vector<std::pair<std::int64_t, bool>>& ins) {
              // Output width for inputs of these widths (labels: int64): checks the wiring.
@@ -164,8 +168,9 @@ PYBIND11_MODULE(_core, m) {
                probe.push_back({labels ? DType::i64 : b.dtype(), nullptr, 1, cols});
              return b.probe_shape(probe).cols;
            })
-      .def_property("training", [](Block& b) { return with_block(b, [](Block& x) { return x.training(); }); },
-                    [](Block& b, bool on) { with_block(b, [on](Block& x) { x.set_training(on); }); });
+      .def_property(
+          "training", [](Block& b) { return with_block(b, [](Block& x) { return x.training(); }); },
+          [](Block& b, bool on) { with_block(b, [on](Block& x) { x.set_training(on); }); });
 
   py::class_<Linear, Block, std::shared_ptr<Linear>>(m, "Linear")
       .def(py::init([](std::int64_t in, std::int64_t out, bool bias, const std::string& dt,
@@ -177,8 +182,8 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("in_features", &Linear::in_features)
       .def_property_readonly("out_features", &Linear::out_features);
 
-#define BRICKS_SIMPLE(CLS)                                                                  \
-  py::class_<CLS, Block, std::shared_ptr<CLS>>(m, #CLS).def(                                \
+#define BRICKS_SIMPLE(CLS)                                                                    \
+  py::class_<CLS, Block, std::shared_ptr<CLS>>(m, #CLS).def(                                  \
       py::init([](const std::string& dt) { return std::make_shared<CLS>(parse_dtype(dt)); }), \
       py::arg("dtype"));
   BRICKS_SIMPLE(ReLU)
@@ -212,41 +217,50 @@ PYBIND11_MODULE(_core, m) {
       });
 
   py::class_<Optimizer>(m, "Optimizer")
-      .def("step", [](Optimizer& o) {
-        LockSet lock;
-        NoGil nogil;
-        lock.lock(o.lock_order());
-        o.step();
-      })
+      .def("step",
+           [](Optimizer& o) {
+             LockSet lock;
+             NoGil nogil;
+             lock.lock(o.lock_order());
+             o.step();
+           })
       .def("zero_grad", [](Optimizer& o) { with_owners(o, [](Optimizer& x) { x.zero_grad(); }); })
-      .def("grad_norm", [](Optimizer& o) { return with_owners(o, [](Optimizer& x) { return x.grad_norm(); }); })
+      .def("grad_norm",
+           [](Optimizer& o) { return with_owners(o, [](Optimizer& x) { return x.grad_norm(); }); })
       // hyperparameters change between steps, never during one (fit runs in other threads)
-      .def_property("lr", [](Optimizer& o) { return with_owners(o, [](Optimizer& x) { return x.lr(); }); },
-                    [](Optimizer& o, double v) { with_owners(o, [v](Optimizer& x) { x.set_lr(v); }); })
-      .def_property("clip_norm",
-                    [](Optimizer& o) { return with_owners(o, [](Optimizer& x) { return x.clip_norm(); }); },
-                    [](Optimizer& o, double v) { with_owners(o, [v](Optimizer& x) { x.set_clip_norm(v); }); })
-      .def_property("steps", [](Optimizer& o) { return with_owners(o, [](Optimizer& x) { return x.steps(); }); },
-                    [](Optimizer& o, long v) { with_owners(o, [v](Optimizer& x) { x.set_steps(v); }); })
-      .def("get_state", [](Optimizer& o) {
-        // Copies of the state buffers (momentum, moments), for saving.
-        LockSet lock;
-        lock_nogil(lock, o.lock_order());
-        py::list out;
-        for (auto& b : o.state()) {
-          py::array a(numpy_dtype(b.dtype()), std::vector<py::ssize_t>{b.shape().rows, b.shape().cols});
-          std::memcpy(a.mutable_data(), b.ptr<unsigned char>(), static_cast<std::size_t>(b.size()) * itemsize(b.dtype()));
-          out.append(a);
-        }
-        return out;
-      })
+      .def_property(
+          "lr", [](Optimizer& o) { return with_owners(o, [](Optimizer& x) { return x.lr(); }); },
+          [](Optimizer& o, double v) { with_owners(o, [v](Optimizer& x) { x.set_lr(v); }); })
+      .def_property(
+          "clip_norm",
+          [](Optimizer& o) { return with_owners(o, [](Optimizer& x) { return x.clip_norm(); }); },
+          [](Optimizer& o, double v) { with_owners(o, [v](Optimizer& x) { x.set_clip_norm(v); }); })
+      .def_property(
+          "steps",
+          [](Optimizer& o) { return with_owners(o, [](Optimizer& x) { return x.steps(); }); },
+          [](Optimizer& o, long v) { with_owners(o, [v](Optimizer& x) { x.set_steps(v); }); })
+      .def("get_state",
+           [](Optimizer& o) {
+             // Copies of the state buffers (momentum, moments), for saving.
+             LockSet lock;
+             lock_nogil(lock, o.lock_order());
+             py::list out;
+             for (auto& b : o.state()) {
+               py::array a(numpy_dtype(b.dtype()),
+                           std::vector<py::ssize_t>{b.shape().rows, b.shape().cols});
+               std::memcpy(a.mutable_data(), b.ptr<unsigned char>(),
+                           static_cast<std::size_t>(b.size()) * itemsize(b.dtype()));
+               out.append(a);
+             }
+             return out;
+           })
       .def("set_state", [](Optimizer& o, const std::vector<py::array>& arrays) {
         LockSet lock;
         lock_nogil(lock, o.lock_order());
         auto& st = o.state();
         if (arrays.size() != st.size())
-          throw ValueError(o.name() + ": expected " + std::to_string(st.size()) + " state arrays, got " +
-                           std::to_string(arrays.size()));
+          throw ValueError(o.name() + ": expected " + std::to_string(st.size()) +
+                           " state arrays, got " + std::to_string(arrays.size()));
         for (std::size_t i = 0; i < st.size(); ++i) {  // check all before changing any
           Tensor t = as_tensor(arrays[i], o.name(), "state " + std::to_string(i));
           if (t.dtype != st[i].dtype() || t.size() != st[i].size())
@@ -254,30 +268,31 @@ PYBIND11_MODULE(_core, m) {
                              dtype_name(st[i].dtype()) + " of shape " + st[i].shape().str());
         }
         for (std::size_t i = 0; i < st.size(); ++i)
-          std::memcpy(st[i].ptr<unsigned char>(), arrays[i].data(), static_cast<std::size_t>(st[i].size()) * itemsize(st[i].dtype()));
+          std::memcpy(st[i].ptr<unsigned char>(), arrays[i].data(),
+                      static_cast<std::size_t>(st[i].size()) * itemsize(st[i].dtype()));
       });
 
-  py::class_<SGD, Optimizer>(m, "SGD")
-      .def(py::init([](const std::vector<std::shared_ptr<Block>>& blocks, double lr, double momentum,
-                       double dampening, double weight_decay, bool nesterov) {
-             auto o = std::make_unique<SGD>(collect_params(blocks), lr, momentum, dampening,
-                                            weight_decay, nesterov);
-             o->set_owners(blocks);
-             return o;
-           }),
-           py::arg("blocks"), py::arg("lr"), py::arg("momentum"), py::arg("dampening"),
-           py::arg("weight_decay"), py::arg("nesterov"));
+  py::class_<SGD, Optimizer>(m, "SGD").def(
+      py::init([](const std::vector<std::shared_ptr<Block>>& blocks, double lr, double momentum,
+                  double dampening, double weight_decay, bool nesterov) {
+        auto o = std::make_unique<SGD>(collect_params(blocks), lr, momentum, dampening,
+                                       weight_decay, nesterov);
+        o->set_owners(blocks);
+        return o;
+      }),
+      py::arg("blocks"), py::arg("lr"), py::arg("momentum"), py::arg("dampening"),
+      py::arg("weight_decay"), py::arg("nesterov"));
 
-  py::class_<Adam, Optimizer>(m, "Adam")
-      .def(py::init([](const std::vector<std::shared_ptr<Block>>& blocks, double lr, double beta1,
-                       double beta2, double eps, double weight_decay, bool decoupled) {
-             auto o = std::make_unique<Adam>(collect_params(blocks), lr, beta1, beta2, eps,
-                                             weight_decay, decoupled);
-             o->set_owners(blocks);
-             return o;
-           }),
-           py::arg("blocks"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
-           py::arg("weight_decay"), py::arg("decoupled"));
+  py::class_<Adam, Optimizer>(m, "Adam").def(
+      py::init([](const std::vector<std::shared_ptr<Block>>& blocks, double lr, double beta1,
+                  double beta2, double eps, double weight_decay, bool decoupled) {
+        auto o = std::make_unique<Adam>(collect_params(blocks), lr, beta1, beta2, eps, weight_decay,
+                                        decoupled);
+        o->set_owners(blocks);
+        return o;
+      }),
+      py::arg("blocks"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+      py::arg("weight_decay"), py::arg("decoupled"));
 
   bind_trainer(m);  // first: Graph.train_batches' signature names its types
   bind_graph(m);
@@ -289,10 +304,12 @@ PYBIND11_MODULE(_core, m) {
   m.def("blas_corename", &blas_corename);
   m.def("_at_exit", &at_exit, py::arg("seconds"),
         "Stop native work in other threads and wait for it (registered with atexit).");
-  m.def("set_isa", [](const std::string& name) { return kernels::isa_name(kernels::set_isa(name)); },
-        py::arg("name"));
-  m.def("_cap_isa", [](const std::string& name) { kernels::cap_isa(kernels::parse_isa(name)); },
-        py::arg("name"), "Pretend the CPU has no path above this one (for tests).");
+  m.def(
+      "set_isa", [](const std::string& name) { return kernels::isa_name(kernels::set_isa(name)); },
+      py::arg("name"));
+  m.def(
+      "_cap_isa", [](const std::string& name) { kernels::cap_isa(kernels::parse_isa(name)); },
+      py::arg("name"), "Pretend the CPU has no path above this one (for tests).");
   m.def("active_isa", [] { return kernels::isa_name(kernels::active_isa()); });
   m.def("available_isas", [] {
     std::vector<std::string> out;

@@ -6,7 +6,7 @@ namespace bricks {
 
 SigintGuard::SigintGuard(Graph& graph, bool on) : graph_(graph), on_(on) {
   if (!on_) return;
-  struct sigaction ours {};
+  struct sigaction ours{};
   ours.sa_handler = [](int) { request_stop(); };  // async-signal-safe: one atomic store
   sigemptyset(&ours.sa_mask);
   clear_stop();  // a request left by an earlier Ctrl-C is not this call's

@@ -26,7 +26,7 @@ class SigintGuard {
   bool restore();  // whether a stop request was pending
   Graph& graph_;
   bool on_;
-  struct sigaction old_ {};
+  struct sigaction old_{};
 };
 
 }  // namespace bricks

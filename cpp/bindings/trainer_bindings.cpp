@@ -19,7 +19,8 @@ void bind_trainer(py::module_& m) {
       .value("skip", NonFinite::skip);
   py::class_<TrainStats>(m, "TrainStats", "Sums over the batches of train_batches calls.")
       .def(py::init<>())
-      .def_readonly("loss_sum", &TrainStats::loss_sum, "sum over samples of the per-batch mean loss")
+      .def_readonly("loss_sum", &TrainStats::loss_sum,
+                    "sum over samples of the per-batch mean loss")
       .def_readonly("samples", &TrainStats::samples)
       .def_readonly("correct", &TrainStats::correct)
       .def_readonly("batches", &TrainStats::batches)

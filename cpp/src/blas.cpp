@@ -11,7 +11,8 @@ namespace {
 
 blasint dim(std::int64_t v) {
   if (v < 0 || v > std::numeric_limits<blasint>::max())
-    throw ValueError("matrix dimension " + std::to_string(v) + " does not fit OpenBLAS's 32-bit int");
+    throw ValueError("matrix dimension " + std::to_string(v) +
+                     " does not fit OpenBLAS's 32-bit int");
   return static_cast<blasint>(v);
 }
 
@@ -23,7 +24,8 @@ bool empty_product(std::int64_t M, std::int64_t N, std::int64_t K, T beta, T* C,
   if (M == 0 || N == 0) return true;
   if (K != 0) return false;
   for (std::int64_t i = 0; i < M; ++i)
-    for (std::int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+    for (std::int64_t j = 0; j < N; ++j)
+      C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
   return true;
 }
 

@@ -4,7 +4,8 @@ namespace bricks {
 
 Block::Block(DType dtype) : dtype_(dtype) {
   if (dtype != DType::f32 && dtype != DType::f64)
-    throw TypeError(std::string("block dtype must be float32 or float64, got ") + dtype_name(dtype));
+    throw TypeError(std::string("block dtype must be float32 or float64, got ") +
+                    dtype_name(dtype));
 }
 
 void Block::fail(const std::string& what) const { throw ValueError(name() + ": " + what); }

@@ -11,7 +11,8 @@ namespace bricks {
 namespace {
 std::atomic<bool> g_stop{false}, g_stop_all{false};
 inline void check_stop(bool stoppable) {
-  if ((stoppable && g_stop.load(std::memory_order_relaxed)) || g_stop_all.load(std::memory_order_relaxed))
+  if ((stoppable && g_stop.load(std::memory_order_relaxed)) ||
+      g_stop_all.load(std::memory_order_relaxed))
     throw Interrupted("interrupted");
 }
 template <class T>
@@ -26,7 +27,8 @@ void request_stop_all() { g_stop_all.store(true); }
 
 int Graph::add_input(std::int64_t features, bool labels) {
   if (features <= 0 || (labels && features != 1))
-    throw ValueError("Input: features must be positive (1 for labels), got " + std::to_string(features));
+    throw ValueError("Input: features must be positive (1 for labels), got " +
+                     std::to_string(features));
   Node n;
   n.features = features;
   n.labels = labels;
@@ -102,9 +104,9 @@ void Graph::prepare(std::int64_t batch) {
       scratch_[0].resize(rows, cols);  // grows to the largest node
       scratch_[1].resize(rows, cols);
     } catch (const OutOfMemory& e) {
-      throw OutOfMemory("Model: the activations of " + (n.block ? n.block->name() : std::string("an input")) +
-                        " for a batch of " + std::to_string(batch) + ": " + e.what() +
-                        "; use a smaller batch_size");
+      throw OutOfMemory("Model: the activations of " +
+                        (n.block ? n.block->name() : std::string("an input")) + " for a batch of " +
+                        std::to_string(batch) + ": " + e.what() + "; use a smaller batch_size");
     }
   }
   batch_ = batch;
@@ -120,7 +122,8 @@ std::string Graph::blame_width(int k, std::int64_t rows, std::int64_t cols) cons
     const Node& n = nodes_[i];
     if (!n.block) continue;
     std::vector<Tensor> probe;
-    for (int u : n.inputs) probe.push_back({nodes_[u].labels ? DType::i64 : dtype_, nullptr, rows, width[u]});
+    for (int u : n.inputs)
+      probe.push_back({nodes_[u].labels ? DType::i64 : dtype_, nullptr, rows, width[u]});
     try {
       width[i] = n.block->output_shape(probe).cols;
     } catch (const std::exception& e) {
@@ -138,9 +141,10 @@ void Graph::check_input(int k, const Tensor& t, bool copy, bool validate) {
     throw TypeError(who + ": expected " + dtype_name(want) + " data, got " + dtype_name(t.dtype));
   if (t.cols != n.features) {
     const std::string blame = n.labels ? "" : blame_width(k, t.rows, t.cols);
-    throw ValueError(who + ": expected " + (n.labels ? std::string("labels of shape (N,)") :
-                     "shape (N, " + std::to_string(n.features) + ")") + ", got (" +
-                     std::to_string(t.rows) + ", " + std::to_string(t.cols) + ")" +
+    throw ValueError(who + ": expected " +
+                     (n.labels ? std::string("labels of shape (N,)")
+                               : "shape (N, " + std::to_string(n.features) + ")") +
+                     ", got (" + std::to_string(t.rows) + ", " + std::to_string(t.cols) + ")" +
                      (blame.empty() ? "" : "; " + blame));
   }
   if (t.rows <= 0) throw ValueError(who + ": empty batch (0 rows)");
@@ -148,7 +152,8 @@ void Graph::check_input(int k, const Tensor& t, bool copy, bool validate) {
   if (copy) {
     n.value.set_dtype(want);
     n.value.resize(t.rows, t.cols);
-    std::memcpy(n.value.ptr<unsigned char>(), t.data, static_cast<std::size_t>(t.size()) * itemsize(want));
+    std::memcpy(n.value.ptr<unsigned char>(), t.data,
+                static_cast<std::size_t>(t.size()) * itemsize(want));
     n.value_view = n.value.view();
   } else {
     n.value_view = t;
@@ -159,14 +164,16 @@ void Graph::forward(const std::vector<Tensor>& inputs, bool with_losses, bool co
   run_forward(inputs, with_losses, copy_inputs, true);
 }
 
-void Graph::forward_checked(const std::vector<Tensor>& batch) { run_forward(batch, true, false, false); }
+void Graph::forward_checked(const std::vector<Tensor>& batch) {
+  run_forward(batch, true, false, false);
+}
 
 void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy_inputs,
                         bool validate) {
   has_forward_ = false;
   if (inputs.size() != input_ids_.size())
-    throw ValueError("Model: expected " + std::to_string(input_ids_.size()) + " input array(s), got " +
-                     std::to_string(inputs.size()));
+    throw ValueError("Model: expected " + std::to_string(input_ids_.size()) +
+                     " input array(s), got " + std::to_string(inputs.size()));
   std::int64_t batch = -1;
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     Node& n = nodes_[input_ids_[k]];
@@ -179,14 +186,16 @@ void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, boo
   }
   if (batch < 0) throw ValueError("Model: no input data");
   for (std::size_t k = 0; k < inputs.size(); ++k)
-    if (with_losses || nodes_[input_ids_[k]].for_outputs) check_input(static_cast<int>(k), inputs[k], copy_inputs, validate);
+    if (with_losses || nodes_[input_ids_[k]].for_outputs)
+      check_input(static_cast<int>(k), inputs[k], copy_inputs, validate);
   has_forward_ = false;  // until every node has run: no backward through a half-done forward
   ++forward_serial_;
   prepare(batch);
   for (auto& n : nodes_) {
     if (!n.block || (!with_losses && !n.for_outputs)) continue;
     in_views_.clear();
-    for (int u : n.inputs) in_views_.push_back(nodes_[u].block ? nodes_[u].value.view() : nodes_[u].value_view);
+    for (int u : n.inputs)
+      in_views_.push_back(nodes_[u].block ? nodes_[u].value.view() : nodes_[u].value_view);
     check_stop(stoppable_);
     n.block->forward(in_views_.data(), n.value.view());
     n.serial = n.block->forward_serial();
@@ -195,7 +204,8 @@ void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, boo
   has_forward_ = true;
 }
 
-void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale, bool want_input_grads) {
+void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,
+                     bool want_input_grads) {
   if (!has_forward_) throw StateError("Model: backward called before forward");
   // Which node values need a gradient: those leading to parameters or wanted inputs.
   need_.assign(nodes_.size(), 0);
@@ -215,22 +225,28 @@ void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,
     if (g.shape() != n.grad.shape())
       throw ValueError("Model: output gradient must have shape " + n.grad.shape().str() + ", got " +
                        g.shape().str());
-    if (g.dtype != dtype_) throw TypeError(std::string("Model: output gradient must be ") + dtype_name(dtype_));
+    if (g.dtype != dtype_)
+      throw TypeError(std::string("Model: output gradient must be ") + dtype_name(dtype_));
     check_finite(g, "Model", "output gradient");
     dispatch_float(dtype_, [&](auto zero) {
       using T = decltype(zero);
-      if (n.grad_written) add_into(n.grad.ptr<T>(), g.ptr<T>(), g.size());
-      else std::memcpy(n.grad.ptr<T>(), g.data, sizeof(T) * g.size());
+      if (n.grad_written)
+        add_into(n.grad.ptr<T>(), g.ptr<T>(), g.size());
+      else
+        std::memcpy(n.grad.ptr<T>(), g.data, sizeof(T) * g.size());
     });
     n.grad_written = true;
   };
   for (std::size_t i = 0; i < output_grads.size() && i < outputs_.size(); ++i)
     if (output_grads[i]) seed(outputs_[i], output_grads[i]);
   if (loss_scale != 0.0) {
-    if (!ran_losses_) throw StateError("Model: backward from the loss needs a forward with targets");
+    if (!ran_losses_)
+      throw StateError("Model: backward from the loss needs a forward with targets");
     for (int id : losses_) {
       Node& n = nodes_[id];
-      dispatch_float(dtype_, [&](auto zero) { n.grad.ptr<decltype(zero)>()[0] = static_cast<decltype(zero)>(loss_scale); });
+      dispatch_float(dtype_, [&](auto zero) {
+        n.grad.ptr<decltype(zero)>()[0] = static_cast<decltype(zero)>(loss_scale);
+      });
       n.grad_written = true;
     }
   }
@@ -256,7 +272,8 @@ void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,
     }
     check_stop(stoppable_);
     if (n.block->forward_serial() != n.serial)
-      throw StateError("Model: block " + n.block->name() + " ran a forward elsewhere (on its own or in "
+      throw StateError("Model: block " + n.block->name() +
+                       " ran a forward elsewhere (on its own or in "
                        "another model) since this model's forward; run the model's forward again");
     n.block->backward(n.grad.view(), din_.data());
     n.ran_backward = true;
@@ -314,12 +331,12 @@ void Graph::backward_fresh() {
 
 std::int64_t Graph::check_data(const std::vector<Tensor>& data) {
   if (data.size() != input_ids_.size())
-    throw ValueError("Model: expected " + std::to_string(input_ids_.size()) + " data array(s), got " +
-                     std::to_string(data.size()));
+    throw ValueError("Model: expected " + std::to_string(input_ids_.size()) +
+                     " data array(s), got " + std::to_string(data.size()));
   for (std::size_t k = 0; k < data.size(); ++k) {
     if (data[k].rows != data[0].rows)
-      throw ValueError("Model: data arrays have different lengths: " + std::to_string(data[0].rows) +
-                       " and " + std::to_string(data[k].rows));
+      throw ValueError("Model: data arrays have different lengths: " +
+                       std::to_string(data[0].rows) + " and " + std::to_string(data[k].rows));
     check_input(static_cast<int>(k), data[k], false, true);
   }
   return data.empty() ? 0 : data[0].rows;

@@ -1,12 +1,12 @@
 #include "bricks/optim.h"
 
-#include "bricks/lock_set.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <set>
 #include <sstream>
+
+#include "bricks/lock_set.h"
 
 namespace bricks {
 
@@ -48,7 +48,8 @@ double Optimizer::grad_norm() const {
     dispatch_float(p.grad->dtype(), [&](auto zero) {
       using T = decltype(zero);
       const T* g = p.grad->ptr<T>();
-      for (std::int64_t i = 0, n = p.grad->size(); i < n; ++i) s += static_cast<double>(g[i]) * g[i];
+      for (std::int64_t i = 0, n = p.grad->size(); i < n; ++i)
+        s += static_cast<double>(g[i]) * g[i];
     });
   return std::sqrt(s);
 }
@@ -101,8 +102,9 @@ BRICKS_CLONES double abs_max(const double* x, std::int64_t n) {
 // The update loops, compiled per instruction set (they run once per step over every
 // parameter; at medium sizes baseline SSE2 code made the update 12% of a step).
 template <class T>
-[[gnu::always_inline]] inline void sgd_loop(T* w, const T* g, T* buf, std::int64_t n, T lr, T wd, T mu,
-                                            T damp, bool first, bool nesterov, double& wmax, double& bmax) {
+[[gnu::always_inline]] inline void sgd_loop(T* w, const T* g, T* buf, std::int64_t n, T lr, T wd,
+                                            T mu, T damp, bool first, bool nesterov, double& wmax,
+                                            double& bmax) {
   using U = decltype(mag_bits(T(0)));
   U wm = 0, bm = 0;  // maxima for the guard, free in these memory-bound loops
   if (!buf) {
@@ -122,25 +124,30 @@ template <class T>
   wmax = std::fmax(wmax, from_bits(wm));
   bmax = std::fmax(bmax, from_bits(bm));
 }
-BRICKS_CLONES void sgd_kernel(float* w, const float* g, float* buf, std::int64_t n, float lr, float wd,
-                              float mu, float damp, bool first, bool nesterov, double& wmax, double& bmax) {
+BRICKS_CLONES void sgd_kernel(float* w, const float* g, float* buf, std::int64_t n, float lr,
+                              float wd, float mu, float damp, bool first, bool nesterov,
+                              double& wmax, double& bmax) {
   sgd_loop(w, g, buf, n, lr, wd, mu, damp, first, nesterov, wmax, bmax);
 }
-BRICKS_CLONES void sgd_kernel(double* w, const double* g, double* buf, std::int64_t n, double lr, double wd,
-                              double mu, double damp, bool first, bool nesterov, double& wmax, double& bmax) {
+BRICKS_CLONES void sgd_kernel(double* w, const double* g, double* buf, std::int64_t n, double lr,
+                              double wd, double mu, double damp, bool first, bool nesterov,
+                              double& wmax, double& bmax) {
   sgd_loop(w, g, buf, n, lr, wd, mu, damp, first, nesterov, wmax, bmax);
 }
 
 template <class T>
-[[gnu::always_inline]] inline void adam_loop(T* w, const T* g, T* m, T* v, std::int64_t n, T b1, T b2, T eps,
-                                             T step, T inv_sqrt_bc2, T wd, T decay, bool decoupled,
-                                             double& wmax, double& mmax, double& vmax) {
+[[gnu::always_inline]] inline void adam_loop(T* w, const T* g, T* m, T* v, std::int64_t n, T b1,
+                                             T b2, T eps, T step, T inv_sqrt_bc2, T wd, T decay,
+                                             bool decoupled, double& wmax, double& mmax,
+                                             double& vmax) {
   using U = decltype(mag_bits(T(0)));
   U wm = 0, mm = 0, vm = 0;
   for (std::int64_t i = 0; i < n; ++i) {
     T d = g[i];
-    if (decoupled) w[i] *= decay;
-    else d += wd * w[i];
+    if (decoupled)
+      w[i] *= decay;
+    else
+      d += wd * w[i];
     m[i] = b1 * m[i] + (T(1) - b1) * d;
     v[i] = b2 * v[i] + (T(1) - b2) * d * d;
     w[i] -= step * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
@@ -152,19 +159,22 @@ template <class T>
   mmax = std::fmax(mmax, from_bits(mm));
   vmax = std::fmax(vmax, from_bits(vm));
 }
-BRICKS_CLONES void adam_kernel(float* w, const float* g, float* m, float* v, std::int64_t n, float b1, float b2,
-                               float eps, float step, float inv_sqrt_bc2, float wd, float decay, bool decoupled,
-                               double& wmax, double& mmax, double& vmax) {
+BRICKS_CLONES void adam_kernel(float* w, const float* g, float* m, float* v, std::int64_t n,
+                               float b1, float b2, float eps, float step, float inv_sqrt_bc2,
+                               float wd, float decay, bool decoupled, double& wmax, double& mmax,
+                               double& vmax) {
   adam_loop(w, g, m, v, n, b1, b2, eps, step, inv_sqrt_bc2, wd, decay, decoupled, wmax, mmax, vmax);
 }
-BRICKS_CLONES void adam_kernel(double* w, const double* g, double* m, double* v, std::int64_t n, double b1,
-                               double b2, double eps, double step, double inv_sqrt_bc2, double wd, double decay,
-                               bool decoupled, double& wmax, double& mmax, double& vmax) {
+BRICKS_CLONES void adam_kernel(double* w, const double* g, double* m, double* v, std::int64_t n,
+                               double b1, double b2, double eps, double step, double inv_sqrt_bc2,
+                               double wd, double decay, bool decoupled, double& wmax, double& mmax,
+                               double& vmax) {
   adam_loop(w, g, m, v, n, b1, b2, eps, step, inv_sqrt_bc2, wd, decay, decoupled, wmax, mmax, vmax);
 }
 
 double buffer_max(const Buffer& b) {
-  return dispatch_float(b.dtype(), [&](auto zero) { return abs_max(b.ptr<decltype(zero)>(), b.size()); });
+  return dispatch_float(b.dtype(),
+                        [&](auto zero) { return abs_max(b.ptr<decltype(zero)>(), b.size()); });
 }
 }  // namespace
 
@@ -232,8 +242,11 @@ void Optimizer::ensure_state(int per_param) {
 
 SGD::SGD(std::vector<Param> params, double lr, double momentum, double dampening,
          double weight_decay, bool nesterov)
-    : Optimizer(std::move(params), lr), momentum_(momentum), dampening_(dampening),
-      weight_decay_(weight_decay), nesterov_(nesterov) {
+    : Optimizer(std::move(params), lr),
+      momentum_(momentum),
+      dampening_(dampening),
+      weight_decay_(weight_decay),
+      nesterov_(nesterov) {
   check_hyper("SGD", "lr", lr);
   check_hyper("SGD", "momentum", momentum);
   check_hyper("SGD", "dampening", dampening);
@@ -250,8 +263,9 @@ void SGD::update() {
     dispatch_float(p.value->dtype(), [&](auto zero) {
       using T = decltype(zero);
       T* buf = momentum_ != 0.0 ? state_[k].ptr<T>() : nullptr;
-      sgd_kernel(p.value->ptr<T>(), p.grad->ptr<T>(), buf, p.value->size(), T(lr_), T(weight_decay_),
-                 T(momentum_), T(1.0 - dampening_), steps_ == 0, nesterov_, wmax, bmax);
+      sgd_kernel(p.value->ptr<T>(), p.grad->ptr<T>(), buf, p.value->size(), T(lr_),
+                 T(weight_decay_), T(momentum_), T(1.0 - dampening_), steps_ == 0, nesterov_, wmax,
+                 bmax);
     });
   }
   wmax_ = wmax;
@@ -267,8 +281,12 @@ bool SGD::step_is_safe(double gmax) const {
 
 Adam::Adam(std::vector<Param> params, double lr, double beta1, double beta2, double eps,
            double weight_decay, bool decoupled)
-    : Optimizer(std::move(params), lr), beta1_(beta1), beta2_(beta2), eps_(eps),
-      weight_decay_(weight_decay), decoupled_(decoupled) {
+    : Optimizer(std::move(params), lr),
+      beta1_(beta1),
+      beta2_(beta2),
+      eps_(eps),
+      weight_decay_(weight_decay),
+      decoupled_(decoupled) {
   const std::string who = decoupled ? "AdamW" : "Adam";
   check_hyper(who, "lr", lr);
   check_hyper(who, "eps", eps);
@@ -289,9 +307,10 @@ void Adam::update() {
     auto& p = params_[k];
     dispatch_float(p.value->dtype(), [&](auto zero) {
       using T = decltype(zero);
-      adam_kernel(p.value->ptr<T>(), p.grad->ptr<T>(), state_[2 * k].ptr<T>(), state_[2 * k + 1].ptr<T>(),
-                  p.value->size(), T(beta1_), T(beta2_), T(eps_), T(lr_ / bc1), T(1.0 / std::sqrt(bc2)),
-                  T(weight_decay_), T(1.0 - lr_ * weight_decay_), decoupled_, wmax, mmax, vmax);
+      adam_kernel(p.value->ptr<T>(), p.grad->ptr<T>(), state_[2 * k].ptr<T>(),
+                  state_[2 * k + 1].ptr<T>(), p.value->size(), T(beta1_), T(beta2_), T(eps_),
+                  T(lr_ / bc1), T(1.0 / std::sqrt(bc2)), T(weight_decay_),
+                  T(1.0 - lr_ * weight_decay_), decoupled_, wmax, mmax, vmax);
     });
   }
   wmax_ = wmax;

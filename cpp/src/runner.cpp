@@ -38,7 +38,8 @@ void Runner::check_current() const {
   const Block& b = *block_;
   if (!b.has_forward()) throw StateError(b.name() + ": backward called before forward");
   if (b.forward_serial() != serial_)
-    throw StateError(b.name() + ": a model that uses this block ran a forward since this block's own "
+    throw StateError(b.name() +
+                     ": a model that uses this block ran a forward since this block's own "
                      "forward, so its caches are the model's; call forward again before backward");
 }
 

@@ -23,8 +23,8 @@ void Buffer::resize(std::int64_t rows, std::int64_t cols) {
     if (!p) {
       char gb[32];
       std::snprintf(gb, sizeof gb, "%.1f GB", static_cast<double>(bytes) / 1e9);
-      throw OutOfMemory("cannot allocate " + Shape{rows, cols}.str() + " " + dtype_name(dtype_) + " (" +
-                        gb + ")");
+      throw OutOfMemory("cannot allocate " + Shape{rows, cols}.str() + " " + dtype_name(dtype_) +
+                        " (" + gb + ")");
     }
     std::memset(p, 0, bytes);
     mem_.reset(static_cast<unsigned char*>(p));

@@ -26,8 +26,10 @@ TrainStats Trainer::train_batches(const std::vector<Tensor>& data, const std::in
     throw ValueError("train_batches: bad accuracy mode");
   if (opts.guard < NonFinite::ignore || opts.guard > NonFinite::skip)
     throw ValueError("train_batches: bad non-finite mode");
-  if (graph_.losses().empty()) throw StateError("Model: training needs a loss (compile the model first)");
-  if (batch_size <= 0) throw ValueError("Model: batch_size must be positive, got " + std::to_string(batch_size));
+  if (graph_.losses().empty())
+    throw StateError("Model: training needs a loss (compile the model first)");
+  if (batch_size <= 0)
+    throw ValueError("Model: batch_size must be positive, got " + std::to_string(batch_size));
   if (opts.accuracy != Accuracy::none &&
       (opts.labels_input < 0 || opts.labels_input >= static_cast<int>(graph_.inputs().size())))
     throw ValueError("Model: no such labels input " + std::to_string(opts.labels_input));
@@ -37,7 +39,8 @@ TrainStats Trainer::train_batches(const std::vector<Tensor>& data, const std::in
   batch_bufs_.resize(data.size());
   batch_views_.resize(data.size());
   TrainStats st;
-  if (opts.guard != NonFinite::ignore) opt.refresh_maxima();  // weights may have been set from Python
+  if (opts.guard != NonFinite::ignore)
+    opt.refresh_maxima();  // weights may have been set from Python
   const std::int64_t nb = (n + batch_size - 1) / batch_size;
   for (std::int64_t b = first; b < first + count && b < nb; ++b) {
     const std::int64_t lo = b * batch_size, m = std::min(n, lo + batch_size) - lo;
@@ -52,8 +55,8 @@ TrainStats Trainer::train_batches(const std::vector<Tensor>& data, const std::in
         ++st.skipped;
         continue;
       }
-      throw NonFiniteError("Model: non-finite " + std::string(what) + " at batch " + std::to_string(b) +
-                           "; the weights are those before it");
+      throw NonFiniteError("Model: non-finite " + std::string(what) + " at batch " +
+                           std::to_string(b) + "; the weights are those before it");
     }
     st.loss_sum += L * static_cast<double>(m);
     st.samples += m;
@@ -70,7 +73,8 @@ void Trainer::gather(const std::vector<Tensor>& data, const std::int64_t* rows, 
     batch_bufs_[k].resize(m, data[k].cols);  // grows only for a larger batch
     auto* dst = batch_bufs_[k].ptr<unsigned char>();
     const auto* src = static_cast<const unsigned char*>(data[k].data);
-    for (std::int64_t i = 0; i < m; ++i) std::memcpy(dst + i * row_bytes, src + rows[i] * row_bytes, row_bytes);
+    for (std::int64_t i = 0; i < m; ++i)
+      std::memcpy(dst + i * row_bytes, src + rows[i] * row_bytes, row_bytes);
     batch_views_[k] = batch_bufs_[k].view();
   }
 }
@@ -142,7 +146,8 @@ void Trainer::Backup::restore(Optimizer& opt) {
                 static_cast<std::size_t>(src.size()) * itemsize(src.dtype()));
   };
   for (std::size_t i = 0; i < ps.size(); ++i) copy(*ps[i].value, bufs[i]);
-  for (std::size_t i = 0; i < st.size() && ps.size() + i < bufs.size(); ++i) copy(st[i], bufs[ps.size() + i]);
+  for (std::size_t i = 0; i < st.size() && ps.size() + i < bufs.size(); ++i)
+    copy(st[i], bufs[ps.size() + i]);
   opt.set_steps(steps);
 }
 

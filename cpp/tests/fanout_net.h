@@ -15,9 +15,12 @@ namespace bricks_test {
 
 struct FanoutNet {
   bricks::Graph g{bricks::DType::f64};
-  std::shared_ptr<bricks::Linear> l1 = std::make_shared<bricks::Linear>(3, 4, true, bricks::DType::f64, "torch", 1);
-  std::shared_ptr<bricks::Linear> l2 = std::make_shared<bricks::Linear>(3, 4, true, bricks::DType::f64, "torch", 2);
-  std::shared_ptr<bricks::Linear> l3 = std::make_shared<bricks::Linear>(4, 3, true, bricks::DType::f64, "torch", 3);
+  std::shared_ptr<bricks::Linear> l1 =
+      std::make_shared<bricks::Linear>(3, 4, true, bricks::DType::f64, "torch", 1);
+  std::shared_ptr<bricks::Linear> l2 =
+      std::make_shared<bricks::Linear>(3, 4, true, bricks::DType::f64, "torch", 2);
+  std::shared_ptr<bricks::Linear> l3 =
+      std::make_shared<bricks::Linear>(4, 3, true, bricks::DType::f64, "torch", 3);
   int x, t;
   FanoutNet() {
     using namespace bricks;

@@ -32,14 +32,17 @@ Buffer random_buffer(Rng& rng, std::int64_t r, std::int64_t c, double lo, double
                      DType dt = F64) {
   Buffer b(dt, r, c);
   for (std::int64_t i = 0; i < r * c; ++i) {
-    if (dt == F64) b.ptr<double>()[i] = rng.uniform(lo, hi);
-    else b.ptr<float>()[i] = static_cast<float>(rng.uniform(lo, hi));
+    if (dt == F64)
+      b.ptr<double>()[i] = rng.uniform(lo, hi);
+    else
+      b.ptr<float>()[i] = static_cast<float>(rng.uniform(lo, hi));
   }
   return b;
 }
 
 // <forward(inputs), dy>, the scalar whose gradient backward computes.
-double project(Block& b, std::vector<Buffer>& in, const Buffer& dy, const std::function<void()>& before) {
+double project(Block& b, std::vector<Buffer>& in, const Buffer& dy,
+               const std::function<void()>& before) {
   std::vector<Tensor> v;
   for (auto& x : in) v.push_back(x.view());
   const Shape s = b.output_shape(v);
@@ -53,8 +56,9 @@ double project(Block& b, std::vector<Buffer>& in, const Buffer& dy, const std::f
 
 // Central differences of <forward, dy> against backward for every input listed in
 // `check_inputs` and every parameter. Returns the worst relative error (scale floored at 1).
-double fd_error(Block& b, std::vector<Buffer> in, std::vector<bool> check_inputs,
-                const std::function<void()>& before = [] {}) {
+double fd_error(
+    Block& b, std::vector<Buffer> in, std::vector<bool> check_inputs,
+    const std::function<void()>& before = [] {}) {
   Rng rng(7);
   std::vector<Tensor> v;
   for (auto& x : in) v.push_back(x.view());
@@ -85,16 +89,20 @@ double fd_error(Block& b, std::vector<Buffer> in, std::vector<bool> check_inputs
   };
   for (std::size_t i = 0; i < in.size(); ++i)
     if (check_inputs[i])
-      for (std::int64_t k = 0; k < in[i].size(); ++k) probe(in[i].ptr<double>() + k, din[i].ptr<double>()[k]);
+      for (std::int64_t k = 0; k < in[i].size(); ++k)
+        probe(in[i].ptr<double>() + k, din[i].ptr<double>()[k]);
   for (auto& p : b.params())
-    for (std::int64_t k = 0; k < p.value->size(); ++k) probe(p.value->ptr<double>() + k, p.grad->ptr<double>()[k]);
+    for (std::int64_t k = 0; k < p.value->size(); ++k)
+      probe(p.value->ptr<double>() + k, p.grad->ptr<double>()[k]);
   return worst;
 }
 
-std::vector<Buffer> inputs(std::initializer_list<std::pair<Shape, std::pair<double, double>>> spec) {
+std::vector<Buffer> inputs(
+    std::initializer_list<std::pair<Shape, std::pair<double, double>>> spec) {
   static Rng rng(3);
   std::vector<Buffer> r;
-  for (auto& s : spec) r.push_back(random_buffer(rng, s.first.rows, s.first.cols, s.second.first, s.second.second));
+  for (auto& s : spec)
+    r.push_back(random_buffer(rng, s.first.rows, s.first.cols, s.second.first, s.second.second));
   return r;
 }
 
@@ -114,28 +122,35 @@ TEST_CASE(linear_golden_and_accumulation) {
   Linear lin(2, 2, true, F64, "glorot_uniform", 1);
   double* W = lin.params()[0].value->ptr<double>();
   double* b = lin.params()[1].value->ptr<double>();
-  W[0] = -1; W[1] = 1; W[2] = 1; W[3] = -1;  // the lecture's XOR hidden layer
-  b[0] = -4; b[1] = -4;
+  W[0] = -1;
+  W[1] = 1;
+  W[2] = 1;
+  W[3] = -1;  // the lecture's XOR hidden layer
+  b[0] = -4;
+  b[1] = -4;
   Buffer x(F64, 1, 2);
-  x.ptr<double>()[0] = 1; x.ptr<double>()[1] = 0;
+  x.ptr<double>()[0] = 1;
+  x.ptr<double>()[1] = 0;
   Buffer y(F64, 1, 2), dy(F64, 1, 2), dx(F64, 1, 2);
   Tensor xv = x.view();
   lin.forward(&xv, y.view());
   CHECK_NEAR(y.ptr<double>()[0], -5.0, 1e-15);
   CHECK_NEAR(y.ptr<double>()[1], -3.0, 1e-15);
-  dy.ptr<double>()[0] = 1; dy.ptr<double>()[1] = 2;
+  dy.ptr<double>()[0] = 1;
+  dy.ptr<double>()[1] = 2;
   Tensor dxv = dx.view();
   lin.backward(dy.view(), &dxv);
-  lin.backward(dy.view(), &dxv);  // parameter gradients accumulate
-  CHECK_NEAR(lin.params()[0].grad->ptr<double>()[0], 2.0, 1e-15);   // 2 * dy0 * x0
-  CHECK_NEAR(lin.params()[1].grad->ptr<double>()[1], 4.0, 1e-15);   // 2 * dy1
-  CHECK_NEAR(dx.ptr<double>()[0], 1.0, 1e-15);                       // dy W: -1 + 2
+  lin.backward(dy.view(), &dxv);                                   // parameter gradients accumulate
+  CHECK_NEAR(lin.params()[0].grad->ptr<double>()[0], 2.0, 1e-15);  // 2 * dy0 * x0
+  CHECK_NEAR(lin.params()[1].grad->ptr<double>()[1], 4.0, 1e-15);  // 2 * dy1
+  CHECK_NEAR(dx.ptr<double>()[0], 1.0, 1e-15);                     // dy W: -1 + 2
   lin.zero_grad();
   CHECK(lin.params()[0].grad->ptr<double>()[0] == 0.0);
 }
 
 TEST_CASE(linear_init_is_seeded) {
-  Linear a(30, 20, true, DType::f32, "glorot_uniform", 42), b(30, 20, true, DType::f32, "glorot_uniform", 42);
+  Linear a(30, 20, true, DType::f32, "glorot_uniform", 42),
+      b(30, 20, true, DType::f32, "glorot_uniform", 42);
   Linear c(30, 20, true, DType::f32, "glorot_uniform", 43);
   bool same = true, differ = false, in_range = true;
   const double lim = std::sqrt(6.0 / 50);
@@ -172,7 +187,9 @@ TEST_CASE(activation_gradients) {
 
 TEST_CASE(activation_golden) {
   Buffer x(F64, 1, 3), y(F64, 1, 3);
-  x.ptr<double>()[0] = 1; x.ptr<double>()[1] = 2; x.ptr<double>()[2] = 3;
+  x.ptr<double>()[0] = 1;
+  x.ptr<double>()[1] = 2;
+  x.ptr<double>()[2] = 3;
   Tensor xv = x.view();
   Softmax sm(F64);
   sm.forward(&xv, y.view());
@@ -188,7 +205,9 @@ TEST_CASE(activation_golden) {
 
 TEST_CASE(stable_at_large_inputs) {
   Buffer x(DType::f32, 1, 3), y(DType::f32, 1, 3);
-  x.ptr<float>()[0] = 1e4f; x.ptr<float>()[1] = -1e4f; x.ptr<float>()[2] = 0;
+  x.ptr<float>()[0] = 1e4f;
+  x.ptr<float>()[1] = -1e4f;
+  x.ptr<float>()[2] = 0;
   Tensor xv = x.view();
   Softmax sm(DType::f32);
   sm.forward(&xv, y.view());

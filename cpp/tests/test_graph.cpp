@@ -44,7 +44,8 @@ TEST_CASE(graph_fanout_gradients_match_finite_differences) {
   for (int i = 0; i < 15; ++i) probe(X.ptr<double>()[i], dX.ptr<double>()[i]);
   for (auto* lin : {net.l1.get(), net.l2.get(), net.l3.get()})
     for (auto& p : lin->params())
-      for (std::int64_t k = 0; k < p.value->size(); ++k) probe(p.value->ptr<double>()[k], p.grad->ptr<double>()[k]);
+      for (std::int64_t k = 0; k < p.value->size(); ++k)
+        probe(p.value->ptr<double>()[k], p.grad->ptr<double>()[k]);
   CHECK(worst < 1e-7);
 }
 

@@ -70,11 +70,13 @@ TEST_CASE(trainer_sums_the_loss_and_accuracy_of_its_batches) {
   // batches of 4, 4 and 2 in reverse order, trained in two calls: the same sums
   std::vector<std::int64_t> reversed(d.order.rbegin(), d.order.rend());
   TrainStats sum = trainer.train_batches(in, reversed.data(), 10, 4, 0, 1, frozen, kArgmax);
-  sum += trainer.train_batches(in, reversed.data(), 10, 4, 1, 5, frozen, kArgmax);  // past the end: stops
+  sum += trainer.train_batches(in, reversed.data(), 10, 4, 1, 5, frozen,
+                               kArgmax);  // past the end: stops
   CHECK(sum.samples == 10 && sum.batches == 3);
   CHECK(sum.correct == correct);
   CHECK_NEAR(sum.loss_sum, 10 * mean_loss, 1e-12);
-  const TrainStats none = trainer.train_batches(in, reversed.data(), 10, 4, 0, 3, frozen, TrainOptions{});
+  const TrainStats none =
+      trainer.train_batches(in, reversed.data(), 10, 4, 0, 3, frozen, TrainOptions{});
   CHECK(none.correct == 0 && none.samples == 10);
 }
 
@@ -146,10 +148,12 @@ TEST_CASE(trainer_rejects_bad_arguments_before_training) {
   CHECK_THROWS(trainer.train_batches(in, d.order.data(), 4, 2, 0, 2, sgd, bad), ValueError);
   CHECK_THROWS(trainer.train_batches(in, d.order.data(), 4, 0, 0, 2, sgd, kArgmax), ValueError);
   std::vector<std::int64_t> out_of_range = {0, 1, 2, 4};
-  CHECK_THROWS(trainer.train_batches(in, out_of_range.data(), 4, 2, 0, 2, sgd, kArgmax), ValueError);
+  CHECK_THROWS(trainer.train_batches(in, out_of_range.data(), 4, 2, 0, 2, sgd, kArgmax),
+               ValueError);
   Graph lossless(DType::f64);
   lossless.add_input(3, false);
-  CHECK_THROWS(Trainer(lossless).train_batches({d.X.view()}, d.order.data(), 4, 2, 0, 2, sgd, TrainOptions{}),
+  CHECK_THROWS(Trainer(lossless).train_batches({d.X.view()}, d.order.data(), 4, 2, 0, 2, sgd,
+                                               TrainOptions{}),
                StateError);
   CHECK(sgd.steps() == 0);
 }
@@ -163,9 +167,11 @@ TEST_CASE(guarded_batch_loop_allocates_nothing_per_batch) {
     Data d(batch);
     const auto in = d.views();
     std::vector<std::int64_t> order(d.order.rbegin(), d.order.rend());
-    trainer.train_batches(in, order.data(), batch, 2, 0, 2, sgd, kArgmax);  // warm-up: buffers grow here
+    trainer.train_batches(in, order.data(), batch, 2, 0, 2, sgd,
+                          kArgmax);  // warm-up: buffers grow here
     const long before = heap_allocations();
-    const TrainStats st = trainer.train_batches(in, order.data(), batch, 2, 0, batch / 2, sgd, kArgmax);
+    const TrainStats st =
+        trainer.train_batches(in, order.data(), batch, 2, 0, batch / 2, sgd, kArgmax);
     CHECK(heap_allocations() == before);
     CHECK(st.batches == batch / 2);
   }

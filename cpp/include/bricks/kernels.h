@@ -13,8 +13,8 @@ namespace bricks::kernels {
 
 enum class Isa { baseline = 0, avx2 = 1, avx512 = 2 };
 const char* isa_name(Isa isa);
-bool isa_supported(Isa isa);        // whether this CPU (and OS) runs the path
-std::vector<Isa> isa_available();   // in increasing order
+bool isa_supported(Isa isa);       // whether this CPU (and OS) runs the path
+std::vector<Isa> isa_available();  // in increasing order
 Isa active_isa();
 // "auto" (the best available), "baseline", "avx2" or "avx512". Throws ValueError,
 // naming what the CPU has, for a path it lacks: never an illegal instruction.

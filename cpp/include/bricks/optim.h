@@ -49,7 +49,8 @@ class Optimizer {
  protected:
   virtual void update() = 0;  // one update, steps_ not yet incremented
   void ensure_state(int per_param);
-  static void check_hyper(const std::string& who, const char* what, double v, bool positive = false);
+  static void check_hyper(const std::string& who, const char* what, double v,
+                          bool positive = false);
   double limit() const;  // a magnitude safely below the dtype's overflow
   std::vector<Param> params_;
   std::vector<Buffer> state_;

@@ -22,10 +22,20 @@ inline const char* dtype_name(DType dt) {
     default: return "int64";
   }
 }
-template <class T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::f32; }
-template <> constexpr DType dtype_of<double>() { return DType::f64; }
-template <> constexpr DType dtype_of<std::int64_t>() { return DType::i64; }
+template <class T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::f32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::f64;
+}
+template <>
+constexpr DType dtype_of<std::int64_t>() {
+  return DType::i64;
+}
 
 struct Shape {
   std::int64_t rows = 0, cols = 0;
@@ -44,7 +54,10 @@ struct Tensor {
   Shape shape() const { return {rows, cols}; }
   std::int64_t size() const { return rows * cols; }
   explicit operator bool() const { return data != nullptr; }
-  template <class T> T* ptr() const { return static_cast<T*>(data); }
+  template <class T>
+  T* ptr() const {
+    return static_cast<T*>(data);
+  }
 };
 
 // An owning, 64-byte aligned, zero-initialised matrix. resize() keeps the
@@ -55,16 +68,24 @@ class Buffer {
   Buffer(DType dt, std::int64_t rows, std::int64_t cols) : dtype_(dt) { resize(rows, cols); }
 
   void resize(std::int64_t rows, std::int64_t cols);  // contents unspecified after growth
-  void set_dtype(DType dt) { dtype_ = dt; capacity_ = capacity_bytes_ / itemsize(dt); }
+  void set_dtype(DType dt) {
+    dtype_ = dt;
+    capacity_ = capacity_bytes_ / itemsize(dt);
+  }
   void fill_zero();
   Tensor view() const { return {dtype_, mem_.get(), rows_, cols_}; }
   DType dtype() const { return dtype_; }
   Shape shape() const { return {rows_, cols_}; }
   std::int64_t size() const { return rows_ * cols_; }
-  template <class T> T* ptr() const { return reinterpret_cast<T*>(mem_.get()); }
+  template <class T>
+  T* ptr() const {
+    return reinterpret_cast<T*>(mem_.get());
+  }
 
  private:
-  struct Free { void operator()(void* p) const; };
+  struct Free {
+    void operator()(void* p) const;
+  };
   DType dtype_ = DType::f32;
   std::int64_t rows_ = 0, cols_ = 0;
   std::size_t capacity_ = 0, capacity_bytes_ = 0;
@@ -72,7 +93,8 @@ class Buffer {
 };
 
 // Calls f(T{}) with T the C++ type of a floating dtype.
-template <class F> decltype(auto) dispatch_float(DType dt, F&& f) {
+template <class F>
+decltype(auto) dispatch_float(DType dt, F&& f) {
   if (dt == DType::f32) return f(float{});
   if (dt == DType::f64) return f(double{});
   throw TypeError(std::string("expected float32 or float64 data, got ") + dtype_name(dt));

@@ -20,7 +20,8 @@ Linear::Linear(std::int64_t in, std::int64_t out, bool bias, DType dtype, const 
   Rng rng(seed);
   const double fan_in = static_cast<double>(in), fan_out = static_cast<double>(out);
   auto draw = [&](auto* data, std::int64_t n, auto gen) {
-    for (std::int64_t i = 0; i < n; ++i) data[i] = static_cast<std::remove_pointer_t<decltype(data)>>(gen());
+    for (std::int64_t i = 0; i < n; ++i)
+      data[i] = static_cast<std::remove_pointer_t<decltype(data)>>(gen());
   };
   auto fill = [&](auto zero) {
     using T = decltype(zero);
@@ -86,8 +87,9 @@ void Linear::do_backward(const Tensor& dy, Tensor* din) {
       for (std::int64_t i = 0; i < N; ++i)
         for (std::int64_t j = 0; j < out_; ++j) db[j] += dY[i * out_ + j];
     }
-    if (din[0]) gemm(false, false, N, in_, out_, T(1), dY, out_, params_[0].value->ptr<T>(), in_,
-                     T(0), din[0].ptr<T>(), in_);
+    if (din[0])
+      gemm(false, false, N, in_, out_, T(1), dY, out_, params_[0].value->ptr<T>(), in_, T(0),
+           din[0].ptr<T>(), in_);
   });
 }
 

@@ -74,7 +74,8 @@ Isa parse_isa(const std::string& name) {
   if (name == "baseline") return Isa::baseline;
   if (name == "avx2") return Isa::avx2;
   if (name == "avx512") return Isa::avx512;
-  throw ValueError("instruction-set path must be auto, baseline, avx2 or avx512, got '" + name + "'");
+  throw ValueError("instruction-set path must be auto, baseline, avx2 or avx512, got '" + name +
+                   "'");
 }
 
 Isa set_isa(const std::string& name) {
@@ -94,15 +95,27 @@ void sigmoid(const float* x, float* y, std::int64_t n) { t().sigmoid_f(x, y, n);
 void sigmoid(const double* x, double* y, std::int64_t n) { t().sigmoid_d(x, y, n); }
 void tanh(const float* x, float* y, std::int64_t n) { t().tanh_f(x, y, n); }
 void tanh(const double* x, double* y, std::int64_t n) { t().tanh_d(x, y, n); }
-void softmax_rows(const float* x, float* y, std::int64_t r, std::int64_t c) { t().softmax_f(x, y, r, c); }
-void softmax_rows(const double* x, double* y, std::int64_t r, std::int64_t c) { t().softmax_d(x, y, r, c); }
-void log_softmax_rows(const float* x, float* y, std::int64_t r, std::int64_t c) { t().log_softmax_f(x, y, r, c); }
-void log_softmax_rows(const double* x, double* y, std::int64_t r, std::int64_t c) { t().log_softmax_d(x, y, r, c); }
+void softmax_rows(const float* x, float* y, std::int64_t r, std::int64_t c) {
+  t().softmax_f(x, y, r, c);
+}
+void softmax_rows(const double* x, double* y, std::int64_t r, std::int64_t c) {
+  t().softmax_d(x, y, r, c);
+}
+void log_softmax_rows(const float* x, float* y, std::int64_t r, std::int64_t c) {
+  t().log_softmax_f(x, y, r, c);
+}
+void log_softmax_rows(const double* x, double* y, std::int64_t r, std::int64_t c) {
+  t().log_softmax_d(x, y, r, c);
+}
 void exp(const float* x, float* y, std::int64_t n) { t().exp_f(x, y, n); }
 void exp(const double* x, double* y, std::int64_t n) { t().exp_d(x, y, n); }
 void log_clamped(const float* x, float* y, std::int64_t n) { t().log_clamped_f(x, y, n); }
 void log_clamped(const double* x, double* y, std::int64_t n) { t().log_clamped_d(x, y, n); }
-void log1p_exp_neg_abs(const float* x, float* y, std::int64_t n) { t().log1p_exp_neg_abs_f(x, y, n); }
-void log1p_exp_neg_abs(const double* x, double* y, std::int64_t n) { t().log1p_exp_neg_abs_d(x, y, n); }
+void log1p_exp_neg_abs(const float* x, float* y, std::int64_t n) {
+  t().log1p_exp_neg_abs_f(x, y, n);
+}
+void log1p_exp_neg_abs(const double* x, double* y, std::int64_t n) {
+  t().log1p_exp_neg_abs_d(x, y, n);
+}
 
 }  // namespace bricks::kernels

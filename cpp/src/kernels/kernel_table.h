@@ -21,10 +21,16 @@ struct Table {
   void (*log1p_exp_neg_abs_d)(const double*, double*, int64_t);
 };
 
-namespace isa_baseline { extern const Table table; }
+namespace isa_baseline {
+extern const Table table;
+}
 #if defined(BRICKS_HAVE_ISA_CLONES)
-namespace isa_avx2 { extern const Table table; }
-namespace isa_avx512 { extern const Table table; }
+namespace isa_avx2 {
+extern const Table table;
+}
+namespace isa_avx512 {
+extern const Table table;
+}
 #endif
 
 }  // namespace bricks::kernels

@@ -30,8 +30,10 @@ inline double log1p_(double v) { return log1p(v); }
 inline float tanh_(float v) { return tanhf(v); }
 inline double tanh_(double v) { return tanh(v); }
 template <class T>
-inline T max_(T a, T b) { return a > b ? a : b; }
-inline float tiny_(float) { return 1.40129846e-45f; }   // float32 denorm_min
+inline T max_(T a, T b) {
+  return a > b ? a : b;
+}
+inline float tiny_(float) { return 1.40129846e-45f; }  // float32 denorm_min
 inline double tiny_(double) { return 4.9406564584124654e-324; }
 
 template <class T>
@@ -113,11 +115,20 @@ void log1p_exp_neg_abs_impl(const T* x, T* y, int64_t n) {
 }  // namespace
 
 extern const Table table = {
-    sigmoid_impl<float>,     sigmoid_impl<double>,     tanh_impl<float>,
-    tanh_impl<double>,       softmax_impl<float>,      softmax_impl<double>,
-    log_softmax_impl<float>, log_softmax_impl<double>, exp_impl<float>,
-    exp_impl<double>,        log_clamped_impl<float>,  log_clamped_impl<double>,
-    log1p_exp_neg_abs_impl<float>, log1p_exp_neg_abs_impl<double>,
+    sigmoid_impl<float>,
+    sigmoid_impl<double>,
+    tanh_impl<float>,
+    tanh_impl<double>,
+    softmax_impl<float>,
+    softmax_impl<double>,
+    log_softmax_impl<float>,
+    log_softmax_impl<double>,
+    exp_impl<float>,
+    exp_impl<double>,
+    log_clamped_impl<float>,
+    log_clamped_impl<double>,
+    log1p_exp_neg_abs_impl<float>,
+    log1p_exp_neg_abs_impl<double>,
 };
 
 }  // namespace bricks::kernels::BRICKS_KERNEL_NS

@@ -7,6 +7,7 @@
 //   caches: a view of t and its own buffers of log p and log(1 - p) (and p).
 #pragma once
 #include <memory>
+
 #include "bricks/loss.h"
 
 namespace bricks {

@@ -5,6 +5,7 @@
 //   caches: views of x and t.
 #pragma once
 #include <memory>
+
 #include "bricks/loss.h"
 
 namespace bricks {
@@ -15,7 +16,9 @@ class BCEWithLogitsLoss : public Loss {
   std::string name() const override { return "BCEWithLogitsLoss"; }
 
  protected:
-  std::shared_ptr<Block> make_twin() const override { return std::make_shared<BCEWithLogitsLoss>(dtype_); }
+  std::shared_ptr<Block> make_twin() const override {
+    return std::make_shared<BCEWithLogitsLoss>(dtype_);
+  }
   void do_forward(const Tensor* in, const Tensor& out) override;
   void do_backward(const Tensor& dy, Tensor* din) override;
 

@@ -9,6 +9,7 @@
 //   caches: its own buffer of log softmax(x), and a view of y or t.
 #pragma once
 #include <memory>
+
 #include "bricks/loss.h"
 
 namespace bricks {
@@ -20,7 +21,9 @@ class CrossEntropyLoss : public Loss {
   bool accepts_labels(int input) const override { return input == 1; }
 
  protected:
-  std::shared_ptr<Block> make_twin() const override { return std::make_shared<CrossEntropyLoss>(dtype_); }
+  std::shared_ptr<Block> make_twin() const override {
+    return std::make_shared<CrossEntropyLoss>(dtype_);
+  }
   Shape infer_shape(const std::vector<Tensor>& in) const override;
   void do_forward(const Tensor* in, const Tensor& out) override;
   void do_backward(const Tensor& dy, Tensor* din) override;

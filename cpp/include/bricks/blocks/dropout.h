@@ -4,8 +4,8 @@
 //   backward:  dL/dx = dy * m   (the same mask; dy in eval mode)
 //   caches: the mask m (its own buffer), drawn from the block's seeded Rng.
 #pragma once
-#include <memory>
 #include <cstdint>
+#include <memory>
 
 #include "bricks/block.h"
 #include "bricks/rng.h"
@@ -20,7 +20,9 @@ class Dropout : public Block {
   void reseed(std::uint64_t seed) { rng_.reseed(seed); }
 
  protected:
-  std::shared_ptr<Block> make_twin() const override { return std::make_shared<Dropout>(p_, dtype_, next_seed()); }
+  std::shared_ptr<Block> make_twin() const override {
+    return std::make_shared<Dropout>(p_, dtype_, next_seed());
+  }
   void do_forward(const Tensor* in, const Tensor& out) override;
   void do_backward(const Tensor& dy, Tensor* din) override;
 

@@ -4,6 +4,7 @@
 //   caches: views of a and b.
 #pragma once
 #include <memory>
+
 #include "bricks/block.h"
 
 namespace bricks {

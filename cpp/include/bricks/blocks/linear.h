@@ -8,8 +8,8 @@
 //   "he_normal"      W ~ N(0, 2 / in)
 //   "torch"          W, b ~ U(-k, k), k = 1 / sqrt(in)  (PyTorch's nn.Linear default)
 #pragma once
-#include <memory>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "bricks/block.h"
@@ -28,7 +28,9 @@ class Linear : public Block {
   bool has_bias() const { return bias_; }
 
  protected:
-  std::shared_ptr<Block> make_twin() const override { return std::make_shared<Linear>(in_, out_, bias_, dtype_, "glorot_uniform", 0); }
+  std::shared_ptr<Block> make_twin() const override {
+    return std::make_shared<Linear>(in_, out_, bias_, dtype_, "glorot_uniform", 0);
+  }
   Shape infer_shape(const std::vector<Tensor>& in) const override;
   void do_forward(const Tensor* in, const Tensor& out) override;
   void do_backward(const Tensor& dy, Tensor* din) override;

@@ -5,6 +5,7 @@
 //   caches: views of x and t.
 #pragma once
 #include <memory>
+
 #include "bricks/loss.h"
 
 namespace bricks {

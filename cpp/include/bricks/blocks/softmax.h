@@ -4,6 +4,7 @@
 //   caches: a view of the output y.
 #pragma once
 #include <memory>
+
 #include "bricks/block.h"
 
 namespace bricks {
