@@ -28,6 +28,8 @@ import zlib
 import numpy as np
 from numpy.lib import format as npy
 
+from .block import registry
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
@@ -39,19 +41,12 @@ _MAX_ARCH_BYTES = 16 << 20  # the JSON (4 bytes a character): ~1 KB a block, roo
 _HEADER_BYTES = 10000  # NumPy's own bound on a .npy header (its refusal would suggest allow_pickle)
 
 
-def _blocks_by_name():
-    from . import blocks, losses
-
-    return {c.__name__: c for m in (blocks, losses) for c in vars(m).values()
-            if isinstance(c, type) and hasattr(c, "config") and not c.__name__.startswith("_")}
-
-
 def _block_spec(b):
     return {"class": type(b).__name__, "config": b.config()}
 
 
 def _make_block(spec):
-    cls = _blocks_by_name().get(spec.get("class"))
+    cls = registry().get(spec.get("class"))
     if cls is None:
         raise ValueError(f"load: unknown block class {spec.get('class')!r}")
     cfg = dict(spec.get("config", {}))
@@ -98,7 +93,7 @@ def _path(path, who):
 
 def _arrays(model) -> dict:
     """Everything a model file holds: parameters, optimizer state, the architecture."""
-    arrays = {f"param/{k}": np.ascontiguousarray(v) for k, v in model.params().items()}
+    arrays = {f"param/{k}": np.ascontiguousarray(v) for k, v in model.params.items()}
     if model.optimizer is not None:
         for i, s in enumerate(model.optimizer._core.get_state()):
             arrays[f"optim/{i}"] = s
@@ -508,7 +503,7 @@ def _block_params(spec, where):
     if not isinstance(spec, dict) or not isinstance(spec.get("config", {}), dict):
         raise ValueError(f"{where} must be {{'class': ..., 'config': {{...}}}}, got {spec!r:.200}")
     cls = spec.get("class")
-    if not isinstance(cls, str) or cls not in _blocks_by_name():
+    if not isinstance(cls, str) or cls not in registry():
         raise ValueError(f"unknown block class {cls!r:.200}")
     make = _PARAMS.get(cls)
     return make(spec.get("config", {}), where) if make else []
@@ -644,7 +639,7 @@ def _restore(arch, files, path):
         model = _build(arch)
     except (KeyError, TypeError, IndexError, ValueError, AttributeError, RecursionError) as e:
         raise ValueError(f"load: {path} has an invalid architecture: {e!r}") from None
-    params = model.params()
+    params = model.params
     built = {f"param/{k}": _kind(a.dtype, a.shape) for k, a in params.items()}
     implied = {k: _kind(w.dtype, w.shape) for k, w in want.items() if k.startswith("param/")}
     if built != implied:  # e.g. nodes listed out of order, so named otherwise once built
