@@ -1,8 +1,10 @@
 """The block registry (PyTorch's test_modules.py style): one spec per block configuration.
 
 A spec says how to build the block, what its inputs look like (domains), and which
-NumPy reference computes it. Every Block subclass exported by bricks needs at least
-one spec: test_blocks.py::test_every_block_has_a_spec fails otherwise.
+NumPy reference computes it. Every block in bricks' block registry
+(``bricks.block.registry()``, which every concrete Block subclass of bricks joins by
+being defined) needs at least one spec: test_blocks.py::test_every_block_has_a_spec
+fails otherwise.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ import numpy as np
 
 import bricks as bk
 import reference as R
+from bricks.block import registry
 
-ABSTRACT = {bk.Block, bk.Loss}  # exported bases, not blocks one can build
 SHAPES = ((1, 1), (1, 7), (5, 3), (17, 33))  # (N, D): batch 1 and odd sizes
 SMALL_SHAPES = ((1, 1), (3, 4))  # for full-Jacobian finite differences
 DROPOUT_SEED = 5
@@ -124,9 +126,8 @@ SPECS = [
 
 
 def exported_blocks() -> set:
-    """Every concrete Block subclass in bricks.__all__."""
-    objs = (getattr(bk, n) for n in bk.__all__)
-    return {o for o in objs if isinstance(o, type) and issubclass(o, bk.Block)} - ABSTRACT
+    """Every registered block class (`bricks.block.registry`)."""
+    return set(registry().values())
 
 
 def by_id(spec_id: str) -> Spec:

@@ -87,7 +87,7 @@ class Env:
         outs = []
         for m in (self.m, self.twin):
             h = m.fit(*self.fit_args, epochs=1, batch_size=8, shuffle=False, verbose=0)
-            outs.append([h.history, m.predict(self.pred_args), *m.params().values()])
+            outs.append([h.history, m.predict(self.pred_args), *m.params.values()])
         assert_same(outs[0], outs[1], what="after the failed call the model differs from an untouched twin")
 
 
@@ -109,7 +109,7 @@ def assert_same(a, b, tol=0.0, what="result"):
 def trained(e, *data, **kw):
     """Fit e.m (2 epochs unless told) and return what must match: history, predictions, weights."""
     h = e.m.fit(*(data or e.fit_args), **{**FIT, **kw})
-    return [h.history, e.m.predict(e.pred_args), *e.m.params().values()]
+    return [h.history, e.m.predict(e.pred_args), *e.m.params.values()]
 
 
 # -- odd but legal arrays --------------------------------------------------------------------------
@@ -294,8 +294,8 @@ for cid, run, exc, *m in [
     bad(C, f"{C}: {cid}", run, exc, *m, env="graph")
 for name, lay in LAYOUTS.items():
     legal(C, f"{C}: forward {name}", lambda e, lay=lay: e.m.forward(lay(X, e.tmp)), lambda e: e.m.forward(X))
-    legal(C, f"{C}: train_step {name}", lambda e, lay=lay: [e.m.train_step(lay(X, e.tmp), lay(Y, e.tmp)), e.m.params()],
-          lambda e: [e.m.train_step(X, Y), e.m.params()])
+    legal(C, f"{C}: train_step {name}", lambda e, lay=lay: [e.m.train_step(lay(X, e.tmp), lay(Y, e.tmp)), e.m.params],
+          lambda e: [e.m.train_step(X, Y), e.m.params])
 legal(C, f"{C}: forward int", lambda e: e.m.forward(np.round(X).astype(np.int16)), lambda e: e.m.forward(np.round(X)))
 legal(C, f"{C}: forward float16", lambda e: e.m.forward(X.astype(np.float16)),
       lambda e: e.m.forward(X.astype(np.float16).astype(F32)))
@@ -360,7 +360,7 @@ for O in (bk.SGD, bk.Adam, bk.AdamW):
     legal(C, f"{C}: {n} lr numpy float64", lambda e, O=O: trained(e, optimizer=O(e.m, lr=np.float64(0.05))),
           lambda e, O=O: trained(e, optimizer=O(e.m, lr=0.05)))
     legal(C, f"{C}: {n} lr=0 leaves the weights", lambda e, O=O: trained(e, optimizer=O(e.m, lr=0.0, weight_decay=0.0))[2:],
-          lambda e: list(e.m.params().values()))
+          lambda e: list(e.m.params.values()))
 sd = lambda e: e.m.optimizer.state_dict()
 for n, cid, make, exc, *m in [
     ("SGD", "state of another type", lambda e: {**sd(e), "type": "Adam"}, VE, "SGD", "'Adam'"),
@@ -503,7 +503,7 @@ legal(C, f"{C}: lazy Sequential (no Linear first)", lazy_fit(False), lazy_fit(Tr
 
 def rows_reference(e):
     """One full-batch SGD step of CrossEntropyLoss on rows not summing to 1, in NumPy."""
-    (W, b), n, lr = (np.array(v) for v in e.m.params().values()), len(X), 0.1
+    (W, b), n, lr = (np.array(v) for v in e.m.params.values()), len(X), 0.1
     x = X.astype(F64)
     z = x @ W.T + b
     ls = z - z.max(1, keepdims=True)
@@ -513,14 +513,14 @@ def rows_reference(e):
 
 
 legal(C, f"{C}: probability rows not summing to 1",
-      lambda e: [e.m.fit(X, ROWS, epochs=1, batch_size=40, verbose=0).history, *e.m.params().values()],
+      lambda e: [e.m.fit(X, ROWS, epochs=1, batch_size=40, verbose=0).history, *e.m.params.values()],
       rows_reference, env="rows", tol=1e-12)
 legal(C, f"{C}: probability rows not summing to 1, evaluate", lambda e: e.m.evaluate(X, ROWS)["loss"],
       lambda e: rows_reference(e)[0]["loss"][0], env="rows", tol=1e-12)
 
 legal("fit", "fit: X as a list of rows (one input: one array, as Keras and scikit-learn read it)",
-      lambda e: [e.m.fit(X.tolist(), Y, **FIT).history, *e.m.params().values()],
-      lambda e: [e.m.fit(X, Y, **FIT).history, *e.m.params().values()])
+      lambda e: [e.m.fit(X.tolist(), Y, **FIT).history, *e.m.params.values()],
+      lambda e: [e.m.fit(X, Y, **FIT).history, *e.m.params.values()])
 
 # -- evaluate / predict / predict_proba -------------------------------------------------------------
 C = "evaluate/predict"

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import bricks as bk
+from bricks.block import registry
 from bricks.check import GradcheckError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,7 @@ def test_site_builds_strict_and_self_contained(tmp_path):
                         "-d", str(site)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, f"mkdocs build --strict failed:\n{r.stdout}\n{r.stderr}"
     for page in ["index", "getting-started", "composition", "training", "pictures", "own-block",
-                 "benchmarks"] + [f"blocks/{p}" for p in BLOCK_PAGES.values()] + \
+                 "architecture", "benchmarks"] + [f"blocks/{p}" for p in BLOCK_PAGES.values()] + \
                 [f"api/{m}" for m in ("bricks", "datasets", "metrics", "callbacks", "optim", "plot", "sklearn",
                                       "onnx_export", "interop")]:
         assert (site / f"{page}.html").is_file(), f"{page} was not built"
@@ -84,9 +85,7 @@ def test_site_builds_strict_and_self_contained(tmp_path):
 
 # -- the pages ----------------------------------------------------------------------------------
 def test_every_block_has_a_page_with_its_formulas():
-    exported = {name for name, obj in vars(bk).items()
-                if inspect.isclass(obj) and issubclass(obj, bk.Block) and obj not in (bk.Block, bk.Loss)}
-    assert exported == set(BLOCK_PAGES), "a block without a documentation page (or a stale page)"
+    assert set(registry()) == set(BLOCK_PAGES), "a block without a documentation page (or a stale page)"
     nav = CONFIG.read_text(encoding="utf-8")
     for name, page in BLOCK_PAGES.items():
         text = (CONTENT / "blocks" / f"{page}.md").read_text(encoding="utf-8")
@@ -100,6 +99,26 @@ def test_every_block_has_a_page_with_its_formulas():
     table = (CONTENT / "blocks" / "index.md").read_text(encoding="utf-8")
     for name, page in BLOCK_PAGES.items():
         assert f"[{name}]({page}.md)" in table
+
+
+def test_every_block_has_its_files_under_one_name():
+    """architecture.md, "Adding a block": one snake_case name (its page's name, with
+    underscores) names a block's header, source and NumPy reference; its class name is
+    bound, exported, registered and has a test spec."""
+    import reference
+    from registry import SPECS
+
+    assert "## Adding a block" in (CONTENT / "architecture.md").read_text(encoding="utf-8")
+    binding = (ROOT / "cpp" / "bindings" / "module.cpp").read_text(encoding="utf-8")
+    for name, page in BLOCK_PAGES.items():
+        snake = page.replace("-", "_")
+        for path in (f"cpp/include/bricks/blocks/{snake}.h", f"cpp/src/blocks/{snake}.cpp"):
+            assert (ROOT / path).is_file(), f"{name}: no {path}"
+        assert f'#include "bricks/blocks/{snake}.h"' in binding, f"{name}: not included in module.cpp"
+        assert f'(m, "{name}")' in binding or f"BRICKS_SIMPLE({name})" in binding, f"{name}: not bound"
+        assert callable(getattr(reference, snake, None)), f"{name}: no tests/reference.py:{snake}"
+        assert name in bk.__all__ and registry()[name] is getattr(bk, name)
+        assert any(s.cls.__name__ == name for s in SPECS), f"{name}: no spec in tests/registry.py"
 
 
 @pytest.mark.parametrize("page", PAGES_WITH_CODE)

@@ -27,7 +27,7 @@ F32, F64 = np.float32, np.float64
 
 
 def params(m):
-    return [np.array(v) for v in m.params().values()]
+    return [np.array(v) for v in m.params.values()]
 
 
 def assert_params_equal(a, b, what):
@@ -36,7 +36,7 @@ def assert_params_equal(a, b, what):
 
 
 def finite(m):
-    return all(np.isfinite(v).all() for v in m.params().values())
+    return all(np.isfinite(v).all() for v in m.params.values())
 
 
 # -- (a) non-finite numbers ----------------------------------------------------------------------------
@@ -54,7 +54,7 @@ def first_bad_step(m, X, T, batch_size):
         lo = step * batch_size % len(X)
         before = params(m)
         loss = m.train_step(X[lo:lo + batch_size], T[lo:lo + batch_size])
-        if not (np.isfinite(loss) and finite(m) and all(np.isfinite(g).all() for g in m.grads().values())):
+        if not (np.isfinite(loss) and finite(m) and all(np.isfinite(g).all() for g in m.grads.values())):
             return step, before
     raise AssertionError("never diverged")
 
@@ -252,7 +252,7 @@ CTRL_C = textwrap.dedent("""
     except KeyboardInterrupt:
         print("INTERRUPTED", flush=True)
     res = {"fit_seconds": time.perf_counter() - t0, "steps": m.optimizer._core.steps}
-    res["finite"] = all(bool(np.isfinite(v).all()) for v in m.params().values())
+    res["finite"] = all(bool(np.isfinite(v).all()) for v in m.params.values())
     p = m.predict(X[:100])
     res["predict_ok"] = p.shape == (100, 10) and bool(np.isfinite(p).all())
     # the same steps replayed one train_step at a time (fit's order: one permutation per epoch)
@@ -265,10 +265,10 @@ CTRL_C = textwrap.dedent("""
             idx = order[lo:lo + batch]
             twin.train_step(X[idx], y[idx])
             s += 1
-    res["equals_replay"] = all(np.array_equal(a, b) for a, b in zip(m.params().values(), twin.params().values()))
+    res["equals_replay"] = all(np.array_equal(a, b) for a, b in zip(m.params.values(), twin.params.values()))
     h = m.fit(X[:256], y[:256], epochs=1, batch_size=64, verbose=0)
     res["fit_again_ok"] = bool(np.isfinite(h.history["loss"][0])) and all(
-        bool(np.isfinite(v).all()) for v in m.params().values())
+        bool(np.isfinite(v).all()) for v in m.params.values())
     print("RESULT " + json.dumps(res), flush=True)
 """)
 
@@ -359,7 +359,7 @@ CTRL_C_TWO_THREADS = textwrap.dedent("""
     alone = model(5)
     alone.fit(X, y, epochs=EPOCHS, batch_size=32, seed=3, verbose=0)
     out["worker_equals_alone"] = all(np.array_equal(a, b) for a, b in
-                                     zip(worker.params().values(), alone.params().values()))
+                                     zip(worker.params.values(), alone.params.values()))
     print("RESULT " + json.dumps(out), flush=True)
 """)
 

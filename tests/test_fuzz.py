@@ -147,7 +147,7 @@ def test_random_graph_forward_backward(data):
     gx = gx if isinstance(gx, tuple) else (gx,)
     assert [g.shape for g in gx] == [x.shape for x in xs]
     assert all(g.dtype == dtype and np.isfinite(g).all() for g in gx), "non-finite input gradient"
-    for k, g in model.grads().items():
+    for k, g in model.grads.items():
         assert np.isfinite(g).all(), f"non-finite gradient of {k}"
     # the same again gives the same numbers (no state leaks from one call to the next)
     reseed(drops)

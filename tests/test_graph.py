@@ -49,7 +49,7 @@ def test_gating_graph_matches_hand_derived_numpy(rng):
     model.zero_grad()
     dX = model.backward(dY)
     np.testing.assert_allclose(dX, dX_ref, rtol=1e-12, atol=1e-12)
-    names = model.params().keys()
+    names = model.params.keys()
     assert len(names) == 6
     for blk, w, b in ((l1, "w1", "b1"), (l2, "w2", "b2"), (l3, "w3", "b3")):
         np.testing.assert_allclose(blk.grads["weight"], g_ref[w], rtol=1e-12, atol=1e-12)
@@ -65,10 +65,34 @@ def test_sequential_gradcheck_and_names(rng):
     m = bk.Sequential(bk.Linear(3, 4, dtype=F64), bk.Tanh(dtype=F64), bk.Linear(4, 4, dtype=F64),
                       bk.Sigmoid(dtype=F64), bk.Linear(4, 2, dtype=F64), bk.LogSoftmax(dtype=F64))
     assert bk.gradcheck(m, rng.normal(size=(2, 3)))
-    assert list(m.params()) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
+    assert list(m.params) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
     assert len(m) == 6 and isinstance(m[1], bk.Tanh) and [type(b) for b in m][0] is bk.Linear
     assert isinstance(m, bk.Model)
 
+
+
+def test_params_and_grads_are_properties_as_on_a_block():
+    m, (l1, _, _) = gating_graph(1)
+    m.forward(np.ones((2, 4)))
+    m.backward(np.ones((2, 2)))
+    for what in ("params", "grads"):
+        got = getattr(m, what)
+        assert isinstance(got, dict) and len(got) == 6 and list(got) == list(getattr(m, what))
+        mine = getattr(l1, what)["weight"]
+        assert sum(np.shares_memory(v, mine) for v in got.values()) == 1  # views of native memory
+    assert not callable(l1.params)  # on a block it never was a method
+
+
+@pytest.mark.parametrize("what", ["params", "grads"])
+def test_the_old_call_spelling_warns_and_still_works(what):
+    for m in (gating_graph(1)[0], bk.Sequential(bk.Linear(3, 2), bk.ReLU())):
+        with pytest.warns(DeprecationWarning, match=rf"model\.{what}\(\) is deprecated.*write model\.{what} "):
+            old = getattr(m, what)()
+        assert list(old) == list(getattr(m, what))
+        assert all(old[k] is v or np.shares_memory(old[k], v) for k, v in getattr(m, what).items())
+    with pytest.warns(DeprecationWarning) as record:
+        m.params()
+    assert record[0].filename == __file__  # the warning points at the caller's line
 
 def test_sequential_equals_blocks_run_by_hand(rng):
     blocks = [bk.Linear(5, 7, seed=1), bk.ReLU(), bk.Linear(7, 3, seed=2)]
@@ -117,7 +141,7 @@ def test_shared_weights_need_asking_and_sum_gradients(rng):
     with pytest.raises(ValueError, match="share_weights"):
         bk.Model(inputs=x, outputs=y)
     m = bk.Model(inputs=x, outputs=y, share_weights=True)
-    assert list(m.params()) == [f"{y.inputs[0].inputs[0].name}.weight", f"{y.inputs[0].inputs[0].name}.bias"]
+    assert list(m.params) == [f"{y.inputs[0].inputs[0].name}.weight", f"{y.inputs[0].inputs[0].name}.bias"]
     assert bk.gradcheck(m, rng.normal(size=(2, 3)))
 
 
@@ -169,8 +193,8 @@ def test_train_step_equals_forward_backward_step(rng):
         b.backward()
         b.optimizer.step()
         assert la == lb
-    for k in a.params():
-        np.testing.assert_array_equal(a.params()[k], b.params()[k])
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
 
 
 def test_graph_errors_name_the_node():
@@ -273,7 +297,7 @@ def test_train_step_with_shared_weights_and_unreached_blocks(rng):
     side_before = side_a.params["weight"].copy()
     for _ in range(3):
         assert a.train_step(X, T, optimizer=oa) == _by_hand(b, (X, T), ob)
-    for pa, pb in zip(a.params().values(), b.params().values()):  # node names differ
+    for pa, pb in zip(a.params.values(), b.params.values()):  # node names differ
         np.testing.assert_array_equal(pa, pb)
     np.testing.assert_array_equal(side_a.params["weight"], side_before)
     assert not side_a.grads["weight"].any()
@@ -327,7 +351,7 @@ def test_sequential_add(rng):
     m.add(bk.ReLU()).add(bk.Linear(6, 2, seed=1))
     ref = bk.Sequential(m[0], m[1], m[2])
     np.testing.assert_array_equal(m.forward(X), ref.forward(X))
-    assert list(m.params()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert list(m.params) == ["0.weight", "0.bias", "2.weight", "2.bias"]
     with pytest.raises(ValueError, match=r"block 3 \(Linear\(5, 1\)\) after a width of 2"):
         m.add(bk.Linear(5, 1))
     assert len(m) == 3  # a refused block leaves the model as it was

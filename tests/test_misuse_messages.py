@@ -32,7 +32,7 @@ def classifier():
 
 
 def weights(m):
-    return [np.array(v) for v in m.params().values()]
+    return [np.array(v) for v in m.params.values()]
 
 
 # -- 1. bool targets read as 0/1 -------------------------------------------------------------------

@@ -71,8 +71,8 @@ def test_initializers_are_the_weights_in_the_model_dtype(tmp_path, dtype):
     proto = to_onnx(model, tmp_path / "m.onnx")
     elem = onnx.TensorProto.FLOAT if dtype is F32 else onnx.TensorProto.DOUBLE
     inits = {t.name: t for t in proto.graph.initializer}
-    assert sorted(inits) == sorted(model.params())  # "0.weight", "0.bias", "2.weight": no bias
-    for k, v in model.params().items():
+    assert sorted(inits) == sorted(model.params)  # "0.weight", "0.bias", "2.weight": no bias
+    for k, v in model.params.items():
         assert inits[k].data_type == elem
         np.testing.assert_array_equal(onnx.numpy_helper.to_array(inits[k]), v)  # bit for bit
     gemms = [n for n in proto.graph.node if n.op_type == "Gemm"]
@@ -240,6 +240,16 @@ def test_unsupported_content_raises(tmp_path):
     with pytest.raises(TypeError, match="Model or Sequential"):
         to_onnx(bk.Linear(3, 2), tmp_path / "m.onnx")
     assert not os.listdir(tmp_path)
+
+
+def test_every_registered_block_but_the_losses_has_a_converter():
+    """The converters are keyed by registered block name: a new block (not a loss) needs one."""
+    from bricks.block import registry
+
+    table = onnx_export._converters()
+    assert set(table) <= set(registry()), "a converter for a name that is no registered block"
+    inference = {name for name, cls in registry().items() if not issubclass(cls, bk.Loss)}
+    assert inference == set(table), f"registered blocks without an ONNX converter: {sorted(inference - set(table))}"
 
 
 @pytest.mark.parametrize("opset", [13, 17, onnx.defs.onnx_opset_version()])

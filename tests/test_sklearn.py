@@ -76,7 +76,7 @@ def smooth_regression(n=400, seed=0, two_outputs=False):
 
 
 def params_equal(a, b):
-    pa, pb = a.model_.params(), b.model_.params()
+    pa, pb = a.model_.params, b.model_.params
     return pa.keys() == pb.keys() and all(np.array_equal(pa[k], pb[k]) for k in pa)
 
 

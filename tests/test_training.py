@@ -33,10 +33,10 @@ def test_same_seed_same_weights_bit_for_bit():
     a, ha = train(seed=5)
     b, hb = train(seed=5)
     c, _ = train(seed=6)
-    for k in a.params():
-        np.testing.assert_array_equal(a.params()[k], b.params()[k])
+    for k in a.params:
+        np.testing.assert_array_equal(a.params[k], b.params[k])
     assert ha.history == hb.history
-    assert any(not np.array_equal(a.params()[k], c.params()[k]) for k in a.params())
+    assert any(not np.array_equal(a.params[k], c.params[k]) for k in a.params)
 
 
 def test_fit_learns_and_reports_history():
@@ -90,7 +90,7 @@ def test_early_stopping_restores_best_weights():
     seen = []
 
     def record(epoch, logs):
-        seen.append((logs["val_loss"], {k: np.array(v) for k, v in m.params().items()}))
+        seen.append((logs["val_loss"], {k: np.array(v) for k, v in m.params.items()}))
 
     es = EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
     # a learning rate far too high makes the validation loss worsen: stopping must happen
@@ -98,7 +98,7 @@ def test_early_stopping_restores_best_weights():
           validation_split=0.3, callbacks=[record, es], verbose=0, seed=0)
     assert len(seen) < 50 and es.stopped_epoch is not None
     best = min(range(len(seen)), key=lambda i: seen[i][0])
-    for k, v in m.params().items():
+    for k, v in m.params.items():
         np.testing.assert_array_equal(v, seen[best][1][k])
 
 
@@ -188,8 +188,8 @@ def test_save_load_round_trip_continues_identically(tmp_path):
     assert type(m2.optimizer) is bk.SGD and m2.optimizer.lr == m.optimizer.lr
     m.fit(X, y, epochs=1, seed=3, verbose=0)
     m2.fit(X, y, epochs=1, seed=3, verbose=0)
-    for k in m.params():  # momentum buffers came back too
-        np.testing.assert_array_equal(m.params()[k], m2.params()[k])
+    for k in m.params:  # momentum buffers came back too
+        np.testing.assert_array_equal(m.params[k], m2.params[k])
     z = np.load(tmp_path / "m.npz", allow_pickle=False)  # plain NumPy reads it
     assert "param/0.weight" in z.files
 
@@ -263,10 +263,10 @@ def test_nonfinite_loss_stops_with_last_finite_weights():
     m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=1e30))
     with pytest.raises(bk.NonFiniteError, match="batch"):
         m.fit(X * 1e10, y, epochs=5, batch_size=8, verbose=0)
-    assert all(np.isfinite(v).all() for v in m.params().values())
+    assert all(np.isfinite(v).all() for v in m.params.values())
     h = m.fit(X * 1e10, y, epochs=1, batch_size=8, verbose=0, on_nonfinite="skip")
     assert h.history["skipped_batches"][0] >= 1
-    assert all(np.isfinite(v).all() for v in m.params().values())
+    assert all(np.isfinite(v).all() for v in m.params.values())
 
 
 def test_fit_argument_errors():
@@ -356,7 +356,7 @@ def test_small_api_fixes_from_the_audit():
     for k in (a, b):
         k.compile(bk.CrossEntropyLoss(), bk.SGD(k, lr=0.5))
     assert a.train_step(X, np.eye(3)[y]) == b.train_step(X, y)
-    for u, v in zip(a.params().values(), b.params().values()):
+    for u, v in zip(a.params.values(), b.params.values()):
         np.testing.assert_array_equal(u, v)
     with pytest.raises(ValueError, match="empty parameter list"):
         bk.SGD([bk.ReLU()])
@@ -370,10 +370,10 @@ def test_early_stopping_on_val_loss_without_validation_says_so_before_training()
     X, y = blobs(60)
     m = mlp(dropout=0.0)
     m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.1))
-    before = {k: np.array(v) for k, v in m.params().items()}
+    before = {k: np.array(v) for k, v in m.params.items()}
     with pytest.raises(ValueError, match="monitors 'val_loss' but there is no validation data"):
         m.fit(X, y, epochs=3, verbose=0, callbacks=[bk.callbacks.EarlyStopping()])
-    for k, v in m.params().items():
+    for k, v in m.params.items():
         np.testing.assert_array_equal(v, before[k])  # nothing trained
     lin = bk.Linear(2, 2)
     with pytest.raises(TypeError):
@@ -391,10 +391,10 @@ def test_pickle_and_deepcopy_of_models_and_blocks():
     m.fit(X, y, loss=bk.CrossEntropyLoss(), optimizer=bk.Adam(m, lr=0.01), epochs=2, verbose=0, seed=0)
     for twin in (pickle.loads(pickle.dumps(m)), copy.deepcopy(m)):
         np.testing.assert_array_equal(twin.predict(X), m.predict(X))
-        assert all(a is not b for a, b in zip(twin.params().values(), m.params().values()))
+        assert all(a is not b for a, b in zip(twin.params.values(), m.params.values()))
         twin.fit(X, y, epochs=1, verbose=0, seed=3)  # the optimizer state came along
     m.fit(X, y, epochs=1, verbose=0, seed=3)
-    for a, b in zip(twin.params().values(), m.params().values()):
+    for a, b in zip(twin.params.values(), m.params.values()):
         np.testing.assert_array_equal(a, b)
     lin = bk.Linear(3, 2, seed=5, dtype=np.float64)
     copy_ = copy.deepcopy(lin)

@@ -19,7 +19,7 @@ _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import scipy_openblas32 as _scipy_openblas32  # noqa: E402,F401  (loads libscipy_openblas.so)
 
-from . import _core  # noqa: E402
+from . import _checks, _core  # noqa: E402
 
 # BRICKS_ISA=baseline|avx2|avx512 forces the kernels' instruction-set path (default:
 # the best this CPU runs). A path the CPU lacks fails here, clearly, instead of dying
@@ -64,9 +64,7 @@ from ._version import __version__  # noqa: E402,F401
 
 def set_num_threads(n: int) -> None:
     """Set the number of threads used for matrix products (OpenBLAS)."""
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
-    _core.set_num_threads(n)
+    _core.set_num_threads(_checks.integer(n, "set_num_threads", "n"))
 
 
 def get_num_threads() -> int:

@@ -1,13 +1,71 @@
-"""The Python face of a block: forward/backward on NumPy arrays, parameters as views."""
+"""The Python face of a block: forward/backward on NumPy arrays, parameters as views.
+
+It also holds the block registry: every concrete `Block` subclass that bricks defines
+is registered under its class name when the class is created, and everything that
+finds blocks by name (saving and loading, pickling, the ONNX export, the tests and
+the documentation checks) reads `registry()`. Adding a block is defining its class:
+see docs/content/architecture.md, "Adding a block".
+"""
 from __future__ import annotations
 
 from types import MappingProxyType
 
 import numpy as np
 
-from . import _core
+from . import _checks, _core
 from ._arrays import as_float_matrix, resolve_dtype
 from .node import Node
+
+_REGISTRY: dict = {}  # class name -> class, in definition order
+
+
+class UnknownBlockError(KeyError, ValueError):
+    """`block_class` was given a name that is not a registered block: a KeyError (a
+    lookup that failed) and a ValueError (a bad name in a file or an argument)."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+def registry():
+    """The registered block classes: a read-only mapping from class name to class, in
+    the order they were defined (``{"Linear": bricks.Linear, "ReLU": bricks.ReLU, ...}``).
+
+    Every concrete block bricks defines is in it; abstract bases (`Block`, `Loss`) are
+    not, nor are subclasses defined outside bricks (your own Python blocks), so that a
+    class of yours never shadows a bricks block when a file is loaded. It is a live
+    view: a block class defined later appears in it."""
+    return MappingProxyType(_REGISTRY)
+
+
+def block_class(name: str) -> type:
+    """The registered block class called ``name`` (``block_class("Linear") is bk.Linear``).
+
+    An unknown name is an `UnknownBlockError` (a KeyError and a ValueError) that lists
+    the known ones."""
+    if not isinstance(name, str):
+        raise TypeError(f"block_class: name must be a str, got {type(name).__name__}")
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownBlockError(f"unknown block class {name!r}; the blocks are "
+                                f"{', '.join(_REGISTRY)}") from None
+
+
+def _defined_in_bricks(cls) -> bool:
+    module = getattr(cls, "__module__", "") or ""
+    return module == "bricks" or module.startswith("bricks.")
+
+
+def _register(cls) -> None:
+    name = cls.__name__
+    prev = _REGISTRY.get(name)
+    same = prev is not None and (prev.__module__, prev.__qualname__) == (cls.__module__, cls.__qualname__)
+    if prev is not None and not same:
+        raise TypeError(f"Block: two block classes are named {name!r} ({prev.__module__}.{prev.__qualname__} "
+                        f"and {cls.__module__}.{cls.__qualname__}); a block's class name is its name in "
+                        f"saved files and must be unique")
+    _REGISTRY[name] = cls  # the same class again (a module reloaded): the new one
 
 
 def manual_seed(seed: int) -> None:
@@ -16,17 +74,12 @@ def manual_seed(seed: int) -> None:
     The same seed followed by the same constructions gives the same weights and
     dropout masks, bit for bit.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"manual_seed: seed must be an int, got {type(seed).__name__}")
-    _core.manual_seed(int(seed) % 2**64)
+    _core.manual_seed(_checks.seed(seed, "manual_seed") % 2**64)
 
 
 def _seed(seed, who: str = "block") -> int:
-    if seed is None:
-        return _core.next_seed()
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"{who}: seed must be an int or None, got {type(seed).__name__}")
-    return int(seed) % 2**64
+    seed = _checks.seed(seed, who, none=True)
+    return _core.next_seed() if seed is None else seed % 2**64
 
 
 class Block:
@@ -44,9 +97,17 @@ class Block:
 
     Calling a block on graph nodes (``blk(node)``) builds a graph instead: see
     `bricks.Model`.
+
+    Subclasses defined in bricks are registered by class name (see `registry`);
+    a base that is not itself a block says so with ``class Loss(Block, abstract=True)``.
     """
 
     n_inputs = 1
+
+    def __init_subclass__(cls, *, abstract: bool = False, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not abstract and _defined_in_bricks(cls):
+            _register(cls)
 
     def __init__(self, core):
         self._core = core
@@ -92,11 +153,14 @@ class Block:
     def __reduce_ex__(self, protocol):
         """pickle and copy.deepcopy: the block's configuration and parameter values
         (caches and gradients are not copied). Blocks defined in Python pickle as usual."""
-        from .io import _block_spec, _blocks_by_name, _unpickle_block
-
-        if _blocks_by_name().get(type(self).__name__) is not type(self):
+        if _REGISTRY.get(type(self).__name__) is not type(self):
             return super().__reduce_ex__(protocol)
-        return _unpickle_block, (_block_spec(self), dict(self.params))
+        return _unpickle_block, (self.spec(), dict(self.params))
+
+    def spec(self) -> dict:
+        """The block's class name and constructor arguments: what save writes, and
+        what ``from_spec`` builds it again from."""
+        return {"class": type(self).__name__, "config": self.config()}
 
     def zero_grad(self) -> None:
         """Reset the accumulated parameter gradients to zero."""
@@ -149,3 +213,28 @@ def init_dtype(dtype, who: str = "block") -> str:
         return str(resolve_dtype(dtype))
     except TypeError as e:
         raise TypeError(f"{who}: {e}") from None
+
+
+def from_spec(spec, who: str = "load"):
+    """A new block from ``Block.spec()``'s dict, its class found in the registry."""
+    cls = _REGISTRY.get(spec.get("class"))
+    if cls is None:
+        raise ValueError(f"{who}: unknown block class {spec.get('class')!r}")
+    return cls(**dict(spec.get("config", {})))
+
+
+def _unpickle_block(spec, params):
+    block = from_spec(spec, "unpickle")
+    want = block.params
+    if set(params) != set(want):
+        raise ValueError(f"unpickle {block.name}: expected parameters {sorted(want)}, got {sorted(params)}")
+    for k, a in want.items():  # all checked before any is written
+        v = np.asarray(params[k])
+        if v.shape != a.shape or v.dtype != a.dtype:
+            raise ValueError(f"unpickle {block.name}: parameter {k!r} is {v.dtype} {v.shape}, "
+                             f"expected {a.dtype} {a.shape}")
+        if not np.isfinite(v).all():
+            raise ValueError(f"unpickle {block.name}: parameter {k!r} contains NaN or infinite values")
+    for k, a in want.items():
+        a[...] = params[k]
+    return block

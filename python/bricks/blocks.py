@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from . import _core
+from . import _checks, _core
 from .block import Block, _seed, init_dtype
 
 
@@ -20,13 +20,8 @@ _MAX_SIZE = 2**31 - 1  # OpenBLAS here takes 32-bit sizes
 
 def _size(v, who: str, name: str) -> int:
     """A layer width: a positive int the matrix kernels can take."""
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{who}: {name} must be an int, got {type(v).__name__}")
-    v = int(v)  # NumPy ints too
-    if not 0 < v <= _MAX_SIZE:
-        raise ValueError(f"{who}: {name} must be a positive int of at most {_MAX_SIZE} "
-                         f"(2**31 - 1, the matrix kernels' 32-bit sizes), got {v}")
-    return v
+    return _checks.positive_int(v, who, name, maximum=_MAX_SIZE,
+                                why="2**31 - 1, the matrix kernels' 32-bit sizes")
 
 
 def _bytes(n: float) -> str:
@@ -122,7 +117,7 @@ class Linear(Block):
         return {**self._cfg, **super().config()}
 
 
-class _Simple(Block):
+class _Simple(Block, abstract=True):
     _core_cls = None
 
     def __init__(self, *, dtype=None):
@@ -203,8 +198,7 @@ class Dropout(Block):
     """
 
     def __init__(self, p: float = 0.5, *, dtype=None, seed=None):
-        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
-            raise TypeError(f"Dropout: p must be a number, got {type(p).__name__}")
+        p = _checks.probability(p, "Dropout", "p")
         super().__init__(_core.Dropout(float(p), init_dtype(dtype, "Dropout"), _seed(seed, "Dropout")))
         self._p = float(p)
 
@@ -214,9 +208,7 @@ class Dropout(Block):
 
     def reseed(self, seed: int) -> None:
         """Restart the mask stream from ``seed`` (the masks of a new ``Dropout(p, seed=seed)``)."""
-        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"Dropout.reseed: seed must be an int, got {type(seed).__name__}")
-        self._core.reseed(int(seed) % 2**64)
+        self._core.reseed(_checks.seed(seed, "Dropout.reseed") % 2**64)
 
     def config(self) -> dict:
         return {"p": self._p, **super().config()}

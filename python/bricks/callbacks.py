@@ -5,17 +5,18 @@ import math
 
 import numpy as np
 
+from . import _checks
 from .optim import Schedule
 
 
 def weights_of(model) -> dict:
     """Copies of the model's parameters, to put back later with ``put_weights``."""
-    return {k: np.array(a) for k, a in model.params().items()}
+    return {k: np.array(a) for k, a in model.params.items()}
 
 
 def put_weights(model, weights: dict) -> None:
     """Write ``weights_of``'s copies back into the model's parameters (in place)."""
-    for k, a in model.params().items():
+    for k, a in model.params.items():
         a[...] = weights[k]
 
 
@@ -50,9 +51,8 @@ class LambdaCallback(Callback):
         self.fn(epoch, logs)
 
 
-def _monitor_mode(monitor, mode):
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+def _monitor_mode(monitor, mode, who="callback"):
+    mode = _checks.choice(mode, who, "mode", ("auto", "min", "max"))
     if mode == "auto":
         mode = "max" if "acc" in monitor else "min"
     return mode
@@ -60,7 +60,9 @@ def _monitor_mode(monitor, mode):
 
 class _Monitor(Callback):
     def __init__(self, monitor, mode, min_delta=0.0):
-        self.monitor, self.mode, self.min_delta = monitor, _monitor_mode(monitor, mode), abs(min_delta)
+        who = type(self).__name__
+        self.monitor, self.mode = monitor, _monitor_mode(monitor, mode, who)
+        self.min_delta = abs(_checks.number(min_delta, who, "min_delta"))
         self.best = math.inf if self.mode == "min" else -math.inf
 
     def _value(self, logs):
@@ -80,7 +82,8 @@ class EarlyStopping(_Monitor):
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
                  restore_best_weights=True):
         super().__init__(monitor, mode, min_delta)
-        self.patience, self.restore = int(patience), bool(restore_best_weights)
+        self.patience = _checks.non_negative_int(patience, "EarlyStopping", "patience")
+        self.restore = bool(restore_best_weights)
         self.wait, self.best_weights, self.stopped_epoch, self.best_epoch = 0, None, None, None
 
     def on_train_begin(self, logs=None):

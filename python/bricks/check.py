@@ -33,12 +33,10 @@ class _Fn:
                             f"(build it with dtype=np.float64), got {f.dtype}")
         self.inputs = [np.array(x, dtype=np.float64 if np.asarray(x).dtype.kind == "f"
                                 else np.asarray(x).dtype) for x in inputs]
-        p = f.params() if callable(f.params) else f.params
-        self.params = dict(p)
+        self.params = dict(f.params)
 
     def grads(self):
-        g = self.f.grads() if callable(self.f.grads) else self.f.grads
-        return {k: np.array(v) for k, v in g.items()}
+        return {k: np.array(v) for k, v in self.f.grads.items()}
 
     def forward(self):
         self.setup()

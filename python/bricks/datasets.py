@@ -39,6 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import _checks
+
 __all__ = [
     "xor",
     "two_moons",
@@ -60,43 +62,15 @@ IRIS_TARGET_NAMES = ("setosa", "versicolor", "virginica")
 # ---------------------------------------------------------------------------
 # argument checks
 # ---------------------------------------------------------------------------
-def _check_int(who: str, name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{who}: {name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{who}: {name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _check_real(who: str, name: str, value, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{who}: {name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{who}: {name} must be finite, got {value}")
-    if value < minimum:
-        raise ValueError(f"{who}: {name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _check_bool(who: str, name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{who}: {name} must be True or False, got {type(value).__name__}")
-    return bool(value)
-
-
 def _rng(who: str, seed) -> np.random.Generator:
     """numpy.random.default_rng(seed) for None, a non-negative int, or a Generator."""
     if seed is None or isinstance(seed, np.random.Generator):
         return np.random.default_rng(seed)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+    if not _checks.is_int(seed):
         raise TypeError(
             f"{who}: seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}"
         )
-    if seed < 0:
-        raise ValueError(f"{who}: seed must be >= 0, got {seed}")
-    return np.random.default_rng(int(seed))
+    return np.random.default_rng(_checks.seed(seed, who, negative=False))
 
 
 def _finish(X, y, rng: np.random.Generator | None = None):
@@ -128,8 +102,8 @@ def xor(n_repeats: int = 1, noise: float = 0.0, seed=None):
     With the defaults the result is exactly the truth table. Classes are balanced.
     """
     who = "xor"
-    n_repeats = _check_int(who, "n_repeats", n_repeats, 1)
-    noise = _check_real(who, "noise", noise)
+    n_repeats = _checks.integer(n_repeats, who, "n_repeats", low=1)
+    noise = _checks.non_negative_float(noise, who, "noise")
     rng = _rng(who, seed)
     X = np.tile(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64), (n_repeats, 1))
     y = np.tile(np.array([0, 1, 1, 0], dtype=np.int64), n_repeats)
@@ -150,8 +124,8 @@ def two_moons(n_samples: int = 200, noise: float = 0.1, seed=None):
     class sizes are ``n_samples // 2`` and ``n_samples - n_samples // 2``.
     """
     who = "two_moons"
-    n_samples = _check_int(who, "n_samples", n_samples, 2)
-    noise = _check_real(who, "noise", noise)
+    n_samples = _checks.integer(n_samples, who, "n_samples", low=2)
+    noise = _checks.non_negative_float(noise, who, "noise")
     rng = _rng(who, seed)
     n_upper, n_lower = n_samples // 2, n_samples - n_samples // 2
     t_up = np.linspace(0.0, np.pi, n_upper)
@@ -178,13 +152,13 @@ def spirals(n_samples: int = 300, n_classes: int = 3, noise: float = 0.2, seed=N
     (n_samples,) in ``0 .. n_classes-1``; class sizes differ by at most one.
     """
     who = "spirals"
-    n_classes = _check_int(who, "n_classes", n_classes, 2)
-    n_samples = _check_int(who, "n_samples", n_samples, 1)
+    n_classes = _checks.integer(n_classes, who, "n_classes", low=2)
+    n_samples = _checks.integer(n_samples, who, "n_samples", low=1)
     if n_samples < n_classes:
         raise ValueError(
             f"{who}: n_samples must be >= n_classes ({n_classes}) so every class has a point, got {n_samples}"
         )
-    noise = _check_real(who, "noise", noise)
+    noise = _checks.non_negative_float(noise, who, "noise")
     rng = _rng(who, seed)
     Xs, ys = [], []
     for k, n in enumerate(_split_evenly(n_samples, n_classes)):
@@ -210,11 +184,11 @@ def blobs(n_samples: int = 300, centers=3, n_features: int = 2, cluster_std=1.0,
     index of each point's cluster.
     """
     who = "blobs"
-    n_samples = _check_int(who, "n_samples", n_samples, 1)
+    n_samples = _checks.integer(n_samples, who, "n_samples", low=1)
     rng = _rng(who, seed)
-    if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
-        k = _check_int(who, "centers", centers, 1)
-        d = _check_int(who, "n_features", n_features, 1)
+    if _checks.is_int(centers):
+        k = _checks.integer(centers, who, "centers", low=1)
+        d = _checks.integer(n_features, who, "n_features", low=1)
         C = rng.uniform(-10.0, 10.0, size=(k, d))
     elif isinstance(centers, (bool, str, bytes)) or centers is None or isinstance(centers, numbers.Number):
         raise TypeError(
@@ -231,8 +205,8 @@ def blobs(n_samples: int = 300, centers=3, n_features: int = 2, cluster_std=1.0,
         if not np.isfinite(C).all():
             raise ValueError(f"{who}: centers must be finite")
         k = C.shape[0]
-    if isinstance(cluster_std, numbers.Real) and not isinstance(cluster_std, bool):
-        stds = np.full(k, _check_real(who, "cluster_std", cluster_std))
+    if _checks.is_number(cluster_std):
+        stds = np.full(k, _checks.non_negative_float(cluster_std, who, "cluster_std"))
     else:
         if isinstance(cluster_std, (bool, str, bytes)) or cluster_std is None:
             raise TypeError(
@@ -290,7 +264,7 @@ def digits(return_images: bool = False):
     (1797, 8, 8) when ``return_images=True``, scaled to [0, 1] by dividing by 16;
     y int64 of shape (1797,) with values 0..9. Fresh arrays on every call.
     """
-    return_images = _check_bool("digits", "return_images", return_images)
+    return_images = _checks.boolean(return_images, "digits", "return_images")
     z = _load_npz("digits.npz")
     images, labels = z["images"], z["labels"]
     if images.shape != (1797, 8, 8) or labels.shape != (1797,):
@@ -349,9 +323,9 @@ def train_test_split(X, y, test_size=0.2, seed=None, stratify: bool = False):
         raise ValueError(f"{who}: X and y have different numbers of rows ({n} and {y.shape[0]})")
     if n < 2:
         raise ValueError(f"{who}: need at least 2 rows to split, got {n}")
-    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
+    if not _checks.is_number(test_size):
         raise TypeError(f"{who}: test_size must be a float in (0, 1) or an int, got {type(test_size).__name__}")
-    if isinstance(test_size, numbers.Integral):
+    if _checks.is_int(test_size):
         n_test = int(test_size)
         if not 1 <= n_test <= n - 1:
             raise ValueError(f"{who}: test_size as a count must be in [1, {n - 1}] for {n} rows, got {n_test}")
@@ -364,7 +338,7 @@ def train_test_split(X, y, test_size=0.2, seed=None, stratify: bool = False):
             raise ValueError(
                 f"{who}: test_size={frac} leaves no training rows out of {n}; use a smaller test_size"
             )
-    stratify = _check_bool(who, "stratify", stratify)
+    stratify = _checks.boolean(stratify, who, "stratify")
     rng = _rng(who, seed)
     if not stratify:
         order = rng.permutation(n)
@@ -639,8 +613,8 @@ def mnist(path, kind: str = "train", download: bool = False, normalize: bool = T
         raise TypeError(f"{who}: path must be a directory as str or os.PathLike, got {type(path).__name__}")
     if not isinstance(kind, str) or kind not in _MNIST_FILES:
         raise ValueError(f"{who}: kind must be 'train' or 'test', got {kind!r}")
-    download = _check_bool(who, "download", download)
-    normalize = _check_bool(who, "normalize", normalize)
+    download = _checks.boolean(download, who, "download")
+    normalize = _checks.boolean(normalize, who, "normalize")
     directory = Path(os.path.expanduser(os.fspath(path)))
     if directory.exists() and not directory.is_dir():
         raise NotADirectoryError(f"{who}: path must be a directory holding the MNIST files, got file {directory}")

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _core
 from ._arrays import as_float_matrix, as_labels, onehot_to_labels
+from ._compat import ParamDict
 from .blocks import Sigmoid, Softmax
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss
 from .node import Input, Node
@@ -406,12 +407,18 @@ class Model:
                 res.append((n.name, n.block))
         return res
 
+    @property
     def params(self) -> dict:
-        """Every parameter as a NumPy view of native memory, keyed `"node.name"`."""
-        return {f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.params.items()}
+        """Every parameter as a NumPy view of native memory, keyed `"node.name"`
+        (a property, as on a block; the old call ``params()`` warns)."""
+        return ParamDict({f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.params.items()},
+                         "params")
 
+    @property
     def grads(self) -> dict:
-        return {f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.grads.items()}
+        """Accumulated gradients, keyed like ``params`` (a property; ``grads()`` warns)."""
+        return ParamDict({f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.grads.items()},
+                         "grads")
 
     def zero_grad(self) -> None:
         self._graph.zero_grad()
@@ -428,7 +435,7 @@ class Model:
         return [b for _, b in self.named_blocks()]
 
     def num_params(self) -> int:
-        return sum(v.size for v in self.params().values())
+        return sum(v.size for v in self.params.values())
 
     def summary(self) -> str:
         """A table of nodes, their blocks, output shapes and parameter counts."""

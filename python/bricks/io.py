@@ -29,6 +29,8 @@ import numpy as np
 from numpy.lib import format as npy
 
 from . import optim
+from .block import _unpickle_block  # noqa: F401  (block pickles made before it moved to block.py name it here)
+from .block import from_spec, registry
 from .graph import Model
 from .node import Input, Node
 from .sequential import Sequential
@@ -44,25 +46,6 @@ _MAX_ARCH_BYTES = 16 << 20  # the JSON (4 bytes a character): ~1 KB a block, roo
 _HEADER_BYTES = 10000  # NumPy's own bound on a .npy header (its refusal would suggest allow_pickle)
 
 
-def _blocks_by_name():
-    from . import blocks, losses
-
-    return {c.__name__: c for m in (blocks, losses) for c in vars(m).values()
-            if isinstance(c, type) and hasattr(c, "config") and not c.__name__.startswith("_")}
-
-
-def _block_spec(b):
-    return {"class": type(b).__name__, "config": b.config()}
-
-
-def _make_block(spec):
-    cls = _blocks_by_name().get(spec.get("class"))
-    if cls is None:
-        raise ValueError(f"load: unknown block class {spec.get('class')!r}")
-    cfg = dict(spec.get("config", {}))
-    return cls(**cfg)
-
-
 def _optimizer_spec(opt):
     if opt is None:
         return None
@@ -76,17 +59,17 @@ def architecture(model) -> dict:
             "optimizer": _optimizer_spec(model.optimizer)}
     if isinstance(model, Sequential):
         arch["kind"] = "Sequential"
-        arch["blocks"] = [_block_spec(b) for b in model]
+        arch["blocks"] = [b.spec() for b in model]
         arch["input_features"] = model.input_width
         loss = model.compiled_loss
-        arch["loss"] = None if loss is None else {**_block_spec(loss[0]), "labels": loss[1]}
+        arch["loss"] = None if loss is None else {**loss[0].spec(), "labels": loss[1]}
         return arch
     blocks, index = [], {}
     nodes = []
     for n in model.nodes:
         if id(n.block) not in index:
             index[id(n.block)] = len(blocks)
-            blocks.append(_block_spec(n.block))
+            blocks.append(n.block.spec())
         nodes.append({"name": n.name, "block": index[id(n.block)], "inputs": [u.name for u in n.inputs]})
     arch.update(kind="Model", blocks=blocks, nodes=nodes, share_weights=model.share_weights,
                 inputs=[{"name": n.name, "features": n.features, "labels": n.labels} for n in model.inputs],
@@ -102,7 +85,7 @@ def _path(path, who):
 
 def _arrays(model) -> dict:
     """Everything a model file holds: parameters, optimizer state, the architecture."""
-    arrays = {f"param/{k}": np.ascontiguousarray(v) for k, v in model.params().items()}
+    arrays = {f"param/{k}": np.ascontiguousarray(v) for k, v in model.params.items()}
     if model.optimizer is not None:
         for i, s in enumerate(model.optimizer._core.get_state()):
             arrays[f"optim/{i}"] = s
@@ -512,7 +495,7 @@ def _block_params(spec, where):
     if not isinstance(spec, dict) or not isinstance(spec.get("config", {}), dict):
         raise ValueError(f"{where} must be {{'class': ..., 'config': {{...}}}}, got {spec!r:.200}")
     cls = spec.get("class")
-    if not isinstance(cls, str) or cls not in _blocks_by_name():
+    if not isinstance(cls, str) or cls not in registry():
         raise ValueError(f"unknown block class {cls!r:.200}")
     make = _PARAMS.get(cls)
     return make(spec.get("config", {}), where) if make else []
@@ -606,15 +589,15 @@ def _build(arch):
     dtype = np.dtype(arch["dtype"])
     specs = [{**s, "config": {**s["config"], "dtype": dtype}} for s in arch["blocks"]]
     if arch["kind"] == "Sequential":
-        model = Sequential(*[_make_block(s) for s in specs])
+        model = Sequential(*[from_spec(s) for s in specs])
         if arch.get("loss"):
             loss = arch["loss"]
-            model.compile(_make_block({**loss, "config": {**loss["config"], "dtype": dtype}}),
+            model.compile(from_spec({**loss, "config": {**loss["config"], "dtype": dtype}}),
                           labels=loss["labels"])
         if arch.get("input_features") is not None:
             model.build_for([np.empty((0, arch["input_features"]), dtype)])
     elif arch["kind"] == "Model":
-        blocks = [_make_block(s) for s in specs]
+        blocks = [from_spec(s) for s in specs]
         nodes = {i["name"]: Input(i["features"], dtype=dtype, name=i["name"], labels=i["labels"])
                  for i in arch["inputs"]}
         inputs = list(nodes.values())
@@ -646,7 +629,7 @@ def _restore(arch, files, path):
         model = _build(arch)
     except (KeyError, TypeError, IndexError, ValueError, AttributeError, RecursionError) as e:
         raise ValueError(f"load: {path} has an invalid architecture: {e!r}") from None
-    params = model.params()
+    params = model.params
     built = {f"param/{k}": _kind(a.dtype, a.shape) for k, a in params.items()}
     implied = {k: _kind(w.dtype, w.shape) for k, w in want.items() if k.startswith("param/")}
     if built != implied:  # e.g. nodes listed out of order, so named otherwise once built
@@ -671,18 +654,3 @@ def _unpickle_model(arrays):
     return _restore(arch, arrays, "pickle")
 
 
-def _unpickle_block(spec, params):
-    block = _make_block(spec)
-    want = block.params
-    if set(params) != set(want):
-        raise ValueError(f"unpickle {block.name}: expected parameters {sorted(want)}, got {sorted(params)}")
-    for k, a in want.items():  # all checked before any is written
-        v = np.asarray(params[k])
-        if v.shape != a.shape or v.dtype != a.dtype:
-            raise ValueError(f"unpickle {block.name}: parameter {k!r} is {v.dtype} {v.shape}, "
-                             f"expected {a.dtype} {a.shape}")
-        if not np.isfinite(v).all():
-            raise ValueError(f"unpickle {block.name}: parameter {k!r} contains NaN or infinite values")
-    for k, a in want.items():
-        a[...] = params[k]
-    return block

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from . import _checks, _core
 from ._arrays import as_array, as_float_matrix, as_labels, check_binary_targets
 from .block import Block, init_dtype
 
 
-class Loss(Block):
+class Loss(Block, abstract=True):
     """Base of the losses. Each loss declares what it implies, and every part of bricks
     (fit's counters, evaluate, ``bk.metrics.accuracy``, predict_proba, the estimators,
     the CLI) reads it from here:
@@ -85,8 +85,7 @@ class Loss(Block):
 
     def backward(self, dL: float = 1.0):
         """(dL/dpred, dL/dtarget), scaled by ``dL``."""
-        if isinstance(dL, bool) or not isinstance(dL, (int, float, np.floating, np.integer)):
-            raise TypeError(f"{self.name}: dL must be a number, got {type(dL).__name__}")
+        dL = _checks.number(dL, self.name, "dL")
         return super().backward(np.full((1, 1), dL, dtype=self.dtype))
 
 

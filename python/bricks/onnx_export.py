@@ -38,8 +38,8 @@ import tempfile
 
 import numpy as np
 
-from . import blocks as B
 from ._version import __version__
+from .block import registry
 from .graph import Model
 from .losses import Loss
 from .sequential import Sequential
@@ -117,6 +117,9 @@ def _public_names(given, default, what, count):
 
 
 def _converters():
+    """The ONNX converter of each exportable block, keyed by its registered name
+    (`bricks.block.registry`)."""
+
     def linear(h, blk, xs, y, init):
         ins = [xs[0], init("weight")]
         if "bias" in blk.params:
@@ -127,26 +130,28 @@ def _converters():
         return lambda h, blk, xs, y, init: [h.make_node(op, xs, [y], **attrs)]
 
     return {
-        B.Linear: linear,
-        B.ReLU: simple("Relu"),
-        B.Sigmoid: simple("Sigmoid"),
-        B.Tanh: simple("Tanh"),
-        B.Softmax: simple("Softmax", axis=1),
-        B.LogSoftmax: simple("LogSoftmax", axis=1),
-        B.Hadamard: simple("Mul"),
-        B.Dropout: simple("Identity"),
+        "Linear": linear,
+        "ReLU": simple("Relu"),
+        "Sigmoid": simple("Sigmoid"),
+        "Tanh": simple("Tanh"),
+        "Softmax": simple("Softmax", axis=1),
+        "LogSoftmax": simple("LogSoftmax", axis=1),
+        "Hadamard": simple("Mul"),
+        "Dropout": simple("Identity"),
     }
 
 
 def _converter_for(blk, table, node_name):
-    for cls in type(blk).__mro__:
-        if cls in table:
-            return table[cls]
+    blocks = registry()
+    for cls in type(blk).__mro__:  # a subclass of a registered block converts as that block
+        if cls.__name__ in table and blocks.get(cls.__name__) is cls:
+            return table[cls.__name__]
+
     why = ("a loss is training-only; export a model whose outputs are the predictions"
            if isinstance(blk, Loss) else "it has no ONNX export")
     raise ValueError(f"to_onnx: cannot export node {node_name!r} ({blk.name}, "
                      f"{type(blk).__name__}): {why}. Exportable blocks: "
-                     f"{', '.join(sorted(c.__name__ for c in table))}")
+                     f"{', '.join(sorted(table))}")
 
 
 def build_onnx(model, *, opset=17, input_names=None, output_names=None):
@@ -212,7 +217,7 @@ def build_onnx(model, *, opset=17, input_names=None, output_names=None):
             value[k] = names.fresh(name)
 
         def init(param, blk=blk, name=name):
-            # one initializer per parameter, named "<first node>.<param>" like Model.params();
+            # one initializer per parameter, named "<first node>.<param>" like Model.params;
             # a block shared by several nodes (share_weights=True) reuses it
             if (id(blk), param) not in inits:
                 arr = np.array(blk.params[param], dtype=dtype, order="C")  # a copy

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import math
-import numbers
 
-from . import _core
+from . import _checks, _core
 from .block import Block
 
 
@@ -35,12 +34,6 @@ def _blocks(params, who) -> list:
     return blocks
 
 
-def _number(who, name, v):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{who}: {name} must be a number, got {type(v).__name__}")
-    return float(v)
-
-
 class Optimizer:
     """Base of the optimizers: ``step()``, ``zero_grad()``, ``lr``, ``clip_norm``.
 
@@ -66,7 +59,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value) -> None:
-        self._core.lr = _number(type(self).__name__, "lr", value)
+        self._core.lr = _checks.number(value, type(self).__name__, "lr")
 
     @property
     def clip_norm(self) -> float:
@@ -74,7 +67,7 @@ class Optimizer:
 
     @clip_norm.setter
     def clip_norm(self, value) -> None:
-        self._core.clip_norm = 0.0 if value is None else _number(type(self).__name__, "clip_norm", value)
+        self._core.clip_norm = 0.0 if value is None else _checks.number(value, type(self).__name__, "clip_norm")
 
     def state_dict(self) -> dict:
         """Hyper-parameters, step count and state buffers (copies)."""
@@ -91,9 +84,7 @@ class Optimizer:
             raise ValueError(f"{name}: state lacks {missing}")
         if state["type"] != name:
             raise ValueError(f"{name}: state is for {state['type']!r}")
-        steps = state["steps"]
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
-            raise ValueError(f"{name}: steps must be an int >= 0, got {steps!r}")
+        steps = _checks.non_negative_int(state["steps"], name, "steps")
         self._core.set_state(list(state["state"]))
         self._core.steps = int(steps)
         self.lr = state["lr"]
@@ -139,7 +130,7 @@ class SGD(Optimizer):
         d = {"lr": lr, "momentum": momentum, "dampening": dampening,
              "weight_decay": weight_decay, "nesterov": bool(nesterov)}
         blocks = _blocks(params, "SGD")
-        core = _core.SGD(blocks, *(_number("SGD", k, d[k]) for k in
+        core = _core.SGD(blocks, *(_checks.number(d[k], "SGD", k) for k in
                          ("lr", "momentum", "dampening", "weight_decay")), bool(nesterov))
         super().__init__(core, d, clip_norm, blocks)
 
@@ -161,9 +152,9 @@ class Adam(Optimizer):
             raise TypeError(f"{name}: betas must be a pair of numbers, got {betas!r}")
         d = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
         blocks = _blocks(params, name)
-        core = _core.Adam(blocks, _number(name, "lr", lr),
-                          _number(name, "beta1", betas[0]), _number(name, "beta2", betas[1]),
-                          _number(name, "eps", eps), _number(name, "weight_decay", weight_decay),
+        core = _core.Adam(blocks, _checks.number(lr, name, "lr"),
+                          _checks.number(betas[0], name, "beta1"), _checks.number(betas[1], name, "beta2"),
+                          _checks.number(eps, name, "eps"), _checks.number(weight_decay, name, "weight_decay"),
                           self._decoupled)
         super().__init__(core, d, clip_norm, blocks)
 
@@ -191,8 +182,7 @@ class StepLR(Schedule):
     """lr = base · gamma^(epoch // step_size)."""
 
     def __init__(self, step_size: int, gamma: float = 0.1):
-        if not isinstance(step_size, int) or step_size <= 0:
-            raise ValueError(f"StepLR: step_size must be a positive int, got {step_size!r}")
+        step_size = _checks.positive_int(step_size, "StepLR", "step_size")
         self.step_size, self.gamma = step_size, float(gamma)
 
     def __call__(self, epoch, base_lr):
@@ -213,8 +203,7 @@ class CosineAnnealingLR(Schedule):
     """lr = eta_min + (base − eta_min) (1 + cos(π · epoch / T_max)) / 2."""
 
     def __init__(self, T_max: int, eta_min: float = 0.0):
-        if not isinstance(T_max, int) or T_max <= 0:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
+        T_max = _checks.positive_int(T_max, "CosineAnnealingLR", "T_max")
         self.T_max, self.eta_min = T_max, float(eta_min)
 
     def __call__(self, epoch, base_lr):

@@ -39,7 +39,6 @@ Differences from ``sklearn.neural_network.MLP*`` worth knowing:
 """
 from __future__ import annotations
 
-import numbers
 import os
 import tempfile
 import warnings
@@ -57,6 +56,7 @@ try:
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("bricks.sklearn needs scikit-learn >= 1.6: pip install 'bricks[sklearn]'") from e
 
+from . import _checks
 from .blocks import Dropout, Linear, ReLU, Sigmoid, Tanh
 from .callbacks import Callback, put_weights, weights_of
 from .sequential import Sequential
@@ -72,14 +72,6 @@ _SPARSE = ("csr", "csc", "coo")
 
 
 # -- helpers --------------------------------------------------------------------------
-def _is_int(v) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_real(v) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v)
-
-
 def _draw_seed(rng) -> int:
     return int(rng.randint(np.iinfo(np.int32).max))
 
@@ -193,12 +185,12 @@ class _BaseMLP(BaseEstimator):
     # -- parameter checks (in fit, as scikit-learn does) --------------------------------
     def _hidden_sizes(self):
         h = self.hidden_layer_sizes
-        sizes = [h] if _is_int(h) else h
+        sizes = [h] if _checks.is_int(h) else h
         try:
             sizes = list(sizes)
         except TypeError:
             sizes = None
-        if sizes is None or not all(_is_int(s) and s > 0 for s in sizes):
+        if sizes is None or not all(_checks.is_int(s) and s > 0 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be a positive int or a sequence of "
                              f"positive ints, got {h!r}")
         return [int(s) for s in sizes]
@@ -210,33 +202,27 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"{name}: {param} must be {want}, got {getattr(self, param)!r}")
 
         self._hidden_sizes()
-        if not isinstance(self.activation, str) or self.activation not in _ACTIVATIONS:
-            bad("activation", f"one of {sorted(_ACTIVATIONS)}")
-        if not isinstance(self.solver, str) or self.solver not in _SOLVERS:
-            bad("solver", f"one of {list(_SOLVERS)}")
-        if not (_is_real(self.alpha) and self.alpha >= 0):
-            bad("alpha", "a real number >= 0")
-        if not (self.batch_size == "auto" if isinstance(self.batch_size, str)
-                else _is_int(self.batch_size) and self.batch_size > 0):
-            bad("batch_size", "'auto' or a positive int")
-        if not (_is_real(self.learning_rate_init) and self.learning_rate_init > 0):
-            bad("learning_rate_init", "a real number > 0")
-        if not (_is_real(self.momentum) and 0 <= self.momentum <= 1):
-            bad("momentum", "a real number in [0, 1]")
-        for p in ("nesterovs_momentum", "shuffle", "early_stopping"):
-            if not isinstance(getattr(self, p), (bool, np.bool_)):
-                bad(p, "a bool")
-        if not (_is_int(self.max_iter) and self.max_iter > 0):
-            bad("max_iter", "a positive int")
-        if not (_is_real(self.tol) and self.tol >= 0):
-            bad("tol", "a real number >= 0")
-        if not (_is_real(self.validation_fraction) and 0 < self.validation_fraction < 1):
-            bad("validation_fraction", "a real number in (0, 1)")
-        if not (_is_int(self.n_iter_no_change) and self.n_iter_no_change > 0):
-            bad("n_iter_no_change", "a positive int")
-        if not (_is_real(self.dropout) and 0 <= self.dropout < 1):
-            bad("dropout", "a real number in [0, 1)")
-        if not (isinstance(self.verbose, (bool, np.bool_)) or _is_int(self.verbose)):
+        try:  # scikit-learn's convention: a bad parameter is a ValueError, whatever its type
+            _checks.choice(self.activation, name, "activation", sorted(_ACTIVATIONS))
+            _checks.choice(self.solver, name, "solver", _SOLVERS)
+            _checks.non_negative_float(self.alpha, name, "alpha")
+            if isinstance(self.batch_size, str):
+                _checks.choice(self.batch_size, name, "batch_size", ("auto",))
+            else:
+                _checks.positive_int(self.batch_size, name, "batch_size")
+            _checks.positive_float(self.learning_rate_init, name, "learning_rate_init")
+            _checks.number(self.momentum, name, "momentum", low=0, high=1)
+            for p in ("nesterovs_momentum", "shuffle", "early_stopping"):
+                _checks.boolean(getattr(self, p), name, p)
+            _checks.positive_int(self.max_iter, name, "max_iter")
+            _checks.non_negative_float(self.tol, name, "tol")
+            _checks.number(self.validation_fraction, name, "validation_fraction", low=0, high=1,
+                           low_open=True, high_open=True)
+            _checks.positive_int(self.n_iter_no_change, name, "n_iter_no_change")
+            _checks.probability(self.dropout, name, "dropout")
+        except TypeError as e:
+            raise ValueError(str(e)) from None
+        if not (isinstance(self.verbose, (bool, np.bool_)) or _checks.is_int(self.verbose)):
             bad("verbose", "a bool or an int")
         try:
             dt = np.dtype(self.dtype)

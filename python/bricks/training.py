@@ -7,13 +7,12 @@ within a second), never once per block.
 from __future__ import annotations
 
 import math
-import numbers
 import sys
 import time
 
 import numpy as np
 
-from . import _core
+from . import _checks, _core
 from ._arrays import as_array, as_float_matrix, as_labels, check_binary_targets, onehot_to_labels
 from .blocks import Sigmoid, Softmax
 from .callbacks import Callback, LambdaCallback
@@ -175,19 +174,15 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
         model.optimizer = check_optimizer(optimizer, model, "fit")
     if model.optimizer is None or not model.losses:
         raise ValueError("fit: needs a loss and an optimizer (fit(..., loss=, optimizer=) or compile)")
-    epochs, batch_size = _positive_int(epochs, "fit", "epochs"), _positive_int(batch_size, "fit")
-    if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real) \
-            or not 0.0 <= validation_split < 1.0:
-        raise ValueError(f"fit: validation_split must be a number in [0, 1), got "
-                         f"{type(validation_split).__name__} {validation_split!r}")
+    epochs = _checks.positive_int(epochs, "fit", "epochs")
+    batch_size = _checks.positive_int(batch_size, "fit", "batch_size")
+    validation_split = _checks.probability(validation_split, "fit", "validation_split")
     if not (verbose == "auto" if isinstance(verbose, str) else
             (isinstance(verbose, (int, np.integer)) and 0 <= verbose <= 2)):
         raise ValueError(f"fit: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     guards = _core.NonFinite.__members__  # by fit's names: ignore, raise, skip
-    if on_nonfinite not in guards:
-        raise ValueError(f"fit: on_nonfinite must be 'raise', 'skip' or 'ignore', got {on_nonfinite!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
-        raise ValueError(f"fit: seed must be a non-negative int or None, got {seed!r}")
+    on_nonfinite = _checks.choice(on_nonfinite, "fit", "on_nonfinite", ("raise", "skip", "ignore"))
+    seed = _checks.seed(seed, "fit", none=True, negative=False)
     if isinstance(callbacks, (Callback, str)) or not hasattr(callbacks, "__iter__"):
         raise TypeError(f"fit: callbacks must be a list of callbacks or callables, got {type(callbacks).__name__}")
     callbacks = list(callbacks)
@@ -298,15 +293,9 @@ def _evaluate(model, data, batch_size, acc_mode, labels_input, thr):
     return res
 
 
-def _positive_int(v, who, name="batch_size"):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
-        raise ValueError(f"{who}: {name} must be a positive int, got {v!r}")
-    return int(v)
-
-
 def evaluate(model, X, y=None, *, batch_size=256) -> dict:
     """Mean loss (and accuracy for classifiers) over a dataset, in eval mode."""
-    batch_size = _positive_int(batch_size, "evaluate")
+    batch_size = _checks.positive_int(batch_size, "evaluate", "batch_size")
     if not getattr(model, "losses", None):
         raise ValueError("evaluate: the model has no loss (compile it first)")
     data = _as_input_list(model, X, y, "evaluate")
@@ -321,7 +310,7 @@ def evaluate(model, X, y=None, *, batch_size=256) -> dict:
 
 def predict(model, X, *, batch_size=256):
     """Outputs for X, batch by batch, in eval mode (Dropout off)."""
-    batch_size = _positive_int(batch_size, "predict")
+    batch_size = _checks.positive_int(batch_size, "predict", "batch_size")
     model.build_for([X])
     if not model.outputs:
         raise ValueError("predict: the model has no outputs, only losses; build it with "
