@@ -5,6 +5,7 @@ Import order matters (see train_speed.py): this module imports only the standard
 library and NumPy at the top; torch, bricks and scikit-learn are imported by the
 functions that need them.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -27,7 +28,7 @@ CONFIGS = {
 }
 # The targets of issue 5: bricks samples/s over PyTorch's, per config.
 TARGET_RATIO = {"tiny": 50.0, "small": 10.0, "medium": 1.5, "large": 1.0}
-TARGET_GEMM_PCT = 85.0      # large: achieved GFLOP/s as % of the measured GEMM ceiling
+TARGET_GEMM_PCT = 85.0  # large: achieved GFLOP/s as % of the measured GEMM ceiling
 TARGET_IMPORT_S = 0.2
 TARGET_RSS_MIB = 60.0
 
@@ -55,7 +56,7 @@ def make_batch(cfg, rows: int, seed: int = 0):
     if is_binary(cfg):
         y = (X[:, :1] > X[:, 1:2]).astype(np.float32)
     else:
-        y = X[:, :w[-1]].argmax(1).astype(np.int64)
+        y = X[:, : w[-1]].argmax(1).astype(np.int64)
     return X, y
 
 
@@ -109,8 +110,7 @@ class NumpyMLP:
         rng = np.random.default_rng(seed)
         w = cfg["layers"]
         self.sigmoid, self.binary = cfg["act"] == "sigmoid", is_binary(cfg)
-        self.W = [rng.uniform(-1, 1, (a, b)).astype(np.float32) / np.float32(np.sqrt(a))
-                  for a, b in zip(w[:-1], w[1:])]
+        self.W = [rng.uniform(-1, 1, (a, b)).astype(np.float32) / np.float32(np.sqrt(a)) for a, b in zip(w[:-1], w[1:])]
         self.b = [np.zeros(b, np.float32) for b in w[1:]]
         self.vW = [np.zeros_like(x) for x in self.W]
         self.vb = [np.zeros_like(x) for x in self.b]
@@ -122,15 +122,18 @@ class NumpyMLP:
             z += b
             if i < len(self.W) - 1:
                 if self.sigmoid:
-                    np.negative(z, out=z); np.exp(z, out=z); z += 1; np.reciprocal(z, out=z)
+                    np.negative(z, out=z)
+                    np.exp(z, out=z)
+                    z += 1
+                    np.reciprocal(z, out=z)
                 else:
                     np.maximum(z, 0, out=z)
             hs.append(z)
         z = hs[-1]
-        if self.binary:   # BCE with logits: dz = (sigmoid(z) - t) / N
+        if self.binary:  # BCE with logits: dz = (sigmoid(z) - t) / N
             loss = float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
             dz = (1 / (1 + np.exp(-z)) - y) / np.float32(n)
-        else:             # softmax cross-entropy: dz = (softmax(z) - onehot) / N
+        else:  # softmax cross-entropy: dz = (softmax(z) - onehot) / N
             z -= z.max(1, keepdims=True)
             np.exp(z, out=z)
             z /= z.sum(1, keepdims=True)
@@ -141,7 +144,7 @@ class NumpyMLP:
             dz /= np.float32(n)
         for i in range(len(self.W) - 1, -1, -1):
             gW, gb = hs[i].T @ dz, dz.sum(0)
-            if i > 0:     # no gradient for the input
+            if i > 0:  # no gradient for the input
                 dz = dz @ self.W[i].T
                 h = hs[i]
                 dz *= h * (1 - h) if self.sigmoid else (h > 0)
@@ -156,11 +159,18 @@ def sklearn_model(cfg):
     """MLPClassifier with the same hidden layers, plain momentum SGD, no L2, no shuffle."""
     from sklearn.neural_network import MLPClassifier
 
-    return MLPClassifier(hidden_layer_sizes=tuple(cfg["layers"][1:-1]),
-                         activation="logistic" if cfg["act"] == "sigmoid" else "relu",
-                         solver="sgd", learning_rate_init=LR, momentum=MOMENTUM,
-                         nesterovs_momentum=False, alpha=0.0, batch_size=cfg["batch"],
-                         shuffle=False, random_state=0)
+    return MLPClassifier(
+        hidden_layer_sizes=tuple(cfg["layers"][1:-1]),
+        activation="logistic" if cfg["act"] == "sigmoid" else "relu",
+        solver="sgd",
+        learning_rate_init=LR,
+        momentum=MOMENTUM,
+        nesterovs_momentum=False,
+        alpha=0.0,
+        batch_size=cfg["batch"],
+        shuffle=False,
+        random_state=0,
+    )
 
 
 def sklearn_classes(cfg):
@@ -190,7 +200,7 @@ def set_threads(n: int) -> str:
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
     if "bricks" in sys.modules:
-        sys.modules["bricks"].set_num_threads(n)   # last: bricks' own setting wins
+        sys.modules["bricks"].set_num_threads(n)  # last: bricks' own setting wins
     return note
 
 
@@ -198,9 +208,11 @@ def set_threads(n: int) -> str:
 def coretype_warning() -> str | None:
     ct = os.environ.get("OPENBLAS_CORETYPE")
     if ct:
-        return (f"WARNING: OPENBLAS_CORETYPE={ct} is set: OpenBLAS (bricks' and NumPy's) uses "
-                f"that kernel instead of the best one for this CPU, often at half speed. "
-                f"Re-run as: env -u OPENBLAS_CORETYPE python {' '.join(sys.argv)}")
+        return (
+            f"WARNING: OPENBLAS_CORETYPE={ct} is set: OpenBLAS (bricks' and NumPy's) uses "
+            f"that kernel instead of the best one for this CPU, often at half speed. "
+            f"Re-run as: env -u OPENBLAS_CORETYPE python {' '.join(sys.argv)}"
+        )
     return None
 
 
@@ -216,9 +228,14 @@ def cpu_model() -> str:
 
 
 def machine_info() -> dict:
-    info = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "numpy": np.__version__, "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+    info = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+    }
     try:
         info["load_avg_1min"] = os.getloadavg()[0]
     except OSError:
@@ -247,7 +264,7 @@ class OtherLoad:
                 v = [int(x) for x in f.readline().split()[1:]]
         except OSError:
             return None
-        idle = v[3] + (v[4] if len(v) > 4 else 0)        # idle + iowait
+        idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
         return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
     def start(self):
@@ -281,8 +298,9 @@ def table(rows, right=()):
     w = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     out = []
     for k, r in enumerate(rows):
-        out.append("  ".join(str(c).rjust(w[i]) if i in right else str(c).ljust(w[i])
-                             for i, c in enumerate(r)).rstrip())
+        out.append(
+            "  ".join(str(c).rjust(w[i]) if i in right else str(c).ljust(w[i]) for i, c in enumerate(r)).rstrip()
+        )
         if k == 0:
             out.append("  ".join("-" * x for x in w))
     return "\n".join(out)

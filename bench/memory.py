@@ -11,6 +11,7 @@ minus the numpy+data baseline.
 
     env -u OPENBLAS_CORETYPE python bench/memory.py            # ~20 s
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,18 @@ import sys
 import time
 
 EPOCHS = 3
-KINDS = ("python", "numpy", "numpy+data", "bricks-import", "bricks-fit", "bricks-step",
-         "torch-import", "torch", "numpy-mlp", "sklearn")
+KINDS = (
+    "python",
+    "numpy",
+    "numpy+data",
+    "bricks-import",
+    "bricks-fit",
+    "bricks-step",
+    "torch-import",
+    "torch",
+    "numpy-mlp",
+    "sklearn",
+)
 BASELINES = ("python", "numpy", "numpy+data")
 
 
@@ -52,40 +63,39 @@ def child(kind: str, threads: int, rows: int) -> dict:
     cfg = C.CONFIGS["medium"]
     B = cfg["batch"]
     X, y = C.make_batch(cfg, rows)
-    if kind in ("numpy+data", "bricks-import", "torch-import"):   # imported, data, no training
+    if kind in ("numpy+data", "bricks-import", "torch-import"):  # imported, data, no training
         return {}
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
-    if kind == "bricks-fit":           # the native loop, shuffling every epoch
+    if kind == "bricks-fit":  # the native loop, shuffling every epoch
         model = C.bricks_model(cfg)
-        loss = model.fit(X, y, epochs=EPOCHS, batch_size=B, shuffle=True, seed=0,
-                         verbose=0).history["loss"][-1]
-    elif kind == "bricks-step":        # the per-step API on contiguous slices (no copies)
+        loss = model.fit(X, y, epochs=EPOCHS, batch_size=B, shuffle=True, seed=0, verbose=0).history["loss"][-1]
+    elif kind == "bricks-step":  # the per-step API on contiguous slices (no copies)
         model = C.bricks_model(cfg)
         for _ in range(EPOCHS):
             for lo in range(0, rows, B):
-                loss = model.train_step(X[lo:lo + B], y[lo:lo + B])
+                loss = model.train_step(X[lo : lo + B], y[lo : lo + B])
     elif kind == "torch":
         model, loss_fn, opt = C.torch_model(cfg)
-        tX, ty = torch.from_numpy(X), torch.from_numpy(y)   # shares the NumPy memory
+        tX, ty = torch.from_numpy(X), torch.from_numpy(y)  # shares the NumPy memory
         for _ in range(EPOCHS):
             perm = torch.randperm(rows)
             for lo in range(0, rows, B):
-                idx = perm[lo:lo + B]
+                idx = perm[lo : lo + B]
                 loss = C.torch_step(model, loss_fn, opt, tX[idx], ty[idx]).item()
     elif kind == "numpy-mlp":
         model = C.NumpyMLP(cfg)
         for _ in range(EPOCHS):
             perm = rng.permutation(rows)
             for lo in range(0, rows, B):
-                idx = perm[lo:lo + B]
+                idx = perm[lo : lo + B]
                 loss = model.step(X[idx], y[idx])
     elif kind == "sklearn":
         model, classes = C.sklearn_model(cfg), C.sklearn_classes(cfg)
         for _ in range(EPOCHS):
             perm = rng.permutation(rows)
             for lo in range(0, rows, B):
-                idx = perm[lo:lo + B]
+                idx = perm[lo : lo + B]
                 model.partial_fit(X[idx], y[idx], classes=classes)
         loss = model.loss_
     else:
@@ -94,9 +104,11 @@ def child(kind: str, threads: int, rows: int) -> dict:
 
 
 def run_child(kind: str, threads: int, rows: int) -> dict:
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", kind,
-                          "--threads", str(threads), "--rows", str(rows)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--child", kind, "--threads", str(threads), "--rows", str(rows)],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode:
         return {"error": (out.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -122,14 +134,18 @@ def main(argv=None):
         if k not in KINDS:
             p.error(f"unknown kind {k!r}")
     if os.environ.get("OPENBLAS_CORETYPE"):
-        print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set (it changes speed, "
-              f"not memory much); the README runs benchmarks with env -u OPENBLAS_CORETYPE",
-              file=sys.stderr)
-    print(f"peak RSS (VmHWM) of a medium training run: 784-256-256-10, batch 128, {EPOCHS} epochs "
-          f"over {args.rows} x 784 float32, {args.threads} threads; each row its own process\n")
+        print(
+            f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set (it changes speed, "
+            f"not memory much); the README runs benchmarks with env -u OPENBLAS_CORETYPE",
+            file=sys.stderr,
+        )
+    print(
+        f"peak RSS (VmHWM) of a medium training run: 784-256-256-10, batch 128, {EPOCHS} epochs "
+        f"over {args.rows} x 784 float32, {args.threads} threads; each row its own process\n"
+    )
     results = {k: run_child(k, args.threads, args.rows) for k in kinds}
     base = results.get("numpy+data", {}).get("peak_mib")
-    import _common as C   # only now: the parent's own imports do not matter
+    import _common as C  # only now: the parent's own imports do not matter
 
     rows = [["process", "peak RSS MiB", "over numpy+data", "train s", "final loss", "note"]]
     for k, r in results.items():
@@ -139,23 +155,40 @@ def main(argv=None):
         over = f"{r['peak_mib'] - base:+.1f}" if base and k not in BASELINES else ""
         note = ""
         if k in ("bricks-fit", "bricks-step"):
-            note = f"target <= {C.TARGET_RSS_MIB:g} MiB: " + ("ok" if r["peak_mib"] <= C.TARGET_RSS_MIB
-                                                               else "MISSED")
+            note = f"target <= {C.TARGET_RSS_MIB:g} MiB: " + ("ok" if r["peak_mib"] <= C.TARGET_RSS_MIB else "MISSED")
         elif k in BASELINES:
             note = "baseline"
         elif k.endswith("-import"):
             note = "imported + data, no training"
-        rows.append([k, f"{r['peak_mib']:.1f}", over,
-                     f"{r['train_s']:.2f}" if "train_s" in r else "",
-                     f"{r['final_loss']:.3f}" if "final_loss" in r else "", note])
+        rows.append(
+            [
+                k,
+                f"{r['peak_mib']:.1f}",
+                over,
+                f"{r['train_s']:.2f}" if "train_s" in r else "",
+                f"{r['final_loss']:.3f}" if "final_loss" in r else "",
+                note,
+            ]
+        )
     print(C.table(rows, right={1, 2, 3, 4}))
     if base and base > C.TARGET_RSS_MIB:
-        print(f"\nnote: the baseline with the dataset alone is {base:.1f} MiB, above the "
-              f"{C.TARGET_RSS_MIB:g} MiB target; what each library adds is 'over numpy+data'.")
+        print(
+            f"\nnote: the baseline with the dataset alone is {base:.1f} MiB, above the "
+            f"{C.TARGET_RSS_MIB:g} MiB target; what each library adds is 'over numpy+data'."
+        )
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": C.machine_info(), "threads": args.threads, "rows": args.rows,
-                       "epochs": EPOCHS, "results": results}, f, indent=1)
+            json.dump(
+                {
+                    "machine": C.machine_info(),
+                    "threads": args.threads,
+                    "rows": args.rows,
+                    "epochs": EPOCHS,
+                    "results": results,
+                },
+                f,
+                indent=1,
+            )
         print(f"wrote {args.json}")
 
 

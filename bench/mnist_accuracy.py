@@ -18,6 +18,7 @@ for a side-by-side time. Nothing is downloaded: the IDX files come from --path.
 
     env -u OPENBLAS_CORETYPE python bench/mnist_accuracy.py [--path ../shared/data/mnist]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,6 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_PATH = HERE.parent.parent / "shared" / "data" / "mnist"
@@ -55,9 +55,15 @@ def build(bk, name, epochs, seed):
         cbs.append(bk.callbacks.LearningRateScheduler(bk.optim.CosineAnnealingLR(epochs)))
     elif name == "c":
         model = bk.Sequential(
-            bk.Dropout(0.2, seed=seed), bk.Linear(784, 1024, seed=seed), bk.ReLU(), bk.Dropout(0.5, seed=seed + 1),
-            bk.Linear(1024, 1024, seed=seed + 2), bk.ReLU(), bk.Dropout(0.5, seed=seed + 3),
-            bk.Linear(1024, 10, seed=seed + 4))
+            bk.Dropout(0.2, seed=seed),
+            bk.Linear(784, 1024, seed=seed),
+            bk.ReLU(),
+            bk.Dropout(0.5, seed=seed + 1),
+            bk.Linear(1024, 1024, seed=seed + 2),
+            bk.ReLU(),
+            bk.Dropout(0.5, seed=seed + 3),
+            bk.Linear(1024, 10, seed=seed + 4),
+        )
         opt = bk.SGD(model, lr=0.05, momentum=0.9, nesterov=True)
         batch = 128
         cbs.append(bk.callbacks.LearningRateScheduler(bk.optim.CosineAnnealingLR(epochs)))
@@ -71,8 +77,9 @@ def run_sklearn(Xtr, ytr, Xte, yte, seed):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    clf = MLPClassifier(hidden_layer_sizes=(50,), max_iter=10, alpha=1e-4, solver="sgd",
-                        learning_rate_init=0.1, random_state=seed)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(50,), max_iter=10, alpha=1e-4, solver="sgd", learning_rate_init=0.1, random_state=seed
+    )
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -95,8 +102,11 @@ def main(argv=None):
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args(argv)
     if os.environ.get("OPENBLAS_CORETYPE"):
-        print(f"warning: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set: OpenBLAS may use a "
-              "slower kernel; run with env -u OPENBLAS_CORETYPE", file=sys.stderr)
+        print(
+            f"warning: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set: OpenBLAS may use a "
+            "slower kernel; run with env -u OPENBLAS_CORETYPE",
+            file=sys.stderr,
+        )
 
     import bricks as bk
 
@@ -109,38 +119,63 @@ def main(argv=None):
     epochs = {"a": 10, "b": args.epochs_b, "c": args.epochs_c}
     if args.quick:
         epochs = dict.fromkeys(epochs, 2)
-    print(f"bricks {bk.__version__}, BLAS {bk.blas_info()}, {bk.get_num_threads()} thread(s); "
-          f"MNIST {len(Xtr)} train / {len(Xte)} test images from {args.path}")
+    print(
+        f"bricks {bk.__version__}, BLAS {bk.blas_info()}, {bk.get_num_threads()} thread(s); "
+        f"MNIST {len(Xtr)} train / {len(Xte)} test images from {args.path}"
+    )
 
     rows = []
     for name in args.configs.split(","):
         desc, published, source = PUBLISHED[name]
         model, batch, cbs = build(bk, name, epochs[name], args.seed)
         t0 = time.perf_counter()
-        hist = model.fit(Xtr, ytr, epochs=epochs[name], batch_size=batch, seed=args.seed,
-                         callbacks=cbs, verbose=args.verbose)
+        hist = model.fit(
+            Xtr, ytr, epochs=epochs[name], batch_size=batch, seed=args.seed, callbacks=cbs, verbose=args.verbose
+        )
         dt = time.perf_counter() - t0
         res = model.evaluate(Xte, yte)
         err = 100 * (1 - res["accuracy"])
-        rows.append({"setup": name, "network": desc, "epochs": epochs[name], "batch": batch,
-                     "test_error_pct": err, "published_error_pct": published, "source": source,
-                     "train_seconds": dt, "final_train_loss": hist.history["loss"][-1]})
+        rows.append(
+            {
+                "setup": name,
+                "network": desc,
+                "epochs": epochs[name],
+                "batch": batch,
+                "test_error_pct": err,
+                "published_error_pct": published,
+                "source": source,
+                "train_seconds": dt,
+                "final_train_loss": hist.history["loss"][-1],
+            }
+        )
         print(f"  {name}: {desc}: {err:.2f}% test error in {dt:.1f} s (published {published}%)", flush=True)
     if "a" in args.configs.split(",") and not args.no_sklearn:
         try:
             err, dt = run_sklearn(Xtr, ytr, Xte, yte, args.seed)
-            rows.append({"setup": "a (scikit-learn)", "network": PUBLISHED["a"][0], "epochs": 10, "batch": 200,
-                         "test_error_pct": err, "published_error_pct": 3.0, "source": "same run",
-                         "train_seconds": dt, "final_train_loss": None})
+            rows.append(
+                {
+                    "setup": "a (scikit-learn)",
+                    "network": PUBLISHED["a"][0],
+                    "epochs": 10,
+                    "batch": 200,
+                    "test_error_pct": err,
+                    "published_error_pct": 3.0,
+                    "source": "same run",
+                    "train_seconds": dt,
+                    "final_train_loss": None,
+                }
+            )
         except ImportError:
             print("  scikit-learn not installed: no side-by-side run of (a)")
 
     print()
-    print(f"| setup | network | epochs | batch | test error | published | source | train time |")
-    print(f"|---|---|---|---|---|---|---|---|")
+    print("| setup | network | epochs | batch | test error | published | source | train time |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['setup']} | {r['network']} | {r['epochs']} | {r['batch']} | {r['test_error_pct']:.2f} % "
-              f"| {r['published_error_pct']} % | {r['source']} | {r['train_seconds']:.1f} s |")
+        print(
+            f"| {r['setup']} | {r['network']} | {r['epochs']} | {r['batch']} | {r['test_error_pct']:.2f} % "
+            f"| {r['published_error_pct']} % | {r['source']} | {r['train_seconds']:.1f} s |"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps({"threads": bk.get_num_threads(), "rows": rows}, indent=2))
     return rows

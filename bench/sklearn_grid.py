@@ -15,6 +15,7 @@ of the whole search (12 fits + the refit).
 Both run in float64 (scikit-learn) and float32 (bricks' default) respectively, as each
 library would by default.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,12 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads for both (default 1)")
     ap.add_argument("--n-jobs", type=int, default=1, help="GridSearchCV n_jobs for both (default 1)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeats", type=int, default=3,
-                    help="searches per library, interleaved; the median wall time is shown (default 3)")
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="searches per library, interleaved; the median wall time is shown (default 3)",
+    )
     args = ap.parse_args(argv)
 
     note = C.set_threads(args.threads)
@@ -65,22 +70,25 @@ def main(argv=None):
     X, y = bk.datasets.digits()
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.25, random_state=args.seed, stratify=y)
     grid = {"hidden_layer_sizes": [(32,), (64,)], "alpha": [1e-4, 1e-3]}
-    common = dict(solver="adam", learning_rate_init=1e-3, batch_size="auto", max_iter=args.max_iter,
-                  random_state=args.seed)
-    print(f"digits: {len(Xtr)} train / {len(Xte)} test, 64 features, 10 classes; grid "
-          f"{grid} x cv={args.cv}; adam lr=1e-3, batch 200, max_iter={args.max_iter}; "
-          f"{args.threads} BLAS thread(s) ({note}), n_jobs={args.n_jobs}")
+    common = dict(
+        solver="adam", learning_rate_init=1e-3, batch_size="auto", max_iter=args.max_iter, random_state=args.seed
+    )
+    print(
+        f"digits: {len(Xtr)} train / {len(Xte)} test, 64 features, 10 classes; grid "
+        f"{grid} x cv={args.cv}; adam lr=1e-3, batch 200, max_iter={args.max_iter}; "
+        f"{args.threads} BLAS thread(s) ({note}), n_jobs={args.n_jobs}"
+    )
     print(f"cpu: {C.cpu_model()}; bricks {bk.__version__} ({bk.blas_info()})")
     load = C.OtherLoad()
     ests = {"scikit-learn": SkMLP(**common), "bricks": BkMLP(**common)}
     res = {n: {"times": []} for n in ests}
     for r in range(args.repeats):  # interleaved, so that a noisy neighbour hits both alike
-        for n in (list(ests) if r % 2 == 0 else list(ests)[::-1]):
+        for n in list(ests) if r % 2 == 0 else list(ests)[::-1]:
             gs, dt = search(ests[n], grid, Xtr, ytr, args.cv, args.n_jobs)
             res[n]["times"].append(dt)
             res[n]["search"] = gs  # every repeat gives the same results (fixed random_state)
     other = load.cores()
-    for n, r in res.items():
+    for r in res.values():
         r["time"] = C.median(r["times"])
         r["test"] = r["search"].score(Xte, yte)
         r["n_iter"] = r["search"].best_estimator_.n_iter_
@@ -90,9 +98,14 @@ def main(argv=None):
     cand = res[names[0]]["search"].cv_results_["params"]
     rows = [["candidate"] + names]
     for i, p in enumerate(cand):
-        rows.append([fmt_params(p)] + [f"{res[n]['search'].cv_results_['mean_test_score'][i]:.4f}"
-                                      f" ± {res[n]['search'].cv_results_['std_test_score'][i]:.4f}"
-                                      for n in names])
+        rows.append(
+            [fmt_params(p)]
+            + [
+                f"{res[n]['search'].cv_results_['mean_test_score'][i]:.4f}"
+                f" ± {res[n]['search'].cv_results_['std_test_score'][i]:.4f}"
+                for n in names
+            ]
+        )
     print(C.table(rows, right=(1, 2)))
 
     print("\nsummary")
@@ -105,9 +118,11 @@ def main(argv=None):
     mean_fit = {n: float(np.mean(res[n]["search"].cv_results_["mean_fit_time"])) for n in names}
     rows.append(["mean time per fit (s)", *(f"{mean_fit[n]:.3f}" for n in names)])
     print(C.table(rows))
-    print(f"\nbricks is {res['scikit-learn']['time'] / res['bricks']['time']:.1f}x faster over the "
-          f"whole search (12 fits + refit)" + (f"; other processes used {other:.2f} cores meanwhile" if other is not None
-                             else ""))
+    print(
+        f"\nbricks is {res['scikit-learn']['time'] / res['bricks']['time']:.1f}x faster over the "
+        f"whole search (12 fits + refit)"
+        + (f"; other processes used {other:.2f} cores meanwhile" if other is not None else "")
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ to take about --time seconds; the table shows medians over the repeats.
 
 See bench/README.md for what each number means.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,16 +49,16 @@ except ImportError:
 import bricks as bk  # noqa: E402
 
 LIBS = ("bricks-step", "bricks-fit", "bricks-fit-ignore", "torch", "numpy", "sklearn")
-GEMM_SHAPE = (256, 2048, 2048)   # the large config's biggest layer: batch, in, out
-BUSY = 0.2     # cores used by other processes above which a block counts as disturbed
+GEMM_SHAPE = (256, 2048, 2048)  # the large config's biggest layer: batch, in, out
+BUSY = 0.2  # cores used by other processes above which a block counts as disturbed
 
 
 # -- runners: prepare(steps) sets up a repeat of `steps` steps, run() does it -----------
 class Runner:
     """run() returns the last loss (None for the GEMM), for the does-it-train check."""
 
-    work = "samples"     # what rates count: samples (training) or flop (GEMM)
-    spins = False        # its idle BLAS/OpenMP threads spin for a while after a run
+    work = "samples"  # what rates count: samples (training) or flop (GEMM)
+    spins = False  # its idle BLAS/OpenMP threads spin for a while after a run
 
     def __init__(self, name, cfg):
         self.name, self.cfg, self.batch, self.steps = name, cfg, cfg["batch"], 1
@@ -96,8 +97,9 @@ class BricksFit(Runner):
         self.X, self.y = C.make_batch(self.cfg, steps * self.batch, seed=1)
 
     def run(self):
-        h = self.model.fit(self.X, self.y, epochs=1, batch_size=self.batch, shuffle=False,
-                           verbose=0, on_nonfinite=self.guard)
+        h = self.model.fit(
+            self.X, self.y, epochs=1, batch_size=self.batch, shuffle=False, verbose=0, on_nonfinite=self.guard
+        )
         return h.history["loss"][-1]
 
 
@@ -203,7 +205,7 @@ def timed(f) -> float:
 def calibrate(r, target):
     """Find the step count of a ~target-second repeat; the last run is the warm-up."""
     r.prepare(1)
-    r.first_loss = r.run()                   # first call: allocations, lazy set-up
+    r.first_loss = r.run()  # first call: allocations, lazy set-up
     steps = 1
     while True:
         r.prepare(steps)
@@ -212,7 +214,7 @@ def calibrate(r, target):
             break
         steps = int(steps * min(100.0, max(2.0, 1.2 * target / 5 / max(t, 1e-7))))
     r.prepare(max(1, round(steps * target / t)))
-    r.run()                                  # warm-up at full size
+    r.run()  # warm-up at full size
 
 
 def timed_run(r):
@@ -226,6 +228,7 @@ def bench_block(cfg_name, threads, libs, args):
     cfg = C.CONFIGS[cfg_name]
     C.set_threads(threads)
     runners = [make_runner(lib, cfg) for lib in libs]
+
     # Idle workers of NumPy's OpenBLAS (and, briefly, PyTorch's OpenMP) keep spinning
     # after a run (measured: ~0.1-0.3 s) and would halve the speed of whatever runs
     # next on 2 cores: pause after those libraries. At 1 thread there are no workers.
@@ -246,27 +249,41 @@ def bench_block(cfg_name, threads, libs, args):
     res = {}
     for r in runners:
         rates = [r.work_per_repeat() / t for t in times[r.name]]
-        res[r.name] = {"steps": r.steps, "batch": r.batch, "work": r.work,
-                       "times_s": times[r.name], "rates": rates, "median": C.median(rates),
-                       "first_loss": r.first_loss, "last_loss": r.last_loss}
+        res[r.name] = {
+            "steps": r.steps,
+            "batch": r.batch,
+            "work": r.work,
+            "times_s": times[r.name],
+            "rates": rates,
+            "median": C.median(rates),
+            "first_loss": r.first_loss,
+            "last_loss": r.last_loss,
+        }
     return res, load.cores()
 
 
 def import_time(runs):
     """`import bricks` timed inside fresh interpreters (median, min, max), plus
     `import numpy` alone and the bare interpreter start, for context."""
+
     def one(stmt):
         code = f"import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
-        return float(subprocess.run([sys.executable, "-c", code], env=ENV0, check=True,
-                                    capture_output=True, text=True).stdout.split()[-1])  # (an editable install logs a rebuild first)
+        return float(
+            subprocess.run(
+                [sys.executable, "-c", code], env=ENV0, check=True, capture_output=True, text=True
+            ).stdout.split()[-1]
+        )  # (an editable install logs a rebuild first)
 
     def start():
         return timed(lambda: subprocess.run([sys.executable, "-c", "pass"], env=ENV0, check=True))
 
-    one("import bricks")                     # discarded: a first run may compile or warm caches
+    one("import bricks")  # discarded: a first run may compile or warm caches
     res = {}
-    for key, f in (("bricks", lambda: one("import bricks")), ("numpy", lambda: one("import numpy")),
-                   ("interpreter_start", start)):
+    for key, f in (
+        ("bricks", lambda: one("import bricks")),
+        ("numpy", lambda: one("import numpy")),
+        ("interpreter_start", start),
+    ):
         xs = [f() for _ in range(runs)]
         res[key] = {"median": C.median(xs), "min": min(xs), "max": max(xs), "runs": xs}
     return res
@@ -285,8 +302,11 @@ def paired_ratios(a, b):
 
 def report(blocks, libs, gemm_pct_libs):
     shown = [lib for lib in libs if any(lib in b["res"] for b in blocks)]
-    lines = ["samples/s: median over repeats (± half the min-max range, % of the median); "
-             "others: CPU cores used by other processes meanwhile", ""]
+    lines = [
+        "samples/s: median over repeats (± half the min-max range, % of the median); "
+        "others: CPU cores used by other processes meanwhile",
+        "",
+    ]
     rows = [["config", "thr", "others"] + shown]
     for b in blocks:
         o = b["others_cores"]
@@ -320,15 +340,18 @@ def report(blocks, libs, gemm_pct_libs):
     gb = [b for b in blocks if "gemm" in b["res"]]
     if gb:
         cfg = C.CONFIGS["large"]
-        step_flop = 3 * C.forward_flops_per_sample(cfg)   # forward + backward = 3 x forward
+        step_flop = 3 * C.forward_flops_per_sample(cfg)  # forward + backward = 3 x forward
         first_dx = 2 * cfg["layers"][0] * cfg["layers"][1]
         n, k, m = GEMM_SHAPE
-        lines += [f"GEMM ceiling: bricks' own {n}x{k} @ {k}x{m} float32 (a bk.Linear forward), "
-                  f"and the large training step's GFLOP/s",
-                  f"(3 x forward GEMM flops = {step_flop / 1e6:.1f} MFLOP per sample, of which the "
-                  f"first layer's input gradient, {100 * first_dx / step_flop:.0f}%, need not be "
-                  f"computed) as % of it;",
-                  f"target >= {C.TARGET_GEMM_PCT:g}% for bricks; [min-max of the per-round %]", ""]
+        lines += [
+            f"GEMM ceiling: bricks' own {n}x{k} @ {k}x{m} float32 (a bk.Linear forward), "
+            f"and the large training step's GFLOP/s",
+            f"(3 x forward GEMM flops = {step_flop / 1e6:.1f} MFLOP per sample, of which the "
+            f"first layer's input gradient, {100 * first_dx / step_flop:.0f}%, need not be "
+            f"computed) as % of it;",
+            f"target >= {C.TARGET_GEMM_PCT:g}% for bricks; [min-max of the per-round %]",
+            "",
+        ]
         rows = [["thr", "GEMM GFLOP/s"] + [f"{lib}" for lib in gemm_pct_libs]]
         for b in gb:
             g = b["res"]["gemm"]
@@ -353,43 +376,57 @@ def report(blocks, libs, gemm_pct_libs):
 def loss_check(blocks) -> str:
     """Each library's loss must be finite and lower at the end than at its first
     step: proof that the timed steps really trained."""
-    bad = [f"{b['config']}/{b['threads']}/{k}: {v['first_loss']:.4g} -> {v['last_loss']:.4g}"
-           for b in blocks for k, v in b["res"].items()
-           if v["first_loss"] is not None
-           and not (np.isfinite(v["last_loss"]) and v["last_loss"] < v["first_loss"])]
+    bad = [
+        f"{b['config']}/{b['threads']}/{k}: {v['first_loss']:.4g} -> {v['last_loss']:.4g}"
+        for b in blocks
+        for k, v in b["res"].items()
+        if v["first_loss"] is not None and not (np.isfinite(v["last_loss"]) and v["last_loss"] < v["first_loss"])
+    ]
     if bad:
         return "WARNING: loss did not go down for " + "; ".join(bad) + "\n"
     return "check: every library's loss went down from its first step to its last (it trains)\n"
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--configs", default="tiny,small,medium,large",
-                   help="comma-separated, of: " + ", ".join(C.CONFIGS))
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--configs", default="tiny,small,medium,large", help="comma-separated, of: " + ", ".join(C.CONFIGS))
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     p.add_argument("--repeats", type=int, help="timed repeats per library, median taken (default 5)")
     p.add_argument("--time", type=float, help="seconds per repeat, sets the step count (default 0.3)")
     p.add_argument("--libs", default=",".join(LIBS), help="comma-separated, of: " + ", ".join(LIBS))
-    p.add_argument("--sklearn-configs", default="small,medium",
-                   help="configs on which scikit-learn runs (default small,medium)")
-    p.add_argument("--gap", type=float,
-                   help="pause (s) after each run of NumPy, sklearn or PyTorch at >1 thread, "
-                        "so that their idle workers stop spinning before the next library runs "
-                        "(default 0.3)")
-    p.add_argument("--retries", type=int,
-                   help="measure a config/thread block again (up to this many times) when "
-                        f"other processes used more than {BUSY} cores meanwhile; keep the "
-                        "least disturbed attempt (default 1; 0 with --quick)")
+    p.add_argument(
+        "--sklearn-configs", default="small,medium", help="configs on which scikit-learn runs (default small,medium)"
+    )
+    p.add_argument(
+        "--gap",
+        type=float,
+        help="pause (s) after each run of NumPy, sklearn or PyTorch at >1 thread, "
+        "so that their idle workers stop spinning before the next library runs "
+        "(default 0.3)",
+    )
+    p.add_argument(
+        "--retries",
+        type=int,
+        help="measure a config/thread block again (up to this many times) when "
+        f"other processes used more than {BUSY} cores meanwhile; keep the "
+        "least disturbed attempt (default 1; 0 with --quick)",
+    )
     p.add_argument("--import-runs", type=int, help="fresh interpreters for the import time (default 5)")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run (< 30 s): defaults become 3 repeats of 0.05 s, gap 0.15 s, "
-                        "3 import runs; numbers are rough")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run (< 30 s): defaults become 3 repeats of 0.05 s, gap 0.15 s, 3 import runs; numbers are rough",
+    )
     p.add_argument("--json", metavar="PATH", help="write every measurement to this JSON file")
     args = p.parse_args(argv)
     # Options not given take the full run's defaults, or the smoke run's with --quick.
-    defaults = dict(repeats=3, time=0.05, gap=0.15, import_runs=3, retries=0) if args.quick else \
-        dict(repeats=5, time=0.3, gap=0.3, import_runs=5, retries=1)
+    defaults = (
+        dict(repeats=3, time=0.05, gap=0.15, import_runs=3, retries=0)
+        if args.quick
+        else dict(repeats=5, time=0.3, gap=0.3, import_runs=5, retries=1)
+    )
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
@@ -415,19 +452,21 @@ def main(argv=None):
         print(warn, "\n", file=sys.stderr, flush=True)
     info = C.machine_info()
     info["bricks_threads_default"] = bk.get_num_threads()
-    print(f"bricks {bk.__version__}  kernels: {bk.cpu_info()['isa']}  OpenBLAS kernel: {bk.blas_info()}  |  "
-          f"torch {info.get('torch', '-')}  numpy {np.__version__}  sklearn {info.get('sklearn', '-')}")
-    print(f"{info['cpu']}, {info['cores']} cores, load {info.get('load_avg_1min', 0):.2f}, "
-          f"{info['date']}")
-    print(f"{args.repeats} repeats of ~{args.time:g} s per library, after a warm-up; "
-          f"{C.set_threads(1)}" + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
+    print(
+        f"bricks {bk.__version__}  kernels: {bk.cpu_info()['isa']}  OpenBLAS kernel: {bk.blas_info()}  |  "
+        f"torch {info.get('torch', '-')}  numpy {np.__version__}  sklearn {info.get('sklearn', '-')}"
+    )
+    print(f"{info['cpu']}, {info['cores']} cores, load {info.get('load_avg_1min', 0):.2f}, {info['date']}")
+    print(
+        f"{args.repeats} repeats of ~{args.time:g} s per library, after a warm-up; "
+        f"{C.set_threads(1)}" + (f"; skipped: {', '.join(skipped)}" if skipped else "")
+    )
     print(flush=True)
 
     blocks, t_start = [], time.perf_counter()
     for c in configs:
         for n in threads:
-            these = [lib for lib in libs
-                     if lib != "sklearn" or c in args.sklearn_configs.split(",")]
+            these = [lib for lib in libs if lib != "sklearn" or c in args.sklearn_configs.split(",")]
             if c == "large":
                 these.append("gemm")
             # On a shared machine: measure a block again when other processes took
@@ -436,11 +475,9 @@ def main(argv=None):
             for attempt in range(1 + args.retries):
                 res, others = bench_block(c, n, these, args)
                 done = ", ".join(f"{k} {C.fmt_rate(v['median'])}" for k, v in res.items() if k != "gemm")
-                print(f"  {c:6s} {n} thr (others {others or 0:.2f} cores): {done}",
-                      file=sys.stderr, flush=True)
+                print(f"  {c:6s} {n} thr (others {others or 0:.2f} cores): {done}", file=sys.stderr, flush=True)
                 if best is None or (others or 0) < (best["others_cores"] or 0):
-                    best = {"config": c, "threads": n, "res": res, "others_cores": others,
-                            "attempts": attempt + 1}
+                    best = {"config": c, "threads": n, "res": res, "others_cores": others, "attempts": attempt + 1}
                 if (others or 0) <= BUSY:
                     break
             blocks.append(best)
@@ -450,25 +487,28 @@ def main(argv=None):
     print(loss_check(blocks))
     busy = max((b["others_cores"] or 0) for b in blocks)
     if busy > BUSY:
-        print(f"WARNING: other processes used up to {busy:.2f} of {os.cpu_count()} cores during "
-              f"this run: its numbers (above all at 2 threads) are disturbed; re-run when the "
-              f"machine is quiet.\n")
+        print(
+            f"WARNING: other processes used up to {busy:.2f} of {os.cpu_count()} cores during "
+            f"this run: its numbers (above all at 2 threads) are disturbed; re-run when the "
+            f"machine is quiet.\n"
+        )
 
     imp = import_time(args.import_runs)
     ib, inp, st = imp["bricks"], imp["numpy"], imp["interpreter_start"]
     ok = "ok" if ib["median"] < C.TARGET_IMPORT_S else "MISSED"
-    print(f"import bricks: {ib['median'] * 1000:.0f} ms [{ib['min'] * 1000:.0f}-{ib['max'] * 1000:.0f}] "
-          f"median of {args.import_runs} fresh interpreters (target < {C.TARGET_IMPORT_S * 1000:.0f} ms: "
-          f"{ok}); import numpy alone {inp['median'] * 1000:.0f} ms; "
-          f"interpreter start {st['median'] * 1000:.0f} ms")
+    print(
+        f"import bricks: {ib['median'] * 1000:.0f} ms [{ib['min'] * 1000:.0f}-{ib['max'] * 1000:.0f}] "
+        f"median of {args.import_runs} fresh interpreters (target < {C.TARGET_IMPORT_S * 1000:.0f} ms: "
+        f"{ok}); import numpy alone {inp['median'] * 1000:.0f} ms; "
+        f"interpreter start {st['median'] * 1000:.0f} ms"
+    )
     print(f"(benchmark took {time.perf_counter() - t_start:.0f} s)")
     if warn:
         print("\n" + warn, file=sys.stderr)
 
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": info, "args": vars(args), "blocks": blocks, "import_time": imp},
-                      f, indent=1)
+            json.dump({"machine": info, "args": vars(args), "blocks": blocks, "import_time": imp}, f, indent=1)
         print(f"wrote {args.json}")
 
 

@@ -1,5 +1,6 @@
 """Odd but legal array layouts, shared by the bad-input suites: the same values as a
 strided view into a larger buffer, and as a read-only copy."""
+
 import numpy as np
 
 

@@ -6,6 +6,7 @@ Each function takes float64 arrays (one sample per row) and returns ``(y, vjp)``
 (a list; ``None`` for integer class labels) and to every parameter (a dict).
 Nothing here calls bricks.
 """
+
 import numpy as np
 
 
@@ -33,6 +34,7 @@ def linear(x, weight, bias=None):
         if bias is not None:
             grads["bias"] = dy.sum(axis=0)
         return [dy @ weight], grads
+
     return y, vjp
 
 
@@ -72,8 +74,7 @@ def dropout(x, mask):
 # -- losses: mean over the N rows of a sum over features; vjp(dL) with dL a float -----
 def mse_loss(x, t):
     n = x.shape[0]
-    return ((x - t) ** 2).sum() / n, lambda dL: _no_params(dL * 2 * (x - t) / n,
-                                                         dL * 2 * (t - x) / n)
+    return ((x - t) ** 2).sum() / n, lambda dL: _no_params(dL * 2 * (x - t) / n, dL * 2 * (t - x) / n)
 
 
 def _log_clamped(p):
@@ -84,8 +85,7 @@ def bce_loss(p, t):
     n = p.shape[0]
     lp, lq = _log_clamped(p), _log_clamped(1.0 - p)
     loss = -(t * lp + (1.0 - t) * lq).sum() / n
-    return loss, lambda dL: _no_params(dL * (p - t) / (n * np.maximum(p * (1 - p), 1e-12)),
-                                      dL * (lq - lp) / n)
+    return loss, lambda dL: _no_params(dL * (p - t) / (n * np.maximum(p * (1 - p), 1e-12)), dL * (lq - lp) / n)
 
 
 def bce_with_logits_loss(x, t):
@@ -105,4 +105,5 @@ def cross_entropy_loss(x, t):
     def vjp(dL):
         dx = dL * (np.exp(ls) * rows.sum(axis=1, keepdims=True) - rows) / n
         return _no_params(dx, None if labels else -dL * ls / n)
+
     return loss, vjp

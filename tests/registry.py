@@ -6,6 +6,7 @@ NumPy reference computes it. Every block in bricks' block registry
 being defined) needs at least one spec: test_blocks.py::test_every_block_has_a_spec
 fails otherwise.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,10 +26,11 @@ DROPOUT_SEED = 5
 @dataclass(frozen=True)
 class Domain:
     """Where an input's values come from: draw(rng, N, D) -> float64 array or int64 labels."""
+
     name: str
     draw: Callable
-    labels: bool = False   # integer class labels of shape (N,)
-    int_ok: bool = True    # an integer array of these values is a valid input (converted)
+    labels: bool = False  # integer class labels of shape (N,)
+    int_ok: bool = True  # an integer array of these values is a valid input (converted)
 
 
 REAL = Domain("real", lambda r, n, d: r.normal(0.0, 1.5, (n, d)))
@@ -37,8 +39,9 @@ NONZERO = Domain("nonzero", lambda r, n, d: r.choice([-1.0, 1.0], (n, d)) * r.un
 PROB = Domain("prob", lambda r, n, d: r.uniform(0.05, 0.95, (n, d)))
 UNIT = Domain("unit", lambda r, n, d: r.uniform(0.0, 1.0, (n, d)))
 LABELS = Domain("labels", lambda r, n, d: r.integers(0, d, n), labels=True)
-PROB_ROWS = Domain("prob_rows", lambda r, n, d: np.exp(R.log_softmax(r.normal(0, 1, (n, d)))[0]),
-                   int_ok=False)  # an int 2-D target is read as (bad) labels
+PROB_ROWS = Domain(
+    "prob_rows", lambda r, n, d: np.exp(R.log_softmax(r.normal(0, 1, (n, d)))[0]), int_ok=False
+)  # an int 2-D target is read as (bad) labels
 POS_ROWS = Domain("pos_rows", lambda r, n, d: r.uniform(0.0, 2.0, (n, d)), int_ok=False)  # sums != 1
 
 
@@ -67,9 +70,9 @@ def dropout_mask(blk, shape):
 class Spec:
     cls: type
     domains: tuple
-    ref: Callable                      # reference function: ref(*inputs, **context) -> (y, vjp)
-    kwargs: Callable = lambda d: {}    # constructor kwargs for D input features
-    context: Callable = no_context     # context(blk, (N, D)) -> extra reference kwargs
+    ref: Callable  # reference function: ref(*inputs, **context) -> (y, vjp)
+    kwargs: Callable = lambda d: {}  # constructor kwargs for D input features
+    context: Callable = no_context  # context(blk, (N, D)) -> extra reference kwargs
     setup: Callable = lambda blk: None  # run before every forward (reseed a Dropout)
     training: bool = True
     tag: str = ""
@@ -92,8 +95,7 @@ class Spec:
 
     def inputs(self, rng, shape, dtype=np.float64) -> list:
         n, d = shape
-        return [dom.draw(rng, n, d) if dom.labels else dom.draw(rng, n, d).astype(dtype)
-                for dom in self.domains]
+        return [dom.draw(rng, n, d) if dom.labels else dom.draw(rng, n, d).astype(dtype) for dom in self.domains]
 
     def reference(self, blk, inputs, shape):
         """(y, vjp) of the NumPy reference for these inputs, in float64."""
@@ -102,20 +104,31 @@ class Spec:
 
 
 SPECS = [
-    Spec(bk.Linear, (REAL,), R.linear, kwargs=lambda d: dict(in_features=d, out_features=d % 5 + 2,
-                                                             init="torch"), context=params_of),
-    Spec(bk.Linear, (REAL,), R.linear, tag="no bias", context=params_of,
-         kwargs=lambda d: dict(in_features=d, out_features=3, bias=False)),
+    Spec(
+        bk.Linear,
+        (REAL,),
+        R.linear,
+        kwargs=lambda d: dict(in_features=d, out_features=d % 5 + 2, init="torch"),
+        context=params_of,
+    ),
+    Spec(
+        bk.Linear,
+        (REAL,),
+        R.linear,
+        tag="no bias",
+        context=params_of,
+        kwargs=lambda d: dict(in_features=d, out_features=3, bias=False),
+    ),
     Spec(bk.ReLU, (NONZERO,), R.relu),
     Spec(bk.Sigmoid, (REAL,), R.sigmoid),
     Spec(bk.Tanh, (REAL,), R.tanh),
     Spec(bk.Softmax, (REAL,), R.softmax),
     Spec(bk.LogSoftmax, (REAL,), R.log_softmax),
     Spec(bk.Hadamard, (REAL, REAL), R.hadamard),
-    Spec(bk.Dropout, (REAL,), R.dropout, kwargs=lambda d: dict(p=0.5), context=dropout_mask,
-         setup=reseed, tag="train"),
-    Spec(bk.Dropout, (REAL,), R.dropout, kwargs=lambda d: dict(p=0.3), context=dropout_mask,
-         training=False, tag="eval"),
+    Spec(bk.Dropout, (REAL,), R.dropout, kwargs=lambda d: dict(p=0.5), context=dropout_mask, setup=reseed, tag="train"),
+    Spec(
+        bk.Dropout, (REAL,), R.dropout, kwargs=lambda d: dict(p=0.3), context=dropout_mask, training=False, tag="eval"
+    ),
     Spec(bk.MSELoss, (REAL, REAL), R.mse_loss),
     Spec(bk.BCELoss, (PROB, UNIT), R.bce_loss),
     Spec(bk.BCEWithLogitsLoss, (REAL, UNIT), R.bce_with_logits_loss),

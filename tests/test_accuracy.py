@@ -1,6 +1,7 @@
 """One accuracy: each loss declares its rule (Loss.accuracy_rule) and fit's native
 counters, evaluate, bk.metrics.accuracy(..., loss=), predict_proba and the estimators
 all apply it, on logits and on probabilities alike."""
+
 import numpy as np
 import pytest
 
@@ -17,10 +18,14 @@ def _model(loss, out, head=()):
 
 CASES = {
     "cross-entropy on logits": (lambda: _model(bk.CrossEntropyLoss(), 3), RNG.integers(0, 3, 200)),
-    "BCE with logits": (lambda: _model(bk.BCEWithLogitsLoss(), 2),
-                        (RNG.uniform(size=(200, 2)) > 0.5).astype(np.float32)),
-    "BCE on probabilities": (lambda: _model(bk.BCELoss(), 1, (bk.Sigmoid(),)),
-                             (RNG.uniform(size=(200, 1)) > 0.5).astype(np.float32)),
+    "BCE with logits": (
+        lambda: _model(bk.BCEWithLogitsLoss(), 2),
+        (RNG.uniform(size=(200, 2)) > 0.5).astype(np.float32),
+    ),
+    "BCE on probabilities": (
+        lambda: _model(bk.BCELoss(), 1, (bk.Sigmoid(),)),
+        (RNG.uniform(size=(200, 1)) > 0.5).astype(np.float32),
+    ),
 }
 
 
@@ -45,14 +50,22 @@ def test_logits_are_thresholded_at_zero_not_one_half():
 
 
 def test_losses_declare_what_they_imply():
-    assert (bk.CrossEntropyLoss.target_kind, bk.CrossEntropyLoss.probability_map,
-            bk.CrossEntropyLoss.accuracy_rule) == ("labels", "softmax", "argmax")
-    assert (bk.BCEWithLogitsLoss.target_kind, bk.BCEWithLogitsLoss.probability_map,
-            bk.BCEWithLogitsLoss.accuracy_rule) == ("probabilities", "sigmoid", 0.0)
+    assert (
+        bk.CrossEntropyLoss.target_kind,
+        bk.CrossEntropyLoss.probability_map,
+        bk.CrossEntropyLoss.accuracy_rule,
+    ) == ("labels", "softmax", "argmax")
+    assert (
+        bk.BCEWithLogitsLoss.target_kind,
+        bk.BCEWithLogitsLoss.probability_map,
+        bk.BCEWithLogitsLoss.accuracy_rule,
+    ) == ("probabilities", "sigmoid", 0.0)
     assert (bk.BCELoss.target_kind, bk.BCELoss.probability_map, bk.BCELoss.accuracy_rule) == (
-        "probabilities", "identity", 0.5)
-    assert (bk.MSELoss.target_kind, bk.MSELoss.probability_map, bk.MSELoss.accuracy_rule) == (
-        "values", None, None)
+        "probabilities",
+        "identity",
+        0.5,
+    )
+    assert (bk.MSELoss.target_kind, bk.MSELoss.probability_map, bk.MSELoss.accuracy_rule) == ("values", None, None)
     with pytest.raises(ValueError, match="no accuracy"):
         bk.MSELoss().correct(np.zeros((2, 1)), np.zeros((2, 1)))
     with pytest.raises(ValueError, match="not a classification loss"):

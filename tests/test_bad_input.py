@@ -14,6 +14,7 @@ fit and a predict must match, bit for bit, a twin model that never saw the faile
 Every case runs in a worker subprocess (a few per category), so a segfault or abort fails
 that case instead of killing pytest; the worker is restarted for the remaining cases.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -43,9 +44,9 @@ from layouts import read_only, strided
 F32, F64 = np.float32, np.float64
 RNG = np.random.default_rng(7)
 X, Y = bk.datasets.blobs(40, centers=3, n_features=4, seed=0)  # float32 (40, 4), int64 (40,)
-B = RNG.normal(size=(40, 3)).astype(F32)                       # second input of the graph
-T = RNG.normal(size=(40, 2)).astype(F32)                       # regression targets
-ROWS = RNG.uniform(0.0, 2.0, (40, 3))                          # probability rows not summing to 1
+B = RNG.normal(size=(40, 3)).astype(F32)  # second input of the graph
+T = RNG.normal(size=(40, 2)).astype(F32)  # regression targets
+ROWS = RNG.uniform(0.0, 2.0, (40, 3))  # probability rows not summing to 1
 FIT = dict(epochs=2, batch_size=8, shuffle=False, verbose=0)
 
 
@@ -72,8 +73,12 @@ def rows():
     return m.compile(bk.CrossEntropyLoss(dtype=F64), bk.SGD(m, lr=0.1), labels=False)
 
 
-ENVS = {"clf": (clf, (X, Y), X), "reg": (reg, (X, T), X), "graph": (graph, ([X, B], T), [X, B]),
-        "rows": (rows, (X, ROWS), X)}
+ENVS = {
+    "clf": (clf, (X, Y), X),
+    "reg": (reg, (X, T), X),
+    "graph": (graph, ([X, B], T), [X, B]),
+    "rows": (rows, (X, ROWS), X),
+}
 
 
 class Env:
@@ -123,13 +128,17 @@ def memmap(a, tmp, mode="r"):
 
 def put(a, value, at=(3, 1)):
     a = np.array(a)
-    a[at[:a.ndim]] = value
+    a[at[: a.ndim]] = value
     return a
 
 
-LAYOUTS = {"fortran": lambda a, tmp: np.asfortranarray(a), "strided": lambda a, tmp: strided(a),
-           "read-only": lambda a, tmp: read_only(a), "memmap": lambda a, tmp: memmap(a, tmp),
-           "memmap r+": lambda a, tmp: memmap(a, tmp, "r+")}
+LAYOUTS = {
+    "fortran": lambda a, tmp: np.asfortranarray(a),
+    "strided": lambda a, tmp: strided(a),
+    "read-only": lambda a, tmp: read_only(a),
+    "memmap": lambda a, tmp: memmap(a, tmp),
+    "memmap r+": lambda a, tmp: memmap(a, tmp, "r+"),
+}
 
 
 # -- the case table ---------------------------------------------------------------------------------
@@ -138,12 +147,12 @@ class Case:
     cat: str
     id: str
     run: Callable
-    exc: tuple = ()            # expected exception types; () for a legal call
-    match: tuple = ()          # regexes the message must match
+    exc: tuple = ()  # expected exception types; () for a legal call
+    match: tuple = ()  # regexes the message must match
     env: str = "clf"
-    clean: Callable = None     # legal: the clean run (on a fresh env) whose result must be matched
+    clean: Callable = None  # legal: the clean run (on a fresh env) whose result must be matched
     tol: float = 0.0
-    after: Callable = None     # error: extra checks after the failure (files left, markers)
+    after: Callable = None  # error: extra checks after the failure (files left, markers)
 
     def check(self, tmp: Path):
         tmp.mkdir(parents=True, exist_ok=True)
@@ -197,8 +206,13 @@ for cid, run, exc, *m in [
     ("Sequential same instance", lambda e: (lambda r: bk.Sequential(L(4, 4), r, r))(bk.ReLU()), VE, "appears twice"),
     ("Sequential mixed dtype", lambda e: bk.Sequential(L(4, 3), bk.ReLU(dtype=F64)), TE, "dtype", "float32", "float64"),
     ("Sequential width mismatch", lambda e: bk.Sequential(L(4, 3), L(5, 2)), VE, r"Linear\(5, 2\)", r"\(N, 5\)"),
-    ("lazy Sequential width mismatch", lambda e: bk.Sequential(bk.ReLU(), L(4, 3)).forward(X[:, :3]), VE,
-     r"Linear\(4, 3\)", r"\(N, 4\)"),
+    (
+        "lazy Sequential width mismatch",
+        lambda e: bk.Sequential(bk.ReLU(), L(4, 3)).forward(X[:, :3]),
+        VE,
+        r"Linear\(4, 3\)",
+        r"\(N, 4\)",
+    ),
     ("Input(0)", lambda e: bk.Input(0), VE, "Input", "features", "positive"),
     ("Input(-3)", lambda e: bk.Input(-3), VE, "Input", "features", "positive"),
     ("Input(2.5)", lambda e: bk.Input(2.5), TVE, "Input", "features", "int"),
@@ -208,15 +222,30 @@ for cid, run, exc, *m in [
     ("Model no output", lambda e: bk.Model(inputs=x4(), outputs=None), VE, "Model", "output"),
     ("Model inputs str", lambda e: bk.Model(inputs="x", outputs=h3(x4())), TE, "inputs", "graph nodes", "str"),
     ("Model outputs array", lambda e: bk.Model(inputs=x4(), outputs=np.zeros(3)), TE, "outputs", "ndarray"),
-    ("Model loss not a loss", lambda e: (lambda x: bk.Model(inputs=x, outputs=h3(x), loss=h3(x)))(x4()), VE,
-     "loss", "not the output of a loss block"),
+    (
+        "Model loss not a loss",
+        lambda e: (lambda x: bk.Model(inputs=x, outputs=h3(x), loss=h3(x)))(x4()),
+        VE,
+        "loss",
+        "not the output of a loss block",
+    ),
     ("Model input twice", lambda e: (lambda x: bk.Model(inputs=[x, x], outputs=h3(x)))(x4()), VE, "listed twice"),
     ("Model input not an Input", lambda e: (lambda h: bk.Model(inputs=h, outputs=h))(h3(x4())), VE, "not a bk.Input"),
     ("Model missing input", lambda e: bk.Model(inputs=[], outputs=h3(x4())), VE, "'x'", "not among the model's inputs"),
-    ("Model dangling input", lambda e: (lambda x: bk.Model(inputs=[x, bk.Input(2, name="z")], outputs=h3(x)))(x4()),
-     VE, "'z'", "dangling"),
-    ("Model block reused", lambda e: (lambda r, x: bk.Model(inputs=x, outputs=r(r(x))))(bk.ReLU(), x4()), VE,
-     "ReLU", "share_weights"),
+    (
+        "Model dangling input",
+        lambda e: (lambda x: bk.Model(inputs=[x, bk.Input(2, name="z")], outputs=h3(x)))(x4()),
+        VE,
+        "'z'",
+        "dangling",
+    ),
+    (
+        "Model block reused",
+        lambda e: (lambda r, x: bk.Model(inputs=x, outputs=r(r(x))))(bk.ReLU(), x4()),
+        VE,
+        "ReLU",
+        "share_weights",
+    ),
     ("call on an array", lambda e: bk.ReLU()(np.zeros((2, 2))), TE, "ReLU", "forward"),
     ("call arity", lambda e: bk.Hadamard()(x4()), TE, "Hadamard", "2 input"),
     ("call Hadamard widths", lambda e: (lambda x: bk.Hadamard()(h3(x), x))(x4()), VE, "Hadamard", "same shape"),
@@ -229,8 +258,14 @@ for cid, run, exc, *m in [
     ("compile optimizer str", lambda e: e.m.compile(bk.CrossEntropyLoss(), "sgd"), TE, "optimizer", "str"),
 ]:
     bad(C, f"{C}: {cid}", run, exc, *m)
-bad(C, f"{C}: compile two outputs", lambda e: (lambda x: bk.Model(inputs=x, outputs=[h3(x), h3(x)]))(x4())
-    .compile(bk.MSELoss()), VE, "compile", "exactly one output")
+bad(
+    C,
+    f"{C}: compile two outputs",
+    lambda e: (lambda x: bk.Model(inputs=x, outputs=[h3(x), h3(x)]))(x4()).compile(bk.MSELoss()),
+    VE,
+    "compile",
+    "exactly one output",
+)
 
 # -- model calls: forward/backward/compute_loss/train_step ----------------------------------------
 C = "model calls"
@@ -257,22 +292,46 @@ for cid, run, exc, *m in [
     ("backward before forward", lambda e: e.m.backward(np.ones((40, 3))), SE, "backward called before forward"),
     ("backward dy width", lambda e: (e.m.forward(X), e.m.backward(np.ones((40, 4)))), VE, r"\(40, 3\)", r"\(40, 4\)"),
     ("backward dy rows", lambda e: (e.m.forward(X), e.m.backward(np.ones((39, 3)))), VE, r"\(40, 3\)", r"\(39, 3\)"),
-    ("backward dy NaN", lambda e: (e.m.forward(X), e.m.backward(np.full((40, 3), np.nan))), VE, "output gradient", "finite"),
-    ("backward dy count", lambda e: (e.m.forward(X), e.m.backward(np.ones((40, 3)), np.ones((40, 3)))), TE,
-     "expected 1 output gradient"),
+    (
+        "backward dy NaN",
+        lambda e: (e.m.forward(X), e.m.backward(np.full((40, 3), np.nan))),
+        VE,
+        "output gradient",
+        "finite",
+    ),
+    (
+        "backward dy count",
+        lambda e: (e.m.forward(X), e.m.backward(np.ones((40, 3)), np.ones((40, 3)))),
+        TE,
+        "expected 1 output gradient",
+    ),
     ("backward dy complex", lambda e: (e.m.forward(X), e.m.backward(np.ones((40, 3), complex))), TE, "output gradient"),
     ("backward dy None", lambda e: (e.m.forward(X), e.m.backward(None)), TE, "output gradient"),
     ("backward from loss after forward", lambda e: (e.m.forward(X), e.m.backward()), SE, "forward with targets"),
-    ("backward after failed forward", lambda e: (e.m.forward(X), pytest.raises(VE, e.m.forward, X[:, :3]),
-                                                 e.m.backward(np.ones((40, 3)))), SE, "before forward"),
+    (
+        "backward after failed forward",
+        lambda e: (e.m.forward(X), pytest.raises(VE, e.m.forward, X[:, :3]), e.m.backward(np.ones((40, 3)))),
+        SE,
+        "before forward",
+    ),
     ("compute_loss without targets", lambda e: e.m.compute_loss(X), TE, "expected 2 input array"),
-    ("compute_loss label out of range", lambda e: e.m.compute_loss(X, put(Y, 5)), VE, "CrossEntropyLoss",
-     "class label 5", r"\[0, 3\)"),
+    (
+        "compute_loss label out of range",
+        lambda e: e.m.compute_loss(X, put(Y, 5)),
+        VE,
+        "CrossEntropyLoss",
+        "class label 5",
+        r"\[0, 3\)",
+    ),
     ("compute_loss float labels", lambda e: e.m.compute_loss(X, Y.astype(F64)), TE, "'target'", "integers"),
     ("compute_loss lengths", lambda e: e.m.compute_loss(X, Y[:5]), VE, "batch sizes", "40", "5"),
     ("compute_loss no loss", lambda e: bk.Sequential(L(4, 3)).compute_loss(X), VE, "no loss"),
-    ("train_step no optimizer", lambda e: bk.Sequential(L(4, 3)).compile(bk.MSELoss()).train_step(X, T[:, :1].repeat(3, 1)),
-     VE, "optimizer"),
+    (
+        "train_step no optimizer",
+        lambda e: bk.Sequential(L(4, 3)).compile(bk.MSELoss()).train_step(X, T[:, :1].repeat(3, 1)),
+        VE,
+        "optimizer",
+    ),
     ("train_step optimizer str", lambda e: e.m.train_step(X, Y, optimizer="sgd"), TE, "optimizer", "str"),
     ("train_step negative label", lambda e: e.m.train_step(X, put(Y, -1)), VE, "class label -1"),
     ("train_step labels 2-D", lambda e: e.m.train_step(X, Y[:, None]), VE, "class labels", "1-D"),
@@ -294,14 +353,28 @@ for cid, run, exc, *m in [
     bad(C, f"{C}: {cid}", run, exc, *m, env="graph")
 for name, lay in LAYOUTS.items():
     legal(C, f"{C}: forward {name}", lambda e, lay=lay: e.m.forward(lay(X, e.tmp)), lambda e: e.m.forward(X))
-    legal(C, f"{C}: train_step {name}", lambda e, lay=lay: [e.m.train_step(lay(X, e.tmp), lay(Y, e.tmp)), e.m.params],
-          lambda e: [e.m.train_step(X, Y), e.m.params])
+    legal(
+        C,
+        f"{C}: train_step {name}",
+        lambda e, lay=lay: [e.m.train_step(lay(X, e.tmp), lay(Y, e.tmp)), e.m.params],
+        lambda e: [e.m.train_step(X, Y), e.m.params],
+    )
 legal(C, f"{C}: forward int", lambda e: e.m.forward(np.round(X).astype(np.int16)), lambda e: e.m.forward(np.round(X)))
-legal(C, f"{C}: forward float16", lambda e: e.m.forward(X.astype(np.float16)),
-      lambda e: e.m.forward(X.astype(np.float16).astype(F32)))
-legal(C, f"{C}: backward Fortran dy", lambda e: (e.m.forward(X), e.m.backward(np.asfortranarray(np.ones((40, 3)))))[1],
-      lambda e: (e.m.forward(X), e.m.backward(np.ones((40, 3), F32)))[1])
-legal(C, f"{C}: train_step int32 labels", lambda e: e.m.train_step(X, Y.astype(np.int32)), lambda e: e.m.train_step(X, Y))
+legal(
+    C,
+    f"{C}: forward float16",
+    lambda e: e.m.forward(X.astype(np.float16)),
+    lambda e: e.m.forward(X.astype(np.float16).astype(F32)),
+)
+legal(
+    C,
+    f"{C}: backward Fortran dy",
+    lambda e: (e.m.forward(X), e.m.backward(np.asfortranarray(np.ones((40, 3)))))[1],
+    lambda e: (e.m.forward(X), e.m.backward(np.ones((40, 3), F32)))[1],
+)
+legal(
+    C, f"{C}: train_step int32 labels", lambda e: e.m.train_step(X, Y.astype(np.int32)), lambda e: e.m.train_step(X, Y)
+)
 
 
 def lazy_after_failure(e):
@@ -311,8 +384,12 @@ def lazy_after_failure(e):
     return s.forward(X)
 
 
-legal(C, f"{C}: lazy Sequential works after a failed width", lazy_after_failure,
-      lambda e: bk.Sequential(bk.Tanh(), L(4, 3, seed=0)).forward(X))
+legal(
+    C,
+    f"{C}: lazy Sequential works after a failed width",
+    lazy_after_failure,
+    lambda e: bk.Sequential(bk.Tanh(), L(4, 3, seed=0)).forward(X),
+)
 
 # -- optimizers -------------------------------------------------------------------------------------
 C = "optimizers"
@@ -323,6 +400,7 @@ def setter(O, attr, value):
     def run(e):
         e.opt = O(e.m, lr=0.01)
         setattr(e.opt, attr, value)
+
     return run
 
 
@@ -330,37 +408,96 @@ for O in (bk.SGD, bk.Adam, bk.AdamW):
     n = O.__name__
     rows_ = [(f"lr={v!r}", {"lr": v}, VE, n, "lr", "finite number >= 0") for v in (-1.0, math.nan, math.inf)]
     rows_ += [(f"lr={v!r}", {"lr": v}, TE, n, "lr", "number") for v in ("0.1", None)]
-    rows_ += [("clip_norm=-1", {"clip_norm": -1.0}, VE, n, "clip_norm"), ("clip_norm='1'", {"clip_norm": "1"}, TE, n, "clip_norm"),
-              ("weight_decay=nan", {"weight_decay": math.nan}, VE, n, "weight_decay"),
-              ("weight_decay=-1", {"weight_decay": -1.0}, VE, n, "weight_decay")]
+    rows_ += [
+        ("clip_norm=-1", {"clip_norm": -1.0}, VE, n, "clip_norm"),
+        ("clip_norm='1'", {"clip_norm": "1"}, TE, n, "clip_norm"),
+        ("weight_decay=nan", {"weight_decay": math.nan}, VE, n, "weight_decay"),
+        ("weight_decay=-1", {"weight_decay": -1.0}, VE, n, "weight_decay"),
+    ]
     if O is bk.SGD:
-        rows_ += [("momentum=-0.9", {"momentum": -0.9}, VE, n, "momentum"), ("momentum=nan", {"momentum": math.nan}, VE, n, "momentum"),
-                  ("momentum='0.9'", {"momentum": "0.9"}, TE, n, "momentum"), ("dampening=-1", {"dampening": -1.0}, VE, n, "dampening"),
-                  ("nesterov without momentum", {"nesterov": True}, VE, n, "nesterov", "momentum > 0"),
-                  ("nesterov with dampening", {"nesterov": True, "momentum": 0.9, "dampening": 0.1}, VE, n, "nesterov", "dampening = 0")]
+        rows_ += [
+            ("momentum=-0.9", {"momentum": -0.9}, VE, n, "momentum"),
+            ("momentum=nan", {"momentum": math.nan}, VE, n, "momentum"),
+            ("momentum='0.9'", {"momentum": "0.9"}, TE, n, "momentum"),
+            ("dampening=-1", {"dampening": -1.0}, VE, n, "dampening"),
+            ("nesterov without momentum", {"nesterov": True}, VE, n, "nesterov", "momentum > 0"),
+            (
+                "nesterov with dampening",
+                {"nesterov": True, "momentum": 0.9, "dampening": 0.1},
+                VE,
+                n,
+                "nesterov",
+                "dampening = 0",
+            ),
+        ]
     else:
-        rows_ += [(f"betas={v!r}", {"betas": v}, VE, n, "betas", r"\[0, 1\)")
-                  for v in ((1.0, 0.999), (0.9, 1.0), (-0.1, 0.9), (math.nan, 0.9))]
+        rows_ += [
+            (f"betas={v!r}", {"betas": v}, VE, n, "betas", r"\[0, 1\)")
+            for v in ((1.0, 0.999), (0.9, 1.0), (-0.1, 0.9), (math.nan, 0.9))
+        ]
         rows_ += [(f"betas={v!r}", {"betas": v}, TE, n, "betas", "pair") for v in ((0.9,), "ab", None)]
-        rows_ += [("betas=('a', 0.9)", {"betas": ("a", 0.9)}, TE, n, "beta1", "number"),
-                  ("eps=-1", {"eps": -1.0}, VE, n, "eps"), ("eps=nan", {"eps": math.nan}, VE, n, "eps"),
-                  ("eps='1e-8'", {"eps": "1e-8"}, TE, n, "eps", "number")]
+        rows_ += [
+            ("betas=('a', 0.9)", {"betas": ("a", 0.9)}, TE, n, "beta1", "number"),
+            ("eps=-1", {"eps": -1.0}, VE, n, "eps"),
+            ("eps=nan", {"eps": math.nan}, VE, n, "eps"),
+            ("eps='1e-8'", {"eps": "1e-8"}, TE, n, "eps", "number"),
+        ]
     for cid, kw, exc, *m in rows_:
         bad(C, f"{C}: {n} {cid}", lambda e, O=O, kw=kw: O(e.m, **kw), exc, *m)
-    for cid, params in [("params 3", 3), ("params None", None), ("params [model, 'w']", "MW"), ("params array", np.zeros(3))]:
-        bad(C, f"{C}: {n} {cid}", lambda e, O=O, p=params: O([e.m, "w"] if isinstance(p, str) else p), TE, n, "model, blocks")
+    for cid, params in [
+        ("params 3", 3),
+        ("params None", None),
+        ("params [model, 'w']", "MW"),
+        ("params array", np.zeros(3)),
+    ]:
+        bad(
+            C,
+            f"{C}: {n} {cid}",
+            lambda e, O=O, p=params: O([e.m, "w"] if isinstance(p, str) else p),
+            TE,
+            n,
+            "model, blocks",
+        )
     for attr, v in (("lr", -1.0), ("lr", math.nan), ("clip_norm", -1.0)):
-        bad(C, f"{C}: {n} setter {attr}={v}", setter(O, attr, v), VE, n, attr, "finite number >= 0",
-            after=lambda e: assert_same([e.opt.lr, e.opt.clip_norm], [0.01, 0.0], what="hyper-parameters after a rejected set"))
-    bad(C, f"{C}: {n} of another model in fit", lambda e, O=O: e.m.fit(X, Y, optimizer=O(other()), verbose=0),
-        VE, "optimizer", "parameters")
+        bad(
+            C,
+            f"{C}: {n} setter {attr}={v}",
+            setter(O, attr, v),
+            VE,
+            n,
+            attr,
+            "finite number >= 0",
+            after=lambda e: assert_same(
+                [e.opt.lr, e.opt.clip_norm], [0.01, 0.0], what="hyper-parameters after a rejected set"
+            ),
+        )
+    bad(
+        C,
+        f"{C}: {n} of another model in fit",
+        lambda e, O=O: e.m.fit(X, Y, optimizer=O(other()), verbose=0),
+        VE,
+        "optimizer",
+        "parameters",
+    )
     lr32 = np.float32(0.1)
-    legal(C, f"{C}: {n} lr numpy float32", lambda e, O=O: trained(e, optimizer=O(e.m, lr=lr32)),
-          lambda e, O=O: trained(e, optimizer=O(e.m, lr=float(lr32))))
-    legal(C, f"{C}: {n} lr numpy float64", lambda e, O=O: trained(e, optimizer=O(e.m, lr=np.float64(0.05))),
-          lambda e, O=O: trained(e, optimizer=O(e.m, lr=0.05)))
-    legal(C, f"{C}: {n} lr=0 leaves the weights", lambda e, O=O: trained(e, optimizer=O(e.m, lr=0.0, weight_decay=0.0))[2:],
-          lambda e: list(e.m.params.values()))
+    legal(
+        C,
+        f"{C}: {n} lr numpy float32",
+        lambda e, O=O: trained(e, optimizer=O(e.m, lr=lr32)),
+        lambda e, O=O: trained(e, optimizer=O(e.m, lr=float(lr32))),
+    )
+    legal(
+        C,
+        f"{C}: {n} lr numpy float64",
+        lambda e, O=O: trained(e, optimizer=O(e.m, lr=np.float64(0.05))),
+        lambda e, O=O: trained(e, optimizer=O(e.m, lr=0.05)),
+    )
+    legal(
+        C,
+        f"{C}: {n} lr=0 leaves the weights",
+        lambda e, O=O: trained(e, optimizer=O(e.m, lr=0.0, weight_decay=0.0))[2:],
+        lambda e: list(e.m.params.values()),
+    )
 sd = lambda e: e.m.optimizer.state_dict()
 for n, cid, make, exc, *m in [
     ("SGD", "state of another type", lambda e: {**sd(e), "type": "Adam"}, VE, "SGD", "'Adam'"),
@@ -371,8 +508,14 @@ for n, cid, make, exc, *m in [
     ("Adam", "state wrong arrays", lambda e: {**sd(e), "state": sd(e)["state"][:-1]}, VE, "Adam", "state arrays"),
     ("Adam", "state negative steps", lambda e: {**sd(e), "steps": -5}, VE, "Adam", "steps"),
 ]:
-    bad(C, f"{C}: {n} load_state_dict {cid}", lambda e, make=make: e.m.optimizer.load_state_dict(make(e)),
-        exc, *m, env="clf" if n == "SGD" else "reg")
+    bad(
+        C,
+        f"{C}: {n} load_state_dict {cid}",
+        lambda e, make=make: e.m.optimizer.load_state_dict(make(e)),
+        exc,
+        *m,
+        env="clf" if n == "SGD" else "reg",
+    )
 
 # -- fit ----------------------------------------------------------------------------------------------
 C = "fit"
@@ -466,8 +609,13 @@ bad(C, f"{C}: probability rows width", fit(X, ROWS[:, :2]), VE, "input 1", r"\(N
 for name, lay in LAYOUTS.items():
     legal(C, f"{C}: X {name}", lambda e, lay=lay: trained(e, lay(X, e.tmp), Y), trained)
     legal(C, f"{C}: y {name}", lambda e, lay=lay: trained(e, X, lay(Y, e.tmp)), trained)
-    legal(C, f"{C}: graph inputs {name}", lambda e, lay=lay: trained(e, [lay(X, e.tmp), lay(B, e.tmp)], lay(T, e.tmp)),
-          trained, env="graph")
+    legal(
+        C,
+        f"{C}: graph inputs {name}",
+        lambda e, lay=lay: trained(e, [lay(X, e.tmp), lay(B, e.tmp)], lay(T, e.tmp)),
+        trained,
+        env="graph",
+    )
 for cid, data, clean in [
     ("X int", (np.round(X).astype(np.int32), Y), (np.round(X), Y)),
     ("X float64 into float32", (X.astype(F64), Y), (X, Y)),
@@ -480,12 +628,26 @@ for cid, data, clean in [
     ("y one-hot int", (X, onehot.astype(np.int64)), (X, Y)),
 ]:
     legal(C, f"{C}: {cid}", lambda e, d=data: trained(e, *d), lambda e, d=clean: trained(e, *d))
-legal(C, f"{C}: regression targets int", lambda e: trained(e, X, np.round(T).astype(int)),
-      lambda e: trained(e, X, np.round(T)), env="reg")
+legal(
+    C,
+    f"{C}: regression targets int",
+    lambda e: trained(e, X, np.round(T).astype(int)),
+    lambda e: trained(e, X, np.round(T)),
+    env="reg",
+)
 legal(C, f"{C}: batch_size numpy int", lambda e: trained(e, batch_size=np.int64(8), epochs=np.int32(2)), trained)
-legal(C, f"{C}: batch_size larger than the data", lambda e: trained(e, batch_size=1000), lambda e: trained(e, batch_size=40))
-legal(C, f"{C}: validation_split", lambda e: trained(e, validation_split=0.25),
-      lambda e: trained(e, X[:30], Y[:30], validation_data=(X[30:], Y[30:])))
+legal(
+    C,
+    f"{C}: batch_size larger than the data",
+    lambda e: trained(e, batch_size=1000),
+    lambda e: trained(e, batch_size=40),
+)
+legal(
+    C,
+    f"{C}: validation_split",
+    lambda e: trained(e, validation_split=0.25),
+    lambda e: trained(e, X[:30], Y[:30], validation_data=(X[30:], Y[30:])),
+)
 
 
 def lazy_fit(forward_first):
@@ -495,6 +657,7 @@ def lazy_fit(forward_first):
             s.forward(X)
         h = s.fit(X, Y, loss=bk.CrossEntropyLoss(), optimizer=bk.SGD(s, lr=0.1), **FIT)
         return [h.history, s.predict(X)]
+
     return run
 
 
@@ -512,15 +675,29 @@ def rows_reference(e):
     return [{"loss": [-(ROWS * ls).sum() / n]}, W - lr * dz.T @ x, b - lr * dz.sum(0)]
 
 
-legal(C, f"{C}: probability rows not summing to 1",
-      lambda e: [e.m.fit(X, ROWS, epochs=1, batch_size=40, verbose=0).history, *e.m.params.values()],
-      rows_reference, env="rows", tol=1e-12)
-legal(C, f"{C}: probability rows not summing to 1, evaluate", lambda e: e.m.evaluate(X, ROWS)["loss"],
-      lambda e: rows_reference(e)[0]["loss"][0], env="rows", tol=1e-12)
+legal(
+    C,
+    f"{C}: probability rows not summing to 1",
+    lambda e: [e.m.fit(X, ROWS, epochs=1, batch_size=40, verbose=0).history, *e.m.params.values()],
+    rows_reference,
+    env="rows",
+    tol=1e-12,
+)
+legal(
+    C,
+    f"{C}: probability rows not summing to 1, evaluate",
+    lambda e: e.m.evaluate(X, ROWS)["loss"],
+    lambda e: rows_reference(e)[0]["loss"][0],
+    env="rows",
+    tol=1e-12,
+)
 
-legal("fit", "fit: X as a list of rows (one input: one array, as Keras and scikit-learn read it)",
-      lambda e: [e.m.fit(X.tolist(), Y, **FIT).history, *e.m.params.values()],
-      lambda e: [e.m.fit(X, Y, **FIT).history, *e.m.params.values()])
+legal(
+    "fit",
+    "fit: X as a list of rows (one input: one array, as Keras and scikit-learn read it)",
+    lambda e: [e.m.fit(X.tolist(), Y, **FIT).history, *e.m.params.values()],
+    lambda e: [e.m.fit(X, Y, **FIT).history, *e.m.params.values()],
+)
 
 # -- evaluate / predict / predict_proba -------------------------------------------------------------
 C = "evaluate/predict"
@@ -559,15 +736,35 @@ bad(C, f"{C}: graph predict batch sizes", lambda e: e.m.predict([X, B[:5]]), VE,
 bad(C, f"{C}: graph predict one array", lambda e: e.m.predict(X), TE, "expected 3", env="graph")
 for name, lay in LAYOUTS.items():
     legal(C, f"{C}: predict {name}", lambda e, lay=lay: e.m.predict(lay(X, e.tmp)), lambda e: e.m.predict(X))
-    legal(C, f"{C}: evaluate {name}", lambda e, lay=lay: e.m.evaluate(lay(X, e.tmp), lay(Y, e.tmp)), lambda e: e.m.evaluate(X, Y))
-legal(C, f"{C}: predict batch_size numpy int", lambda e: e.m.predict(X, batch_size=np.int64(7)),
-      lambda e: e.m.predict(X, batch_size=7))
+    legal(
+        C,
+        f"{C}: evaluate {name}",
+        lambda e, lay=lay: e.m.evaluate(lay(X, e.tmp), lay(Y, e.tmp)),
+        lambda e: e.m.evaluate(X, Y),
+    )
+legal(
+    C,
+    f"{C}: predict batch_size numpy int",
+    lambda e: e.m.predict(X, batch_size=np.int64(7)),
+    lambda e: e.m.predict(X, batch_size=7),
+)
 legal(C, f"{C}: predict batch_size=1", lambda e: e.m.predict(X, batch_size=1), lambda e: e.m.predict(X), tol=1e-5)
-legal(C, f"{C}: predict_proba of extreme inputs", lambda e: (lambda p: [np.isfinite(p).all(), p.sum(1)])(e.m.predict_proba(X * 1e30)),
-      lambda e: [True, np.ones(40)], tol=1e-6)
-legal(C, f"{C}: predict_proba is softmax of predict", lambda e: e.m.predict_proba(X),
-      lambda e: (lambda z: np.exp(z - z.max(1, keepdims=True)) / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True))(
-          e.m.predict(X).astype(F64)), tol=1e-6)
+legal(
+    C,
+    f"{C}: predict_proba of extreme inputs",
+    lambda e: (lambda p: [np.isfinite(p).all(), p.sum(1)])(e.m.predict_proba(X * 1e30)),
+    lambda e: [True, np.ones(40)],
+    tol=1e-6,
+)
+legal(
+    C,
+    f"{C}: predict_proba is softmax of predict",
+    lambda e: e.m.predict_proba(X),
+    lambda e: (
+        lambda z: np.exp(z - z.max(1, keepdims=True)) / np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True)
+    )(e.m.predict(X).astype(F64)),
+    tol=1e-6,
+)
 
 # -- save / load --------------------------------------------------------------------------------------
 C = "save/load"
@@ -615,7 +812,7 @@ def raw_edit(e, edit):
 
 def flip_param_bytes(data, z):
     o = z.getinfo("param/0.weight.npy").header_offset  # local header: name and extra lengths at 26, 28
-    start = o + 30 + int.from_bytes(data[o + 26:o + 28], "little") + int.from_bytes(data[o + 28:o + 30], "little")
+    start = o + 30 + int.from_bytes(data[o + 26 : o + 28], "little") + int.from_bytes(data[o + 28 : o + 30], "little")
     start += 128  # past the .npy header, into the float data
     for i in range(start, start + 8):
         data[i] ^= 0xFF
@@ -624,6 +821,7 @@ def flip_param_bytes(data, z):
 
 class Boom:
     """Unpickling this would create a marker file: loading must never execute code from a file."""
+
     marker = None
 
     def __reduce__(self):
@@ -666,7 +864,13 @@ def over(e, target):
 OSE = (OSError,)
 for cid, run, exc, *m, after in [
     ("save into a missing directory", lambda e: over(e, lambda e: e.tmp / "nope" / "m.npz"), OSE, "nope", file_intact),
-    ("save into an unwritable directory", lambda e: over(e, lambda e: "/proc/bricks-test.npz"), OSE, "/proc", file_intact),
+    (
+        "save into an unwritable directory",
+        lambda e: over(e, lambda e: "/proc/bricks-test.npz"),
+        OSE,
+        "/proc",
+        file_intact,
+    ),
     ("save below a file", lambda e: over(e, lambda e: e.tmp / "m.npz" / "x.npz"), OSE, "m.npz", file_intact),
     ("save onto a directory", lambda e: over(e, lambda e: e.tmp), OSE, "[Dd]irectory", file_intact),
     ("save path None", lambda e: e.m.save(None), TE, r"save|\bpath\b", no_temp_files),
@@ -674,32 +878,101 @@ for cid, run, exc, *m, after in [
     ("load a directory", lambda e: bk.load(e.tmp), VE, "not a readable bricks model", None),
     ("load path None", lambda e: bk.load(None), TE, r"load|\bpath\b", None),
     ("load empty file", lambda e: bk.load(write(e, "empty.npz", b"")), VE, "empty.npz", "truncated or corrupted", None),
-    ("load truncated half", lambda e: bk.load(raw_edit(e, lambda d, z: bytes(d[:len(d) // 2]))), VE, "truncated or corrupted", None),
-    ("load truncated last byte", lambda e: bk.load(raw_edit(e, lambda d, z: bytes(d[:-1]))), VE, "truncated or corrupted", None),
+    (
+        "load truncated half",
+        lambda e: bk.load(raw_edit(e, lambda d, z: bytes(d[: len(d) // 2]))),
+        VE,
+        "truncated or corrupted",
+        None,
+    ),
+    (
+        "load truncated last byte",
+        lambda e: bk.load(raw_edit(e, lambda d, z: bytes(d[:-1]))),
+        VE,
+        "truncated or corrupted",
+        None,
+    ),
     ("load corrupted weights", lambda e: bk.load(raw_edit(e, flip_param_bytes)), VE, "raw.npz", "corrupted", None),
     ("load text file", lambda e: bk.load(write(e, "t.npz", b"hello")), VE, "t.npz", None),
     ("load a pickle", lambda e: bk.load(evil(e, False)), VE, "evil.npz", not_pwned),
     ("load an object array", lambda e: bk.load(evil(e, True)), VE, "evil.npz", not_pwned),
     ("load a .npy array", lambda e: bk.load(write(e, "a.npy", lambda p: np.save(p, np.zeros(3)))), VE, "a.npy", None),
-    ("load a foreign npz", lambda e: bk.load(write(e, "f.npz", lambda p: np.savez(p, a=np.zeros(3)))), VE,
-     "not a bricks model", None),
-    ("load wrong version", lambda e: bk.load(rewrite(e, lambda a: a.update(version=2))), VE, "version 2", "version 1", None),
-    ("load wrong format", lambda e: bk.load(rewrite(e, lambda a: a.update(format="keras"))), VE, "not a bricks model", None),
-    ("load corrupted JSON", lambda e: bk.load(rewrite(e, replace={"__bricks__": np.array("{not json")})), VE,
-     "corrupted architecture", None),
-    ("load unknown block class", lambda e: bk.load(rewrite(e, lambda a: a["blocks"][0].update({"class": "__import__"}))), VE,
-     "unknown block class", None),
-    ("load bad block config", lambda e: bk.load(rewrite(e, lambda a: a["blocks"][0]["config"].update(in_features="4"))), VE,
-     "invalid architecture", "in_features", None),
-    ("load unknown optimizer", lambda e: bk.load(rewrite(e, lambda a: a["optimizer"].update(type="os"))), VE,
-     "unknown optimizer", None),
-    ("load bad optimizer steps", lambda e: bk.load(rewrite(e, lambda a: a["optimizer"].update(steps="x"))), VE,
-     "edited.npz", "steps", None),
+    (
+        "load a foreign npz",
+        lambda e: bk.load(write(e, "f.npz", lambda p: np.savez(p, a=np.zeros(3)))),
+        VE,
+        "not a bricks model",
+        None,
+    ),
+    (
+        "load wrong version",
+        lambda e: bk.load(rewrite(e, lambda a: a.update(version=2))),
+        VE,
+        "version 2",
+        "version 1",
+        None,
+    ),
+    (
+        "load wrong format",
+        lambda e: bk.load(rewrite(e, lambda a: a.update(format="keras"))),
+        VE,
+        "not a bricks model",
+        None,
+    ),
+    (
+        "load corrupted JSON",
+        lambda e: bk.load(rewrite(e, replace={"__bricks__": np.array("{not json")})),
+        VE,
+        "corrupted architecture",
+        None,
+    ),
+    (
+        "load unknown block class",
+        lambda e: bk.load(rewrite(e, lambda a: a["blocks"][0].update({"class": "__import__"}))),
+        VE,
+        "unknown block class",
+        None,
+    ),
+    (
+        "load bad block config",
+        lambda e: bk.load(rewrite(e, lambda a: a["blocks"][0]["config"].update(in_features="4"))),
+        VE,
+        "invalid architecture",
+        "in_features",
+        None,
+    ),
+    (
+        "load unknown optimizer",
+        lambda e: bk.load(rewrite(e, lambda a: a["optimizer"].update(type="os"))),
+        VE,
+        "unknown optimizer",
+        None,
+    ),
+    (
+        "load bad optimizer steps",
+        lambda e: bk.load(rewrite(e, lambda a: a["optimizer"].update(steps="x"))),
+        VE,
+        "edited.npz",
+        "steps",
+        None,
+    ),
     ("load missing parameter", lambda e: bk.load(rewrite(e, drop=["param/0.weight"])), VE, "missing", "0.weight", None),
-    ("load parameter shape", lambda e: bk.load(rewrite(e, replace={"param/0.weight": np.zeros((3, 3), F32)})), VE,
-     "'0.weight'", r"\(8, 4\)", None),
-    ("load non-finite weights", lambda e: bk.load(rewrite(e, replace={"param/0.weight": np.full((8, 4), np.nan, F32)})),
-     VE, "0.weight", "finite", None),
+    (
+        "load parameter shape",
+        lambda e: bk.load(rewrite(e, replace={"param/0.weight": np.zeros((3, 3), F32)})),
+        VE,
+        "'0.weight'",
+        r"\(8, 4\)",
+        None,
+    ),
+    (
+        "load non-finite weights",
+        lambda e: bk.load(rewrite(e, replace={"param/0.weight": np.full((8, 4), np.nan, F32)})),
+        VE,
+        "0.weight",
+        "finite",
+        None,
+    ),
 ]:
     bad(C, f"{C}: {cid}", run, exc, *m, after=after)
 
@@ -734,27 +1007,70 @@ for cid, run, exc, *m in [
     ("mnist kind='val'", lambda e: D.mnist(e.tmp, kind="val"), VE, "mnist", "kind", "'train' or 'test'"),
     ("mnist path=5", lambda e: D.mnist(5), TE, "mnist", "path"),
     ("mnist missing files", lambda e: D.mnist(e.tmp), (FileNotFoundError,), "mnist", "train-images-idx3-ubyte"),
-    ("mnist labels above 9", lambda e: mnist_dir(e, hdr(8, [2, 28, 28]) + bytes(2 * 784), hdr(8, [2]) + bytes([3, 12])), VE,
-     "mnist", "0..9", "12"),
-    ("mnist counts disagree", lambda e: mnist_dir(e, hdr(8, [2, 28, 28]) + bytes(2 * 784), hdr(8, [3]) + bytes(3)), VE,
-     "mnist", "2 images", "3 labels"),
+    (
+        "mnist labels above 9",
+        lambda e: mnist_dir(e, hdr(8, [2, 28, 28]) + bytes(2 * 784), hdr(8, [2]) + bytes([3, 12])),
+        VE,
+        "mnist",
+        "0..9",
+        "12",
+    ),
+    (
+        "mnist counts disagree",
+        lambda e: mnist_dir(e, hdr(8, [2, 28, 28]) + bytes(2 * 784), hdr(8, [3]) + bytes(3)),
+        VE,
+        "mnist",
+        "2 images",
+        "3 labels",
+    ),
     ("read_idx missing", lambda e: D.read_idx(e.tmp / "nope.idx"), (FileNotFoundError,), "nope.idx"),
     ("read_idx empty", lambda e: D.read_idx(write(e, "e.idx", b"")), VE, "read_idx", "e.idx", "too short"),
     ("read_idx bad magic", lambda e: D.read_idx(write(e, "m.idx", b"\1\2\3\4")), VE, "read_idx", "magic"),
-    ("read_idx truncated data", lambda e: D.read_idx(write(e, "t.idx", hdr(8, [10]) + b"abc")), VE, "truncated", "10", "3"),
-    ("read_idx oversized", lambda e: D.read_idx(write(e, "o.idx", hdr(8, [2]) + b"abcdef")), VE, "oversized", "4 extra"),
-    ("read_idx absurd dimensions", lambda e: D.read_idx(write(e, "h.idx", hdr(0x0E, [2**32 - 1] * 3) + b"abc")), VE, "truncated"),
-    ("read_idx damaged gzip", lambda e: D.read_idx(write(e, "g.idx", gzip.compress(hdr(8, [100]) + bytes(100))[:-10])), VE,
-     "damaged gzip"),
+    (
+        "read_idx truncated data",
+        lambda e: D.read_idx(write(e, "t.idx", hdr(8, [10]) + b"abc")),
+        VE,
+        "truncated",
+        "10",
+        "3",
+    ),
+    (
+        "read_idx oversized",
+        lambda e: D.read_idx(write(e, "o.idx", hdr(8, [2]) + b"abcdef")),
+        VE,
+        "oversized",
+        "4 extra",
+    ),
+    (
+        "read_idx absurd dimensions",
+        lambda e: D.read_idx(write(e, "h.idx", hdr(0x0E, [2**32 - 1] * 3) + b"abc")),
+        VE,
+        "truncated",
+    ),
+    (
+        "read_idx damaged gzip",
+        lambda e: D.read_idx(write(e, "g.idx", gzip.compress(hdr(8, [100]) + bytes(100))[:-10])),
+        VE,
+        "damaged gzip",
+    ),
     ("read_idx path None", lambda e: D.read_idx(None), TE, "read_idx", "path"),
 ]:
     bad(C, f"{C}: {cid}", run, exc, *m)
 
-CATEGORIES = {"construction": 38, "model calls": 62, "optimizers": 95, "fit": 107, "evaluate/predict": 44,
-              "save/load": 27, "datasets": 25}
+CATEGORIES = {
+    "construction": 38,
+    "model calls": 62,
+    "optimizers": 95,
+    "fit": 107,
+    "evaluate/predict": 44,
+    "save/load": 27,
+    "datasets": 25,
+}
 # the harness's own check: a worker that crashes or hangs fails that case and the others still run
-HARNESS = {"harness: segfault": Case("harness", "segfault", lambda e: os.kill(os.getpid(), signal.SIGSEGV), TE),
-           "harness: hang": Case("harness", "hang", lambda e: time.sleep(600), TE)}
+HARNESS = {
+    "harness: segfault": Case("harness", "segfault", lambda e: os.kill(os.getpid(), signal.SIGSEGV), TE),
+    "harness: hang": Case("harness", "hang", lambda e: time.sleep(600), TE),
+}
 
 
 # -- running the cases in worker subprocesses -----------------------------------------------------------
@@ -774,7 +1090,10 @@ def worker(ids, tmp):
             {**CASES, **HARNESS}[cid].check(Path(tmp) / re.sub(r"\W+", "_", cid))
             res = {"ok": True}
         except BaseException as e:  # noqa: BLE001 - reported to the parent
-            res = {"ok": False, "detail": f"{type(e).__name__}: {e}\n" + "".join(traceback.format_tb(e.__traceback__)[-3:])}
+            res = {
+                "ok": False,
+                "detail": f"{type(e).__name__}: {e}\n" + "".join(traceback.format_tb(e.__traceback__)[-3:]),
+            }
         print("@@result " + json.dumps({"id": cid, **res}), flush=True)
 
 

@@ -3,6 +3,7 @@
 Every error is a TypeError or ValueError whose message names the block; after it the
 block still computes correctly, and a failed forward leaves no cache to backward from.
 """
+
 import numpy as np
 import pytest
 
@@ -36,12 +37,16 @@ def put_at(x, value, at=(1, 2)):
 
 def bad_inputs(spec):
     """(id, make(good inputs) -> bad inputs, exception) for every way to call forward wrongly."""
-    cases = [("too few inputs", lambda xs: xs[:-1], TypeError),
-             ("too many inputs", lambda xs: xs + [xs[0]], TypeError),
-             ("empty batch", lambda xs: [x[:0] for x in xs], ValueError)]
+    cases = [
+        ("too few inputs", lambda xs: xs[:-1], TypeError),
+        ("too many inputs", lambda xs: xs + [xs[0]], TypeError),
+        ("empty batch", lambda xs: [x[:0] for x in xs], ValueError),
+    ]
     for i, dom in enumerate(spec.domains):
+
         def change(f, i=i):
             return lambda xs: with_input(xs, i, f(xs[i]))
+
         if dom.labels:
             cases += [
                 ("labels 2-D", change(lambda y: y[:, None]), ValueError),
@@ -49,9 +54,13 @@ def bad_inputs(spec):
                 ("labels bool", change(lambda y: y > 0), TypeError),
                 ("label out of range", change(lambda y: np.r_[y[:-1], SHAPE[1]]), ValueError),
                 ("label negative", change(lambda y: np.r_[y[:-1], -1]), ValueError),
-                ("label above int64", change(lambda y: np.append(y[:-1].astype(np.uint64), np.uint64(2**64 - 1))),
-                 ValueError),
-                ("labels batch mismatch", change(lambda y: y[:-1]), ValueError)]
+                (
+                    "label above int64",
+                    change(lambda y: np.append(y[:-1].astype(np.uint64), np.uint64(2**64 - 1))),
+                    ValueError,
+                ),
+                ("labels batch mismatch", change(lambda y: y[:-1]), ValueError),
+            ]
             continue
         # a 1-D float target for CrossEntropyLoss reads as (non-integer) class labels
         one_d = (TypeError, ValueError) if i == 1 and spec.cls is bk.CrossEntropyLoss else ValueError
@@ -69,21 +78,23 @@ def bad_inputs(spec):
             # loss targets read bool as 0/1 (test_misuse_messages.py); data stays numeric only
             *([] if spec.is_loss and i == 1 else [(f"input {i} bool", change(lambda x: x > 0.5), TypeError)]),
             (f"input {i} +inf", change(lambda x: put_at(x, np.inf, (0, 0))), ValueError),
-            (f"input {i} -inf", change(lambda x: put_at(x, -np.inf, (-1, -1))), ValueError)]
+            (f"input {i} -inf", change(lambda x: put_at(x, -np.inf, (-1, -1))), ValueError),
+        ]
         if spec.n_inputs == 2:
-            cases.append((f"input {i} batch mismatch",
-                          change(lambda x: np.concatenate([x, x[:1]])), ValueError))
+            cases.append((f"input {i} batch mismatch", change(lambda x: np.concatenate([x, x[:1]])), ValueError))
         if spec.cls is bk.Linear or spec.n_inputs == 2 and not any(d.labels for d in spec.domains):
-            cases.append((f"input {i} feature mismatch",
-                          change(lambda x: np.concatenate([x, x[:, :1]], axis=1)), ValueError))
+            cases.append(
+                (f"input {i} feature mismatch", change(lambda x: np.concatenate([x, x[:, :1]], axis=1)), ValueError)
+            )
     if spec.cls is bk.BCELoss:
-        cases += [("prediction below 0", lambda xs: with_input(xs, 0, put_at(xs[0], -0.1)), ValueError),
-                  ("prediction above 1", lambda xs: with_input(xs, 0, put_at(xs[0], 1.1)), ValueError)]
+        cases += [
+            ("prediction below 0", lambda xs: with_input(xs, 0, put_at(xs[0], -0.1)), ValueError),
+            ("prediction above 1", lambda xs: with_input(xs, 0, put_at(xs[0], 1.1)), ValueError),
+        ]
     return cases
 
 
-BAD_INPUTS = [pytest.param(s, make, exc, id=f"{s.id}-{cid}")
-              for s in SPECS for cid, make, exc in bad_inputs(s)]
+BAD_INPUTS = [pytest.param(s, make, exc, id=f"{s.id}-{cid}") for s in SPECS for cid, make, exc in bad_inputs(s)]
 
 
 def assert_works(spec, blk, xs, rng):
@@ -192,30 +203,37 @@ def test_inputs_are_converted_to_the_right_answer(spec, layout, rng):
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.id)
 def test_backward_before_forward_is_a_state_error(spec):
     blk = spec.build(SHAPE[1])
-    err = raises_naming(spec, bk.StateError, lambda: blk.backward(*([] if spec.is_loss else
-                                                                    [np.ones(SHAPE)])))
+    err = raises_naming(spec, bk.StateError, lambda: blk.backward(*([] if spec.is_loss else [np.ones(SHAPE)])))
     assert isinstance(err, ValueError)
 
 
 def bad_dys(spec):
     if spec.is_loss:
-        return [("dL array", np.ones((1, 1)), TypeError), ("dL str", "1", TypeError),
-                ("dL None", None, TypeError), ("dL bool", True, TypeError),
-                ("dL NaN", float("nan"), ValueError), ("dL inf", float("inf"), ValueError)]
-    return [("dy extra feature", lambda y: np.ones((y.shape[0], y.shape[1] + 1)), ValueError),
-            ("dy extra row", lambda y: np.ones((y.shape[0] + 1, y.shape[1])), ValueError),
-            ("dy 1-D", lambda y: np.ones(y.size), ValueError),
-            ("dy 3-D", lambda y: np.ones((1,) + y.shape), ValueError),
-            ("dy NaN", lambda y: put_at(np.ones_like(y), np.nan), ValueError),
-            ("dy inf", lambda y: put_at(np.ones_like(y), np.inf), ValueError),
-            ("dy complex", lambda y: np.ones(y.shape, complex), TypeError),
-            ("dy bool", lambda y: np.ones(y.shape, bool), TypeError),
-            ("dy str", lambda y: "1", TypeError),
-            ("dy None", lambda y: None, TypeError)]
+        return [
+            ("dL array", np.ones((1, 1)), TypeError),
+            ("dL str", "1", TypeError),
+            ("dL None", None, TypeError),
+            ("dL bool", True, TypeError),
+            ("dL NaN", float("nan"), ValueError),
+            ("dL inf", float("inf"), ValueError),
+        ]
+    return [
+        ("dy extra feature", lambda y: np.ones((y.shape[0], y.shape[1] + 1)), ValueError),
+        ("dy extra row", lambda y: np.ones((y.shape[0] + 1, y.shape[1])), ValueError),
+        ("dy 1-D", lambda y: np.ones(y.size), ValueError),
+        ("dy 3-D", lambda y: np.ones((1,) + y.shape), ValueError),
+        ("dy NaN", lambda y: put_at(np.ones_like(y), np.nan), ValueError),
+        ("dy inf", lambda y: put_at(np.ones_like(y), np.inf), ValueError),
+        ("dy complex", lambda y: np.ones(y.shape, complex), TypeError),
+        ("dy bool", lambda y: np.ones(y.shape, bool), TypeError),
+        ("dy str", lambda y: "1", TypeError),
+        ("dy None", lambda y: None, TypeError),
+    ]
 
 
-@pytest.mark.parametrize("spec, dy_id, bad, exc", [pytest.param(s, c, b, e, id=f"{s.id}-{c}")
-                                                   for s in SPECS for c, b, e in bad_dys(s)])
+@pytest.mark.parametrize(
+    "spec, dy_id, bad, exc", [pytest.param(s, c, b, e, id=f"{s.id}-{c}") for s in SPECS for c, b, e in bad_dys(s)]
+)
 def test_bad_dy_is_rejected_and_the_block_still_works(spec, dy_id, bad, exc, rng):
     blk, xs = setup(spec, rng)
     spec.setup(blk)
@@ -250,8 +268,7 @@ CTOR_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("who, call, exc", CTOR_ERRORS, ids=[f"{w}-{i}" for i, (w, _, _) in
-                                                            enumerate(CTOR_ERRORS)])
+@pytest.mark.parametrize("who, call, exc", CTOR_ERRORS, ids=[f"{w}-{i}" for i, (w, _, _) in enumerate(CTOR_ERRORS)])
 def test_bad_constructor_arguments(who, call, exc):
     raises_naming(who, exc, call)
 

@@ -1,5 +1,6 @@
 """The block registry (bricks.block): every concrete block bricks defines joins it by being
 defined, and everything that finds blocks by name reads it (docs/content/architecture.md)."""
+
 import pickle
 
 import numpy as np
@@ -35,8 +36,11 @@ def test_the_registry_is_read_only():
 def test_block_class_looks_up_by_name():
     assert B.block_class("CrossEntropyLoss") is bk.CrossEntropyLoss
     for unknown in ("Loss", "Block", "linear", "Conv2d", ""):
-        with pytest.raises(B.UnknownBlockError, match=rf"^unknown block class {unknown!r}; the blocks are "
-                                                      rf"Linear, ReLU, .*CrossEntropyLoss$") as e:
+        with pytest.raises(
+            B.UnknownBlockError,
+            match=rf"^unknown block class {unknown!r}; the blocks are "
+            rf"Linear, ReLU, .*CrossEntropyLoss$",
+        ) as e:
             B.block_class(unknown)
         assert isinstance(e.value, KeyError) and isinstance(e.value, ValueError)
     with pytest.raises(TypeError, match="block_class: name must be a str, got NoneType"):
@@ -73,6 +77,7 @@ def test_blocks_defined_outside_bricks_are_not_registered(scratch_registry):
 
 def test_a_registered_block_saves_loads_pickles_and_exports_with_no_other_change(scratch_registry, tmp_path):
     """Adding a block is defining its class: io, pickle and the ONNX export find it by name."""
+
     class Softsign(bk.Tanh):
         __module__ = "bricks.blocks_extra"
 

@@ -1,4 +1,5 @@
 """Per-block tests over the registry: NumPy parity, Jacobians, parameters, seeds, SGD."""
+
 import numpy as np
 import pytest
 
@@ -11,8 +12,7 @@ TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol
 
 
 def spec_params(shapes=None):
-    return [pytest.param(s, shape, id=f"{s.id}-{shape[0]}x{shape[1]}")
-            for s in SPECS for shape in (shapes or s.shapes)]
+    return [pytest.param(s, shape, id=f"{s.id}-{shape[0]}x{shape[1]}") for s in SPECS for shape in (shapes or s.shapes)]
 
 
 def cotangent(spec, rng, y, dtype):
@@ -113,10 +113,17 @@ def fd_jacobian(f, x, eps=1e-6):
     return np.array(cols).T
 
 
-JACOBIAN_CASES = [("Softmax", 0), ("LogSoftmax", 0), ("Linear", 0), ("Linear", "weight"),
-                  ("Linear", "bias"), ("Hadamard", 1), ("BCELoss", 0),
-                  ("CrossEntropyLoss[rows not summing to 1]", 0),
-                  ("CrossEntropyLoss[rows not summing to 1]", 1)]
+JACOBIAN_CASES = [
+    ("Softmax", 0),
+    ("LogSoftmax", 0),
+    ("Linear", 0),
+    ("Linear", "weight"),
+    ("Linear", "bias"),
+    ("Hadamard", 1),
+    ("BCELoss", 0),
+    ("CrossEntropyLoss[rows not summing to 1]", 0),
+    ("CrossEntropyLoss[rows not summing to 1]", 1),
+]
 
 
 @pytest.mark.parametrize("spec_id, wrt", JACOBIAN_CASES, ids=[f"{s}-{w}" for s, w in JACOBIAN_CASES])
@@ -179,13 +186,13 @@ def test_linear_parameter_shapes_and_writable_views(rng):
     np.testing.assert_array_equal(blk.params["weight"], W)
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if s.n_inputs == 2 and not s.domains[1].labels]
-                         + [by_id("Linear")], ids=lambda s: s.id)
+@pytest.mark.parametrize(
+    "spec", [s for s in SPECS if s.n_inputs == 2 and not s.domains[1].labels] + [by_id("Linear")], ids=lambda s: s.id
+)
 def test_changing_inputs_after_forward_does_not_change_gradients(spec, rng):
     blk, shape = spec.build(4), (3, 4)
     xs = spec.inputs(rng, shape)
-    dy = cotangent(spec, rng, np.zeros((3, blk.out_features if spec.cls is bk.Linear else 4)),
-                   np.float64)
+    dy = cotangent(spec, rng, np.zeros((3, blk.out_features if spec.cls is bk.Linear else 4)), np.float64)
     _, g1, p1 = run(spec, blk, xs, dy)
     blk.zero_grad()
     spec.setup(blk)
@@ -230,9 +237,9 @@ def test_extreme_logits_stay_finite_in_float32():
     sm = bk.Softmax().forward(BIG)
     np.testing.assert_allclose(sm, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0]], rtol=1e-6, atol=0)
     ls = bk.LogSoftmax()
-    np.testing.assert_allclose(ls.forward(BIG), [[0, -2e4, -1e4], [-np.log(3)] * 3,
-                                                 [-np.log(2), -np.log(2), -2e4 - np.log(2)]],
-                               atol=1e-3)  # finite and right; precision: the next test
+    np.testing.assert_allclose(
+        ls.forward(BIG), [[0, -2e4, -1e4], [-np.log(3)] * 3, [-np.log(2), -np.log(2), -2e4 - np.log(2)]], atol=1e-3
+    )  # finite and right; precision: the next test
     assert np.isfinite(ls.backward(np.ones_like(BIG))).all()
     sg = bk.Sigmoid()
     y = sg.forward(BIG)
@@ -282,18 +289,24 @@ def test_bce_loss_at_zero_and_one_is_clamped_not_infinite():
 # -- golden values (pinned numbers, no second library needed) -----------------------------
 def test_golden_values():
     x = np.array([[1.0, 2.0, 3.0]])
-    np.testing.assert_allclose(bk.Softmax().forward(x), [[0.09003057, 0.24472847, 0.66524096]],
-                               rtol=1e-6)
-    np.testing.assert_allclose(bk.LogSoftmax(dtype=np.float64).forward(x),
-                               [[-2.40760596444438, -1.40760596444438, -0.40760596444438]], rtol=1e-13)
-    np.testing.assert_allclose(bk.Sigmoid(dtype=np.float64).forward(np.array([[0.0, 1.0, -2.0]])),
-                               [[0.5, 0.7310585786300049, 0.11920292202211755]], rtol=1e-14)
-    np.testing.assert_allclose(bk.Tanh(dtype=np.float64).forward(np.array([[1.0]])),
-                               [[0.7615941559557649]], rtol=1e-14)
-    assert bk.CrossEntropyLoss(dtype=np.float64).forward(np.zeros((2, 3)), np.array([0, 2])) \
-        == pytest.approx(1.0986122886681098, rel=1e-14)  # log 3
-    assert bk.BCELoss(dtype=np.float64).forward(np.full((2, 3), 0.5), np.ones((2, 3))) \
-        == pytest.approx(3 * 0.6931471805599453, rel=1e-14)  # sum over features, mean over rows
+    np.testing.assert_allclose(bk.Softmax().forward(x), [[0.09003057, 0.24472847, 0.66524096]], rtol=1e-6)
+    np.testing.assert_allclose(
+        bk.LogSoftmax(dtype=np.float64).forward(x),
+        [[-2.40760596444438, -1.40760596444438, -0.40760596444438]],
+        rtol=1e-13,
+    )
+    np.testing.assert_allclose(
+        bk.Sigmoid(dtype=np.float64).forward(np.array([[0.0, 1.0, -2.0]])),
+        [[0.5, 0.7310585786300049, 0.11920292202211755]],
+        rtol=1e-14,
+    )
+    np.testing.assert_allclose(bk.Tanh(dtype=np.float64).forward(np.array([[1.0]])), [[0.7615941559557649]], rtol=1e-14)
+    assert bk.CrossEntropyLoss(dtype=np.float64).forward(np.zeros((2, 3)), np.array([0, 2])) == pytest.approx(
+        1.0986122886681098, rel=1e-14
+    )  # log 3
+    assert bk.BCELoss(dtype=np.float64).forward(np.full((2, 3), 0.5), np.ones((2, 3))) == pytest.approx(
+        3 * 0.6931471805599453, rel=1e-14
+    )  # sum over features, mean over rows
     assert bk.MSELoss().forward(np.array([[1.0, 2.0]]), np.zeros((1, 2))) == 5.0  # not 2.5
 
 
@@ -343,10 +356,15 @@ def test_manual_seed_reproduces_unseeded_blocks():
     assert bk.Linear(6, 4).params["weight"].tobytes() != bk.Linear(6, 4).params["weight"].tobytes()
 
 
-@pytest.mark.parametrize("init, bound, std", [("glorot_uniform", np.sqrt(6 / 500), np.sqrt(2 / 500)),
-                                              ("he_uniform", np.sqrt(6 / 200), np.sqrt(2 / 200)),
-                                              ("he_normal", None, np.sqrt(2 / 200)),
-                                              ("torch", 1 / np.sqrt(200), 1 / np.sqrt(600))])
+@pytest.mark.parametrize(
+    "init, bound, std",
+    [
+        ("glorot_uniform", np.sqrt(6 / 500), np.sqrt(2 / 500)),
+        ("he_uniform", np.sqrt(6 / 200), np.sqrt(2 / 200)),
+        ("he_normal", None, np.sqrt(2 / 200)),
+        ("torch", 1 / np.sqrt(200), 1 / np.sqrt(600)),
+    ],
+)
 def test_init_distributions(init, bound, std):
     lin = bk.Linear(200, 300, init=init, dtype=np.float64, seed=7)
     w, b = lin.params["weight"], lin.params["bias"]
@@ -385,8 +403,7 @@ def test_inverted_dropout_statistics(p, dtype, rng):
 
 
 # -- SGD -------------------------------------------------------------------------------------------
-def numpy_sgd(params, grads, state, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
-              nesterov=False):
+def numpy_sgd(params, grads, state, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
     """torch.optim.SGD.step, written out."""
     for k in params:
         g = grads[k] + weight_decay * params[k]
@@ -399,10 +416,17 @@ def numpy_sgd(params, grads, state, lr, momentum=0.0, dampening=0.0, weight_deca
         params[k] = params[k] - lr * g
 
 
-@pytest.mark.parametrize("hyper", [dict(), dict(weight_decay=0.1), dict(momentum=0.9),
-                                   dict(momentum=0.9, nesterov=True, weight_decay=0.01),
-                                   dict(momentum=0.5, dampening=0.3)],
-                         ids=["plain", "wd", "momentum", "nesterov+wd", "dampening"])
+@pytest.mark.parametrize(
+    "hyper",
+    [
+        dict(),
+        dict(weight_decay=0.1),
+        dict(momentum=0.9),
+        dict(momentum=0.9, nesterov=True, weight_decay=0.01),
+        dict(momentum=0.5, dampening=0.3),
+    ],
+    ids=["plain", "wd", "momentum", "nesterov+wd", "dampening"],
+)
 def test_sgd_matches_torch_semantics(hyper, rng):
     lin, mse = bk.Linear(4, 3, init="torch", dtype=np.float64, seed=1), bk.MSELoss(dtype=np.float64)
     opt = bk.SGD([lin], lr=0.1, **hyper)
@@ -419,5 +443,4 @@ def test_sgd_matches_torch_semantics(hyper, rng):
         numpy_sgd(params, vjp(lvjp(1.0)[0][0])[1], state, 0.1, **hyper)
         for k in params:
             np.testing.assert_allclose(lin.params[k], params[k], rtol=1e-12, atol=1e-14)
-    assert not np.allclose(params["weight"], bk.Linear(4, 3, init="torch", dtype=np.float64,
-                                                        seed=1).params["weight"])
+    assert not np.allclose(params["weight"], bk.Linear(4, 3, init="torch", dtype=np.float64, seed=1).params["weight"])

@@ -1,6 +1,7 @@
 """The shared argument validators (bricks/_checks.py) and the public calls that use them:
 NumPy ints and floats accepted everywhere, bool refused where a number is meant, and one
 message form, "<who>: <name> must be <what>, got <value>"."""
+
 import math
 
 import numpy as np
@@ -176,16 +177,23 @@ def test_the_same_rule_everywhere_for_numpy_ints_and_bools():
     drop.reseed(np.uint32(7))
     m = bk.Sequential(bk.Linear(2, 3, seed=np.int64(1)), bk.ReLU(), bk.Linear(3, 2))
     m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=np.float32(0.1), momentum=np.float64(0.5)))
-    h = m.fit(X, y, epochs=np.int64(2), batch_size=np.int32(4), seed=np.int64(0), verbose=0,
-              validation_split=np.float64(0.25))
+    h = m.fit(
+        X, y, epochs=np.int64(2), batch_size=np.int32(4), seed=np.int64(0), verbose=0, validation_split=np.float64(0.25)
+    )
     assert len(h.history["loss"]) == 2
     assert m.predict(X, batch_size=np.int64(3)).shape == (8, 2)
     es = bk.callbacks.EarlyStopping(patience=np.int64(2), mode=np.str_("min"))
     assert es.patience == 2 and es.mode == "min"
-    for call in (lambda: bk.Linear(True, 2), lambda: bk.optim.StepLR(True),
-                 lambda: m.fit(X, y, epochs=True, verbose=0), lambda: bk.datasets.xor(True),
-                 lambda: bk.callbacks.EarlyStopping(patience=True), lambda: bk.manual_seed(True),
-                 lambda: bk.Dropout(True), lambda: bk.SGD(m, lr=True)):
+    for call in (
+        lambda: bk.Linear(True, 2),
+        lambda: bk.optim.StepLR(True),
+        lambda: m.fit(X, y, epochs=True, verbose=0),
+        lambda: bk.datasets.xor(True),
+        lambda: bk.callbacks.EarlyStopping(patience=True),
+        lambda: bk.manual_seed(True),
+        lambda: bk.Dropout(True),
+        lambda: bk.SGD(m, lr=True),
+    ):
         with pytest.raises(TypeError, match="must be an int, got bool|must be a number, got bool"):
             call()
 
@@ -194,18 +202,33 @@ def test_messages_name_the_caller_and_the_argument():
     cases = [
         (lambda: bk.Dropout(1.0), ValueError, r"^Dropout: p must be a number in \[0, 1\), got 1.0$"),
         (lambda: bk.Dropout("0.5"), TypeError, r"^Dropout: p must be a number, got str$"),
-        (lambda: bk.callbacks.EarlyStopping(mode="least"), ValueError,
-         r"^EarlyStopping: mode must be 'auto', 'min' or 'max', got 'least'$"),
-        (lambda: bk.callbacks.ModelCheckpoint("m.npz", mode=None), ValueError,
-         r"^ModelCheckpoint: mode must be 'auto', 'min' or 'max', got None$"),
-        (lambda: bk.callbacks.EarlyStopping(patience=-1), ValueError,
-         r"^EarlyStopping: patience must be an int >= 0, got -1$"),
-        (lambda: bk.callbacks.EarlyStopping(patience=2.5), TypeError,
-         r"^EarlyStopping: patience must be an int, got float$"),
+        (
+            lambda: bk.callbacks.EarlyStopping(mode="least"),
+            ValueError,
+            r"^EarlyStopping: mode must be 'auto', 'min' or 'max', got 'least'$",
+        ),
+        (
+            lambda: bk.callbacks.ModelCheckpoint("m.npz", mode=None),
+            ValueError,
+            r"^ModelCheckpoint: mode must be 'auto', 'min' or 'max', got None$",
+        ),
+        (
+            lambda: bk.callbacks.EarlyStopping(patience=-1),
+            ValueError,
+            r"^EarlyStopping: patience must be an int >= 0, got -1$",
+        ),
+        (
+            lambda: bk.callbacks.EarlyStopping(patience=2.5),
+            TypeError,
+            r"^EarlyStopping: patience must be an int, got float$",
+        ),
         (lambda: bk.MSELoss().backward("1"), TypeError, r"^MSELoss: dL must be a number, got str$"),
         (lambda: bk.set_num_threads(1.0), TypeError, r"^set_num_threads: n must be an int, got float$"),
-        (lambda: bk.datasets.two_moons(noise=-1), ValueError,
-         r"^two_moons: noise must be a finite number >= 0, got -1.0$"),
+        (
+            lambda: bk.datasets.two_moons(noise=-1),
+            ValueError,
+            r"^two_moons: noise must be a finite number >= 0, got -1.0$",
+        ),
         (lambda: bk.datasets.xor(0), ValueError, r"^xor: n_repeats must be an int >= 1, got 0$"),
     ]
     for call, exc, pattern in cases:

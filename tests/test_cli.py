@@ -1,6 +1,7 @@
 """The command line (python -m bricks, the `bricks` script): every flag explains itself and
 shows its default, bad values are argparse errors that say what was expected and what
 came, errors are one line without a traceback, and the defaults train well."""
+
 import argparse
 import os
 import re
@@ -46,18 +47,35 @@ def test_help_shows_the_values_of_the_defaults(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for shown in ("(default: digits)", "(default: 128)", "(default: relu)", "(default: he_uniform)",
-                  "(default: 0.05)", "(default: 20)", "(default: 32)", "(default: off)",
-                  "(default: not saved)", "(default: no clipping)"):
+    for shown in (
+        "(default: digits)",
+        "(default: 128)",
+        "(default: relu)",
+        "(default: he_uniform)",
+        "(default: 0.05)",
+        "(default: 20)",
+        "(default: 32)",
+        "(default: off)",
+        "(default: not saved)",
+        "(default: no clipping)",
+    ):
         assert shown in text
 
 
 # -- bad values are argparse errors -------------------------------------------------------------
-@pytest.mark.parametrize("text, what", [
-    ("64,,32", "width 2 is empty"), ("64,", "width 2 is empty"), (",64", "width 1 is empty"),
-    ("0", "width 1 is '0'"), ("64,-3", "width 2 is '-3'"), ("1.5", "width 1 is '1.5'"),
-    ("wide", "width 1 is 'wide'"), ("64;32", "width 1 is '64;32'"),
-])
+@pytest.mark.parametrize(
+    "text, what",
+    [
+        ("64,,32", "width 2 is empty"),
+        ("64,", "width 2 is empty"),
+        (",64", "width 1 is empty"),
+        ("0", "width 1 is '0'"),
+        ("64,-3", "width 2 is '-3'"),
+        ("1.5", "width 1 is '1.5'"),
+        ("wide", "width 1 is 'wide'"),
+        ("64;32", "width 1 is '64;32'"),
+    ],
+)
 def test_hidden_rejects_empty_zero_negative_and_non_integer_widths(text, what, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["train", "--hidden", text])
@@ -68,8 +86,7 @@ def test_hidden_rejects_empty_zero_negative_and_non_integer_widths(text, what, c
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("text, widths", [("256,128", [256, 128]), (" 64 , 32 ", [64, 32]),
-                                          ("7", [7]), ("", [])])
+@pytest.mark.parametrize("text, widths", [("256,128", [256, 128]), (" 64 , 32 ", [64, 32]), ("7", [7]), ("", [])])
 def test_hidden_accepts_widths(text, widths):
     assert cli._widths(text) == widths
 
@@ -81,10 +98,17 @@ def test_no_hidden_layer_is_softmax_regression(capsys):
     assert _accuracy(out) > 90
 
 
-@pytest.mark.parametrize("flag, value, low", [
-    ("--epochs", "0", 1), ("--epochs", "-2", 1), ("--epochs", "1.5", 1), ("--batch-size", "0", 1),
-    ("--threads", "-1", 0), ("--early-stopping", "-1", 0),
-])
+@pytest.mark.parametrize(
+    "flag, value, low",
+    [
+        ("--epochs", "0", 1),
+        ("--epochs", "-2", 1),
+        ("--epochs", "1.5", 1),
+        ("--batch-size", "0", 1),
+        ("--threads", "-1", 0),
+        ("--early-stopping", "-1", 0),
+    ],
+)
 def test_counts_reject_values_below_their_minimum(flag, value, low, capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["train", flag, value])
@@ -108,14 +132,15 @@ def test_missing_mnist_tells_cli_users_to_add_download(tmp_path, capsys):
 def test_mnist_without_a_folder_names_the_flags(capsys):
     assert cli.main(["train", "--data", "mnist", "--verbose", "0"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == ("bricks: error: --data mnist needs --data-path DIR (the four IDX files, "
-                           "gzipped or not); add --download to fetch them there")
+    assert err.strip() == (
+        "bricks: error: --data mnist needs --data-path DIR (the four IDX files, "
+        "gzipped or not); add --download to fetch them there"
+    )
 
 
 # -- errors: one line, no traceback ---------------------------------------------------------------
 def _run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "bricks", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+    return subprocess.run([sys.executable, "-m", "bricks", *args], capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
 def _our_stderr(text):
@@ -124,12 +149,15 @@ def _our_stderr(text):
     return "\n".join(line for line in text.splitlines() if not line.startswith(noise)).strip()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["evaluate", "no-such-model.npz"], "bricks: error: [Errno 2] No such file or directory: 'no-such-model.npz'"),
-    (["train", "--data", "mnist", "--data-path", "empty"], "add --download to fetch them into empty"),
-    (["train", "--lr", "-1", "--verbose", "0"], "bricks: error: SGD: lr must be a finite number >= 0, got -1"),
-    (["train", "--out", "no-such-folder/m.npz"], "bricks: error: --out no-such-folder/m.npz: no writable folder"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["evaluate", "no-such-model.npz"], "bricks: error: [Errno 2] No such file or directory: 'no-such-model.npz'"),
+        (["train", "--data", "mnist", "--data-path", "empty"], "add --download to fetch them into empty"),
+        (["train", "--lr", "-1", "--verbose", "0"], "bricks: error: SGD: lr must be a finite number >= 0, got -1"),
+        (["train", "--out", "no-such-folder/m.npz"], "bricks: error: --out no-such-folder/m.npz: no writable folder"),
+    ],
+)
 def test_errors_are_one_line_without_traceback(args, message, tmp_path):
     (tmp_path / "empty").mkdir()
     r = _run(*args, cwd=tmp_path)
@@ -151,8 +179,9 @@ def test_out_of_memory_and_ctrl_c_are_one_line(monkeypatch, capsys):
 
     monkeypatch.setattr(cli, "build_mlp", too_big)
     assert cli.main(["train", "--verbose", "0"]) == 2
-    assert capsys.readouterr().err == ("bricks: error: out of memory (std::bad_alloc): the network "
-                                       "or the data is too large\n")
+    assert capsys.readouterr().err == (
+        "bricks: error: out of memory (std::bad_alloc): the network or the data is too large\n"
+    )
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
@@ -167,11 +196,22 @@ def test_tanh_on_spirals_leaves_the_linear_plateau(capsys):
     """The audit's command reached 53.7 %: Glorot's scale, sqrt(6 / (2 + 128)) = 0.21 for
     2 inputs and 128 units, keeps tanh in its linear range, so 20 epochs of SGD end near a
     linear classifier. The CLI's hidden layers now start from he_uniform (fan-in only)."""
-    argv = ["train", "--data", "spirals", "--activation", "tanh", "--dtype", "float64",
-            "--schedule", "cosine", "--verbose", "0"]
+    argv = [
+        "train",
+        "--data",
+        "spirals",
+        "--activation",
+        "tanh",
+        "--dtype",
+        "float64",
+        "--schedule",
+        "cosine",
+        "--verbose",
+        "0",
+    ]
     assert cli.main(argv) == 0
     assert _accuracy(capsys.readouterr().out) > 90
-    assert cli.main(argv + ["--init", "glorot_uniform"]) == 0   # the cause, for the record
+    assert cli.main(argv + ["--init", "glorot_uniform"]) == 0  # the cause, for the record
     assert _accuracy(capsys.readouterr().out) < 70
 
 
@@ -200,8 +240,10 @@ def test_train_reports_threads_and_instruction_set_path(capsys):
 
 def test_evaluate_gives_the_accuracy_train_reported(tmp_path, capsys):
     path = tmp_path / "spirals.npz"
-    assert cli.main(["train", "--data", "spirals", "--seed", "4", "--epochs", "5", "--verbose", "0",
-                     "--out", str(path)]) == 0
+    assert (
+        cli.main(["train", "--data", "spirals", "--seed", "4", "--epochs", "5", "--verbose", "0", "--out", str(path)])
+        == 0
+    )
     acc = _accuracy(capsys.readouterr().out)
     assert cli.main(["evaluate", str(path), "--data", "spirals", "--seed", "4"]) == 0
     assert _accuracy(capsys.readouterr().out) == acc

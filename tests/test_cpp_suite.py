@@ -1,6 +1,7 @@
 """Builds the C++ unit tests from the same CMakeLists.txt and runs them through ctest:
 once as released (Release) and once under AddressSanitizer + UndefinedBehaviorSanitizer,
 each once per instruction-set path of the kernels."""
+
 import os
 import pathlib
 import shutil
@@ -25,13 +26,30 @@ def test_ctest_suite(variant):
         pytest.skip("not a source checkout")
     build = ROOT / "build" / f"ctest-{variant}"
     gen = ["-G", "Ninja"] if shutil.which("ninja") else []
-    opts = (["-DCMAKE_BUILD_TYPE=Release"] if variant == "release"
-            else ["-DCMAKE_BUILD_TYPE=Debug", "-DBRICKS_SANITIZE=ON"])
-    _run(["cmake", "-S", str(ROOT), "-B", str(build), *gen, "-DBRICKS_TESTS=ON",
-          "-DBRICKS_PYTHON=OFF", f"-DPython_EXECUTABLE={sys.executable}", *opts])
+    opts = (
+        ["-DCMAKE_BUILD_TYPE=Release"] if variant == "release" else ["-DCMAKE_BUILD_TYPE=Debug", "-DBRICKS_SANITIZE=ON"]
+    )
+    _run(
+        [
+            "cmake",
+            "-S",
+            str(ROOT),
+            "-B",
+            str(build),
+            *gen,
+            "-DBRICKS_TESTS=ON",
+            "-DBRICKS_PYTHON=OFF",
+            f"-DPython_EXECUTABLE={sys.executable}",
+            *opts,
+        ]
+    )
     _run(["cmake", "--build", str(build), "-j2"])
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1",
-           "ASAN_OPTIONS": "abort_on_error=1", "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}
+    env = {
+        **os.environ,
+        "OPENBLAS_NUM_THREADS": "1",
+        "ASAN_OPTIONS": "abort_on_error=1",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+    }
     out = _run(["ctest", "--test-dir", str(build), "--output-on-failure"], env=env)
     assert "100% tests passed" in out, out
     # once per instruction-set path: the ones this CPU has pass, the others skip

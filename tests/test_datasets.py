@@ -4,6 +4,7 @@ Nothing here touches the network: an autouse fixture replaces urllib's urlopen w
 one that fails the test, and the download tests serve synthetic files from memory.
 The MNIST tests write their own tiny IDX files into tmp_path.
 """
+
 import gzip
 import hashlib
 import io
@@ -610,13 +611,16 @@ def test_download_fetches_verifies_and_places_files(tmp_path, monkeypatch, synth
     X, y = datasets.mnist(target, kind="train", download=True)
     check_xy(X, y, 7, 784)
     assert server.requested == [
-        m0 + "train-images-idx3-ubyte.gz", m1 + "train-images-idx3-ubyte.gz",
-        m0 + "train-labels-idx1-ubyte.gz", m1 + "train-labels-idx1-ubyte.gz",
+        m0 + "train-images-idx3-ubyte.gz",
+        m1 + "train-images-idx3-ubyte.gz",
+        m0 + "train-labels-idx1-ubyte.gz",
+        m1 + "train-labels-idx1-ubyte.gz",
     ]
     assert sorted(os.listdir(target)) == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
-    assert gzip.decompress((target / "train-images-idx3-ubyte.gz").read_bytes()) == synthetic_canon[
-        "train-images-idx3-ubyte"
-    ]
+    assert (
+        gzip.decompress((target / "train-images-idx3-ubyte.gz").read_bytes())
+        == synthetic_canon["train-images-idx3-ubyte"]
+    )
     # second call: nothing is fetched again
     server.requested.clear()
     X2, _ = datasets.mnist(target, kind="train", download=True)
@@ -639,7 +643,9 @@ def test_download_md5_mismatch_deletes_and_raises(tmp_path, monkeypatch, synthet
     bad[-1] ^= 0xFF  # one flipped pixel: still a valid IDX file, wrong checksum
     server = FakeServer({m + "train-images-idx3-ubyte.gz": gzip.compress(bytes(bad)) for m in datasets.MNIST_MIRRORS})
     monkeypatch.setattr(urllib.request, "urlopen", server)
-    with pytest.raises(OSError, match=r"train-images-idx3-ubyte.*md5.*expected " + datasets._MNIST_MD5["train-images-idx3-ubyte"]):
+    with pytest.raises(
+        OSError, match=r"train-images-idx3-ubyte.*md5.*expected " + datasets._MNIST_MD5["train-images-idx3-ubyte"]
+    ):
         datasets.mnist(tmp_path, download=True)
     assert os.listdir(tmp_path) == []  # neither the file nor a temporary is left behind
     assert len(server.requested) == len(datasets.MNIST_MIRRORS)
@@ -647,10 +653,16 @@ def test_download_md5_mismatch_deletes_and_raises(tmp_path, monkeypatch, synthet
 
 def test_download_real_checksums_reject_other_content(tmp_path, monkeypatch):
     contents = synthetic_contents()  # the real md5 table is in force here
-    monkeypatch.setattr(urllib.request, "urlopen", FakeServer({
-        m + "t10k-labels-idx1-ubyte.gz": gzip.compress(contents["t10k-labels-idx1-ubyte"])
-        for m in datasets.MNIST_MIRRORS
-    }))
+    monkeypatch.setattr(
+        urllib.request,
+        "urlopen",
+        FakeServer(
+            {
+                m + "t10k-labels-idx1-ubyte.gz": gzip.compress(contents["t10k-labels-idx1-ubyte"])
+                for m in datasets.MNIST_MIRRORS
+            }
+        ),
+    )
     write(tmp_path / "t10k-images-idx3-ubyte", contents["t10k-images-idx3-ubyte"])
     with pytest.raises(OSError, match="27ae3e4e09519cfbb04c329615203637"):
         datasets.mnist(tmp_path, kind="test", download=True)

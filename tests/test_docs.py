@@ -1,6 +1,7 @@
 """The documentation site: it builds with warnings as errors, every block has a page with
 its formulas, and the code on the pages runs (the "write your own block" page included).
 Every shell command on the pages and in the README runs and gives what the page says."""
+
 import importlib.util
 import inspect
 import os
@@ -26,19 +27,27 @@ CONFIG = DOCS / "mkdocs.yml"
 
 # Every block and loss bricks exports, and the page that documents it.
 BLOCK_PAGES = {
-    "Linear": "linear", "ReLU": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh",
-    "Softmax": "softmax", "LogSoftmax": "log-softmax", "Hadamard": "hadamard",
-    "Dropout": "dropout", "MSELoss": "mse-loss", "BCELoss": "bce-loss",
-    "BCEWithLogitsLoss": "bce-with-logits-loss", "CrossEntropyLoss": "cross-entropy-loss",
+    "Linear": "linear",
+    "ReLU": "relu",
+    "Sigmoid": "sigmoid",
+    "Tanh": "tanh",
+    "Softmax": "softmax",
+    "LogSoftmax": "log-softmax",
+    "Hadamard": "hadamard",
+    "Dropout": "dropout",
+    "MSELoss": "mse-loss",
+    "BCELoss": "bce-loss",
+    "BCEWithLogitsLoss": "bce-with-logits-loss",
+    "CrossEntropyLoss": "cross-entropy-loss",
 }
-PAGES_WITH_CODE = ["getting-started.md", "composition.md", "training.md", "own-block.md",
-                   "pictures.md"] + [f"blocks/{p}.md" for p in BLOCK_PAGES.values()]
+PAGES_WITH_CODE = ["getting-started.md", "composition.md", "training.md", "own-block.md", "pictures.md"] + [
+    f"blocks/{p}.md" for p in BLOCK_PAGES.values()
+]
 
 
 def code_blocks(page):
     """The ```python blocks of a page, in order (```text and ```bash ones are not run)."""
-    return re.findall(r"^```python\n(.*?)^```\s*$", (CONTENT / page).read_text(encoding="utf-8"),
-                      re.S | re.M)
+    return re.findall(r"^```python\n(.*?)^```\s*$", (CONTENT / page).read_text(encoding="utf-8"), re.S | re.M)
 
 
 def run_page(page):
@@ -53,22 +62,42 @@ def _have(module):
     return importlib.util.find_spec(module) is not None
 
 
-@pytest.mark.skipif(not (_have("mkdocs") and _have("mkdocstrings") and _have("mkdocstrings_handlers.python")),
-                    reason="mkdocs and mkdocstrings[python] are not installed (pip install '.[docs]')")
+@pytest.mark.skipif(
+    not (_have("mkdocs") and _have("mkdocstrings") and _have("mkdocstrings_handlers.python")),
+    reason="mkdocs and mkdocstrings[python] are not installed (pip install '.[docs]')",
+)
 def test_site_builds_strict_and_self_contained(tmp_path):
     site = tmp_path / "site"
-    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(CONFIG),
-                        "-d", str(site)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    r = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(CONFIG), "-d", str(site)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, f"mkdocs build --strict failed:\n{r.stdout}\n{r.stderr}"
-    for page in ["index", "getting-started", "composition", "training", "pictures", "own-block",
-                 "architecture", "benchmarks"] + [f"blocks/{p}" for p in BLOCK_PAGES.values()] + \
-                [f"api/{m}" for m in ("bricks", "datasets", "metrics", "callbacks", "optim", "plot", "sklearn",
-                                      "onnx_export", "interop")]:
+    for page in (
+        ["index", "getting-started", "composition", "training", "pictures", "own-block", "architecture", "benchmarks"]
+        + [f"blocks/{p}" for p in BLOCK_PAGES.values()]
+        + [
+            f"api/{m}"
+            for m in (
+                "bricks",
+                "datasets",
+                "metrics",
+                "callbacks",
+                "optim",
+                "plot",
+                "sklearn",
+                "onnx_export",
+                "interop",
+            )
+        ]
+    ):
         assert (site / f"{page}.html").is_file(), f"{page} was not built"
     # the API reference is generated from the docstrings
     api = (site / "api" / "bricks.html").read_text(encoding="utf-8")
-    for text in ("Fully connected layer", "Binary cross-entropy from logits", "gradcheck",
-                 "A graph of blocks"):
+    for text in ("Fully connected layer", "Binary cross-entropy from logits", "gradcheck", "A graph of blocks"):
         assert text in api
     assert "Stochastic gradient descent" in (site / "api" / "optim.html").read_text(encoding="utf-8")
     assert "EarlyStopping" in (site / "api" / "callbacks.html").read_text(encoding="utf-8")
@@ -127,7 +156,7 @@ def test_the_code_on_the_page_runs(page, tmp_path, monkeypatch, capsys):
         pytest.importorskip("matplotlib")
         monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.chdir(tmp_path)  # nothing a page writes lands in the repository ...
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))   # ... or stays in /tmp
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # ... or stays in /tmp
     assert code_blocks(page), f"{page} has no python code"
     run_page(page)
 
@@ -163,8 +192,17 @@ def test_readme_pictures_are_small_pngs():
 
 
 # -- docstrings are Markdown on the site ----------------------------------------------------------
-API_MODULES = ("bricks", "bricks.datasets", "bricks.metrics", "bricks.callbacks", "bricks.optim",
-               "bricks.plot", "bricks.sklearn", "bricks.onnx_export", "bricks.interop")
+API_MODULES = (
+    "bricks",
+    "bricks.datasets",
+    "bricks.metrics",
+    "bricks.callbacks",
+    "bricks.optim",
+    "bricks.plot",
+    "bricks.sklearn",
+    "bricks.onnx_export",
+    "bricks.interop",
+)
 
 
 def _docstrings():
@@ -282,7 +320,7 @@ def _path_env(work):
     if not shim.is_dir():
         shim.mkdir()
         (shim / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')  # a symlink
-        (shim / "python").chmod(0o755)                                    # would lose the venv
+        (shim / "python").chmod(0o755)  # would lose the venv
     path = os.pathsep.join([str(shim), os.path.dirname(sys.executable), os.environ.get("PATH", "")])
     return {**os.environ, "PATH": path}
 
@@ -293,8 +331,9 @@ _ran = {}
 def sh(command, work, timeout=600):
     """Run a command line in bash in the shared folder, once per test session."""
     if command not in _ran:
-        _ran[command] = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
-                                       cwd=work, env=_path_env(work), timeout=timeout)
+        _ran[command] = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, cwd=work, env=_path_env(work), timeout=timeout
+        )
     r = _ran[command]
     assert r.returncode == 0, f"{command}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
     return r.stdout
@@ -371,8 +410,9 @@ def run_mnist(command, stated, work):
     out = sh(command.replace("~/data/mnist", str(folder)), work)
     assert "mnist (500 train, 100 test, 784 features, 10 classes)" in out
     assert _accuracy(out) > 95, out[-2000:]
-    assert sorted(os.listdir(folder)) == sorted(f"{k}-{w}-idx{d}-ubyte" for k in ("train", "t10k")
-                                                for w, d in (("images", 3), ("labels", 1)))
+    assert sorted(os.listdir(folder)) == sorted(
+        f"{k}-{w}-idx{d}-ubyte" for k in ("train", "t10k") for w, d in (("images", 3), ("labels", 1))
+    )
 
 
 def run_pytest(command, stated, work):
@@ -394,8 +434,13 @@ def run_mkdocs(command, stated, work):
     site_dir = re.search(r"^site_dir:\s*(\S+)", CONFIG.read_text(encoding="utf-8"), re.M).group(1)
     named = re.search(r"writes the site to (\S+)", stated).group(1)
     assert (DOCS / site_dir).resolve() == (ROOT / named).resolve()
-    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(CONFIG), "-d",
-                        str(work / "site")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(CONFIG), "-d", str(work / "site")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert (work / "site" / "index.html").is_file()
 
@@ -442,8 +487,10 @@ def run_bench(command, stated, work):
     """The benchmark, cut to its smallest config, one thread, bricks and NumPy (seconds instead
     of minutes): it runs and prints the check that every library trained."""
     assert re.search(r"(2-3 minutes|< 30 s): the table below", stated)
-    short = (" --configs tiny --threads 1 --libs bricks-step,bricks-fit,numpy --repeats 1 --time 0.05"
-             " --gap 0.1 --retries 0 --import-runs 1")
+    short = (
+        " --configs tiny --threads 1 --libs bricks-step,bricks-fit,numpy --repeats 1 --time 0.05"
+        " --gap 0.1 --retries 0 --import-runs 1"
+    )
     out = sh(command.replace("python bench/", f"python {ROOT}/bench/") + short, work)
     assert re.search(r"^tiny +1 ", out, re.M), out[-3000:]
     assert "check: every library's loss went down from its first step to its last (it trains)" in out

@@ -1,8 +1,8 @@
 """The lecture's examples run and do what the lecture says."""
+
 import numpy as np
 
-from bricks.examples import gating, learn_targets, linear_regression, logistic_regression, \
-    softmax_regression, xor
+from bricks.examples import gating, learn_targets, linear_regression, logistic_regression, softmax_regression, xor
 
 
 def test_linear_regression_recovers_weights():

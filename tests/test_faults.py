@@ -8,6 +8,7 @@
 (c) SIGINT during a long fit returns control within a second (measured from outside) and
     leaves a model equal to one trained for exactly the steps that completed.
 """
+
 import json
 import os
 import re
@@ -53,7 +54,7 @@ def first_bad_step(m, X, T, batch_size):
     for step in range(10_000):
         lo = step * batch_size % len(X)
         before = params(m)
-        loss = m.train_step(X[lo:lo + batch_size], T[lo:lo + batch_size])
+        loss = m.train_step(X[lo : lo + batch_size], T[lo : lo + batch_size])
         if not (np.isfinite(loss) and finite(m) and all(np.isfinite(g).all() for g in m.grads.values())):
             return step, before
     raise AssertionError("never diverged")
@@ -71,8 +72,12 @@ def test_nonfinite_names_epoch_and_batch_and_keeps_the_last_finite_weights():
     assert np.isfinite(m.predict(X)).all()
     msg = str(e.value)
     # 0- or 1-based numbering are both fine; the numbers must be the right ones
-    assert re.search(rf"\bbatch {batch}\b|\bbatch {batch + 1}\b", msg), f"the batch ({batch}, 0-based) is not named: {msg}"
-    assert re.search(rf"\bepoch {epoch}\b|\bepoch {epoch + 1}\b", msg), f"the epoch ({epoch}, 0-based) is not named: {msg}"
+    assert re.search(rf"\bbatch {batch}\b|\bbatch {batch + 1}\b", msg), (
+        f"the batch ({batch}, 0-based) is not named: {msg}"
+    )
+    assert re.search(rf"\bepoch {epoch}\b|\bepoch {epoch + 1}\b", msg), (
+        f"the epoch ({epoch}, 0-based) is not named: {msg}"
+    )
 
 
 def bad_batch_data(n=32, bad=slice(8, 16)):
@@ -169,8 +174,9 @@ def thread_data():
 
 
 def thread_model(seed):
-    m = bk.Sequential(bk.Linear(32, 64, seed=seed), bk.ReLU(), bk.Dropout(0.2, seed=seed + 1),
-                      bk.Linear(64, 3, seed=seed + 2))
+    m = bk.Sequential(
+        bk.Linear(32, 64, seed=seed), bk.ReLU(), bk.Dropout(0.2, seed=seed + 1), bk.Linear(64, 3, seed=seed + 2)
+    )
     return m.compile(bk.CrossEntropyLoss(), bk.Adam(m, lr=1e-3))
 
 
@@ -282,16 +288,23 @@ def wait_ready(p):
     assert line == "READY", p.communicate(timeout=60)[1][-2000:]
 
 
-@pytest.mark.parametrize("rows, width, layers, batch, wait, min_steps", [
-    (20000, 512, 2, 64, 1.0, 1),    # minibatches of ~2 ms: fit returns to Python between chunks of batches
-    # full-batch gradient descent: one step is ~2.5 s of native work, so the signal lands
-    # inside the first step, which must be dropped whole (the replay of 0 steps is the initial model)
-    (2048, 2048, 6, 2048, 0.5, 0),
-], ids=["minibatch", "full batch"])
-def test_ctrl_c_during_fit_returns_within_a_second_with_a_consistent_model(rows, width, layers, batch, wait,
-                                                                         min_steps):
-    p = subprocess.Popen([sys.executable, "-c", CTRL_C, *map(str, (rows, width, layers, batch))],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@pytest.mark.parametrize(
+    "rows, width, layers, batch, wait, min_steps",
+    [
+        (20000, 512, 2, 64, 1.0, 1),  # minibatches of ~2 ms: fit returns to Python between chunks of batches
+        # full-batch gradient descent: one step is ~2.5 s of native work, so the signal lands
+        # inside the first step, which must be dropped whole (the replay of 0 steps is the initial model)
+        (2048, 2048, 6, 2048, 0.5, 0),
+    ],
+    ids=["minibatch", "full batch"],
+)
+def test_ctrl_c_during_fit_returns_within_a_second_with_a_consistent_model(rows, width, layers, batch, wait, min_steps):
+    p = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C, *map(str, (rows, width, layers, batch))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_ready(p)
         time.sleep(wait)
@@ -367,8 +380,9 @@ CTRL_C_TWO_THREADS = textwrap.dedent("""
 def test_ctrl_c_stops_the_main_threads_fit_only():
     """SIGINT stops the fit of the main thread; a fit running in another thread at that
     moment goes on undisturbed and ends with the weights of the same training alone."""
-    p = subprocess.Popen([sys.executable, "-c", CTRL_C_TWO_THREADS, "1500"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_TWO_THREADS, "1500"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         wait_ready(p)
         time.sleep(0.5)

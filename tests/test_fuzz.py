@@ -9,6 +9,7 @@ of the right shapes, and in float64 pass bk.gradcheck on tiny shapes.
 
 Derandomized (the same examples on every run); about 10-20 s in all.
 """
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -21,8 +22,12 @@ from registry import SPECS
 F32, F64 = np.float32, np.float64
 EXTREME = {bk.Softmax, bk.LogSoftmax, bk.Sigmoid, bk.CrossEntropyLoss, bk.BCEWithLogitsLoss}
 TOL = {F32: dict(rtol=2e-5, atol=2e-6), F64: dict(rtol=1e-10, atol=1e-12)}
-FUZZ = settings(deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+FUZZ = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 def values(dom, dtype, extreme):
@@ -51,8 +56,9 @@ def block_case(draw, spec):
             x = np.where(s > 0, x / np.where(s > 0, s, 1), 1.0 / d).astype(dtype)
         xs.append(x)
     out = (n, spec.kwargs(d).get("out_features", d))
-    dy = draw(st.floats(0.25, 4.0, width=32) if spec.is_loss else
-              arrays(dtype, out, elements=st.floats(-10, 10, width=32)))
+    dy = draw(
+        st.floats(0.25, 4.0, width=32) if spec.is_loss else arrays(dtype, out, elements=st.floats(-10, 10, width=32))
+    )
     return dtype, (n, d), xs, dy
 
 
@@ -120,7 +126,7 @@ def graph_case(draw, dtype, max_n, max_d, limit):
         if x.name not in used:
             nodes.append(bk.Linear(x.features, 2, dtype=dtype, seed=next(seed))(x))
             used.add(x.name)
-    outputs = [m for m in nodes[len(inputs):] if m.name not in used]
+    outputs = [m for m in nodes[len(inputs) :] if m.name not in used]
     model = bk.Model(inputs=inputs, outputs=outputs)
     xs = [draw(arrays(dtype, (n, w), elements=st.floats(-limit, limit, width=32))) for w in widths]
     return model, xs, drops

@@ -1,4 +1,5 @@
 """Chains and graphs: whole-model gradients against hand-derived NumPy and finite differences."""
+
 import numpy as np
 import pytest
 
@@ -10,8 +11,11 @@ F64 = np.float64
 def gating_graph(seed=0):
     """x -> (ReLU(Linear) ⊙ Softmax(Linear)) -> Linear: fan-out of x and a Hadamard node."""
     x = bk.Input(4, dtype=F64)
-    l1, l2, l3 = (bk.Linear(4, 5, dtype=F64, seed=seed), bk.Linear(4, 5, dtype=F64, seed=seed + 1),
-                  bk.Linear(5, 2, dtype=F64, seed=seed + 2, init="torch"))
+    l1, l2, l3 = (
+        bk.Linear(4, 5, dtype=F64, seed=seed),
+        bk.Linear(4, 5, dtype=F64, seed=seed + 1),
+        bk.Linear(5, 2, dtype=F64, seed=seed + 2, init="torch"),
+    )
     h = bk.ReLU(dtype=F64)(l1(x))
     g = bk.Softmax(dtype=F64)(l2(x))
     y = l3(bk.Hadamard(dtype=F64)(h, g))
@@ -62,13 +66,18 @@ def test_gating_graph_gradcheck(rng):
 
 
 def test_sequential_gradcheck_and_names(rng):
-    m = bk.Sequential(bk.Linear(3, 4, dtype=F64), bk.Tanh(dtype=F64), bk.Linear(4, 4, dtype=F64),
-                      bk.Sigmoid(dtype=F64), bk.Linear(4, 2, dtype=F64), bk.LogSoftmax(dtype=F64))
+    m = bk.Sequential(
+        bk.Linear(3, 4, dtype=F64),
+        bk.Tanh(dtype=F64),
+        bk.Linear(4, 4, dtype=F64),
+        bk.Sigmoid(dtype=F64),
+        bk.Linear(4, 2, dtype=F64),
+        bk.LogSoftmax(dtype=F64),
+    )
     assert bk.gradcheck(m, rng.normal(size=(2, 3)))
     assert list(m.params) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
     assert len(m) == 6 and isinstance(m[1], bk.Tanh) and [type(b) for b in m][0] is bk.Linear
     assert isinstance(m, bk.Model)
-
 
 
 def test_params_and_grads_are_properties_as_on_a_block():
@@ -93,6 +102,7 @@ def test_the_old_call_spelling_warns_and_still_works(what):
     with pytest.warns(DeprecationWarning) as record:
         m.params()
     assert record[0].filename == __file__  # the warning points at the caller's line
+
 
 def test_sequential_equals_blocks_run_by_hand(rng):
     blocks = [bk.Linear(5, 7, seed=1), bk.ReLU(), bk.Linear(7, 3, seed=2)]
@@ -240,7 +250,7 @@ def test_model_bad_arrays():
 def test_summary_and_dot():
     m = bk.Sequential(bk.Linear(784, 256), bk.ReLU(), bk.Dropout(0.5), bk.Linear(256, 10))
     s = m.summary()
-    assert "Linear(784, 256)" in s and "200960" in s and f"total parameters: {784*256+256+2570}" in s
+    assert "Linear(784, 256)" in s and "200960" in s and f"total parameters: {784 * 256 + 256 + 2570}" in s
     dot = m.to_dot()
     assert dot.startswith("digraph") and dot.count("->") == 4 and "Dropout(0.5)" in dot
 
@@ -283,13 +293,13 @@ def _by_hand(m, xs, opt):
 def test_train_step_with_shared_weights_and_unreached_blocks(rng):
     """train_step's fresh gradients (overwritten, or zeroed where weights are shared)
     equal zero_grad + backward + step, and blocks no loss reaches get no update."""
+
     def build():
         bk.manual_seed(3)
         x, t = bk.Input(3, dtype=F64), bk.Input(3, dtype=F64)
         lin, side = bk.Linear(3, 3, dtype=F64), bk.Linear(3, 2, dtype=F64)
         y = lin(bk.Tanh(dtype=F64)(lin(x)))
-        m = bk.Model(inputs=[x, t], outputs=[y, side(x)], loss=bk.MSELoss(dtype=F64)(y, t),
-                     share_weights=True)
+        m = bk.Model(inputs=[x, t], outputs=[y, side(x)], loss=bk.MSELoss(dtype=F64)(y, t), share_weights=True)
         return m, side, bk.SGD(m, lr=0.1, momentum=0.5)
 
     X, T = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))

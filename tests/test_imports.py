@@ -7,13 +7,24 @@
 Parsed with ``ast``: module-level imports of bricks' own modules form no cycle, and a
 function-level import of one is allowed only in Model's one-line facade methods (which
 reach the layers above graph). Optional third-party packages may be imported lazily."""
+
 import ast
 import pathlib
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "python" / "bricks"
 # Model's facade methods (graph.py) and what each may import lazily.
-FACADES = {"fit", "evaluate", "predict", "predict_proba", "save", "to_onnx", "state_dict",
-           "load_state_dict", "plot", "__reduce_ex__"}
+FACADES = {
+    "fit",
+    "evaluate",
+    "predict",
+    "predict_proba",
+    "save",
+    "to_onnx",
+    "state_dict",
+    "load_state_dict",
+    "plot",
+    "__reduce_ex__",
+}
 
 
 def _modules():
@@ -40,8 +51,11 @@ def _targets(node, module, is_pkg):
     out = []
     for a in node.names:  # `from . import x` may name a submodule
         sub = f"{base}.{a.name}"
-        out.append(sub if (PKG.parent / (sub.replace(".", "/") + ".py")).exists()
-                   or (PKG.parent / sub.replace(".", "/")).is_dir() else base)
+        out.append(
+            sub
+            if (PKG.parent / (sub.replace(".", "/") + ".py")).exists() or (PKG.parent / sub.replace(".", "/")).is_dir()
+            else base
+        )
     return out
 
 
@@ -50,8 +64,9 @@ def _imports():
     for module, f in _modules():
         tree = ast.parse(f.read_text())
         is_pkg = f.name == "__init__.py"
-        top[module] = {t for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
-                       for t in _targets(n, module, is_pkg)} - {module}
+        top[module] = {
+            t for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom)) for t in _targets(n, module, is_pkg)
+        } - {module}
         for fn in ast.walk(tree):
             if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 for n in ast.walk(fn):
@@ -72,7 +87,7 @@ def test_no_module_level_cycle():
         path.append(m)
         for t in sorted(graph.get(m, ())):
             if state.get(t) == "active":
-                raise AssertionError("import cycle: " + " -> ".join(path[path.index(t):] + [t]))
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(t) :] + [t]))
             if t not in state:
                 visit(t)
         path.pop()
@@ -85,8 +100,9 @@ def test_no_module_level_cycle():
 
 def test_lazy_internal_imports_only_in_model_facades():
     _, lazy = _imports()
-    bad = [f"{m}:{line} in {fn}() imports {t}" for m, fn, t, line in lazy
-           if not (m == "bricks.graph" and fn in FACADES)]
+    bad = [
+        f"{m}:{line} in {fn}() imports {t}" for m, fn, t, line in lazy if not (m == "bricks.graph" and fn in FACADES)
+    ]
     assert not bad, "function-level imports of bricks modules outside Model's facades:\n" + "\n".join(bad)
 
 
@@ -95,9 +111,15 @@ def test_no_module_reads_the_model_internals():
     # the documented surface (nodes, blocks, executor, prepare, ...)
     import re
 
-    private = re.compile(r"\._(graph|nodes|blocks|chain|ensure|prepare|select|cores|pred_inputs|"
-                         r"loss_block|layers|pending)\b")
-    hits = [f"{f.relative_to(PKG)}:{i}: {line.strip()}"
-            for _, f in _modules() if f.name not in ("graph.py", "sequential.py")
-            for i, line in enumerate(f.read_text().splitlines(), 1) if private.search(line)]
+    private = re.compile(
+        r"\._(graph|nodes|blocks|chain|ensure|prepare|select|cores|pred_inputs|"
+        r"loss_block|layers|pending)\b"
+    )
+    hits = [
+        f"{f.relative_to(PKG)}:{i}: {line.strip()}"
+        for _, f in _modules()
+        if f.name not in ("graph.py", "sequential.py")
+        for i, line in enumerate(f.read_text().splitlines(), 1)
+        if private.search(line)
+    ]
     assert not hits, "\n".join(hits)

@@ -6,6 +6,7 @@ building or inflating anything, and refuses non-finite state. Saving gives the f
 mode NumPy would (or the replaced file's), and cleans up after saves that were killed.
 Cases that could hang or allocate gigabytes run in a subprocess with a timeout.
 """
+
 import io
 import json
 import os
@@ -56,8 +57,9 @@ def npy(a):
 
 def npy_header(shape, dtype=F32):
     b = io.BytesIO()
-    np.lib.format.write_array_header_1_0(b, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
-                                             "fortran_order": False, "shape": tuple(shape)})
+    np.lib.format.write_array_header_1_0(
+        b, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": tuple(shape)}
+    )
     return b.getvalue()
 
 
@@ -77,8 +79,13 @@ def entry(name, raw, *, deflate=False, usize=None, crc=None):
         data = c.compress(raw) + c.flush()
     else:
         data = raw
-    return (name + ".npy", data, 8 if deflate else 0,
-            zlib.crc32(raw) if crc is None else crc, len(raw) if usize is None else usize)
+    return (
+        name + ".npy",
+        data,
+        8 if deflate else 0,
+        zlib.crc32(raw) if crc is None else crc,
+        len(raw) if usize is None else usize,
+    )
 
 
 def zeros_entry(name, header, n_mib, *, usize=None, crc=None):
@@ -91,8 +98,13 @@ def zeros_entry(name, header, n_mib, *, usize=None, crc=None):
     true_crc = zlib.crc32(header)
     for _ in range(n_mib):
         true_crc = zlib.crc32(zeros, true_crc)
-    return (name + ".npy", data, 8, true_crc if crc is None else crc,
-            len(header) + (n_mib << 20) if usize is None else usize)
+    return (
+        name + ".npy",
+        data,
+        8,
+        true_crc if crc is None else crc,
+        len(header) + (n_mib << 20) if usize is None else usize,
+    )
 
 
 def write_zip(path, entries):
@@ -103,8 +115,29 @@ def write_zip(path, entries):
         offset = len(out)
         out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0x21, crc, len(data), usize, len(n), 0)
         out += n + data
-        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0x21, crc, len(data),
-                               usize, len(n), 0, 0, 0, 0, 0, offset) + n
+        central += (
+            struct.pack(
+                "<IHHHHHHIIIHHHHHII",
+                0x02014B50,
+                20,
+                20,
+                0,
+                method,
+                0,
+                0x21,
+                crc,
+                len(data),
+                usize,
+                len(n),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + n
+        )
     start = len(out)
     out += central + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), start, 0)
     path.write_bytes(bytes(out))
@@ -113,8 +146,10 @@ def write_zip(path, entries):
 
 def write_members(path, files, **special):
     """An archive of ``files`` (name -> .npy bytes), some entries replaced by ``special``."""
-    return write_zip(path, [special.get(k) or entry(k, v) for k, v in files.items()] +
-                     [e for k, e in special.items() if k not in files])
+    return write_zip(
+        path,
+        [special.get(k) or entry(k, v) for k, v in files.items()] + [e for k, e in special.items() if k not in files],
+    )
 
 
 def saved(tmp_path, optimizer="sgd"):
@@ -140,15 +175,15 @@ print(json.dumps({"error": error, "grew_mb": grew}))
 def load_measured(path):
     """bk.load(path) in a fresh process: its error (None if it loaded) and how much its peak
     memory grew, in MB."""
-    r = subprocess.run([sys.executable, "-c", LOAD_MEASURED, str(path)], capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run([sys.executable, "-c", LOAD_MEASURED, str(path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def run_python(script, *args, timeout=60):
-    return subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 # -- 1. only regular files ------------------------------------------------------------------------
@@ -156,8 +191,9 @@ def run_python(script, *args, timeout=60):
 def test_load_refuses_a_fifo_without_waiting_for_a_writer(tmp_path):
     fifo = tmp_path / "model.npz"
     os.mkfifo(fifo)
-    r = run_python("import sys, bricks as bk\ntry:\n    bk.load(sys.argv[1])\nexcept ValueError as e:\n"
-                   "    print(e)", fifo)  # a hang is a TimeoutExpired
+    r = run_python(
+        "import sys, bricks as bk\ntry:\n    bk.load(sys.argv[1])\nexcept ValueError as e:\n    print(e)", fifo
+    )  # a hang is a TimeoutExpired
     assert r.returncode == 0, r.stderr
     assert str(fifo) in r.stdout and "FIFO" in r.stdout and "regular file" in r.stdout
 
@@ -201,8 +237,7 @@ def test_load_still_follows_symlinks_to_files(tmp_path):
     m = model()
     m.save(tmp_path / "m.npz")
     (tmp_path / "link.npz").symlink_to(tmp_path / "m.npz")
-    np.testing.assert_array_equal(bk.load(tmp_path / "link.npz").predict(np.ones((2, 4))),
-                                  m.predict(np.ones((2, 4))))
+    np.testing.assert_array_equal(bk.load(tmp_path / "link.npz").predict(np.ones((2, 4))), m.predict(np.ones((2, 4))))
 
 
 # -- 2. state is validated before it is trusted -------------------------------------------------
@@ -237,6 +272,7 @@ def arch_edit(edit):
         a = arch_of(files)
         edit(a)
         return with_arch(files, a)
+
     return run
 
 
@@ -245,31 +281,62 @@ def text_edit(old, new):  # json.loads reads NaN, Infinity and 1e999 (as inf) un
         text = json.dumps(arch_of(files))
         assert old in text
         return {**files, "__bricks__": npy(np.array(text.replace(old, new, 1)))}
+
     return run
 
 
 BAD_STATE = [
-    ("NaN momentum", "sgd", nan_state, [r"optimizer state 'optim/0'", r"SGD momentum buffer of '0\.weight'",
-                                        r"1 non-finite value", r"expected finite"]),
+    (
+        "NaN momentum",
+        "sgd",
+        nan_state,
+        [
+            r"optimizer state 'optim/0'",
+            r"SGD momentum buffer of '0\.weight'",
+            r"1 non-finite value",
+            r"expected finite",
+        ],
+    ),
     ("infinite bias", "sgd", inf_weight, [r"parameter '2\.bias'", r"non-finite", r"expected finite"]),
-    ("negative Adam v", "adam", negative_second_moment, [r"'optim/1'", r"Adam second moment of '0\.weight'",
-                                                         r"negative", r"expected values >= 0"]),
+    (
+        "negative Adam v",
+        "adam",
+        negative_second_moment,
+        [r"'optim/1'", r"Adam second moment of '0\.weight'", r"negative", r"expected values >= 0"],
+    ),
     ("float64 state", "sgd", float64_state, [r"'optim/0'", r"is float64 \(8, 4\), expected float32 \(8, 4\)"]),
     ("transposed state", "sgd", transposed_state, [r"'optim/0'", r"\(4, 8\), expected float32 \(8, 4\)"]),
     ("NaN lr", "sgd", text_edit('"lr": 0.1', '"lr": NaN'), [r"invalid architecture", r"NaN", r"expected finite"]),
-    ("lr 1e999", "sgd", text_edit('"lr": 0.1', '"lr": 1e999'),
-     [r"invalid architecture", r"1e999 is out of range", r"expected finite"]),
-    ("momentum -Infinity", "sgd", text_edit('"momentum": 0.9', '"momentum": -Infinity'),
-     [r"invalid architecture", r"-Infinity", r"expected finite"]),
-    ("negative steps", "sgd", arch_edit(lambda a: a["optimizer"].update(steps=-1)),
-     [r"steps must be an int >= 0, got -1"]),
-    ("negative clip_norm", "adam", arch_edit(lambda a: a["optimizer"].update(clip_norm=-2.0)),
-     [r"clip_norm must be a finite number >= 0, got -2\.0"]),
+    (
+        "lr 1e999",
+        "sgd",
+        text_edit('"lr": 0.1', '"lr": 1e999'),
+        [r"invalid architecture", r"1e999 is out of range", r"expected finite"],
+    ),
+    (
+        "momentum -Infinity",
+        "sgd",
+        text_edit('"momentum": 0.9', '"momentum": -Infinity'),
+        [r"invalid architecture", r"-Infinity", r"expected finite"],
+    ),
+    (
+        "negative steps",
+        "sgd",
+        arch_edit(lambda a: a["optimizer"].update(steps=-1)),
+        [r"steps must be an int >= 0, got -1"],
+    ),
+    (
+        "negative clip_norm",
+        "adam",
+        arch_edit(lambda a: a["optimizer"].update(clip_norm=-2.0)),
+        [r"clip_norm must be a finite number >= 0, got -2\.0"],
+    ),
 ]
 
 
-@pytest.mark.parametrize("edit, optimizer, patterns", [(c[2], c[1], c[3]) for c in BAD_STATE],
-                         ids=[c[0] for c in BAD_STATE])
+@pytest.mark.parametrize(
+    "edit, optimizer, patterns", [(c[2], c[1], c[3]) for c in BAD_STATE], ids=[c[0] for c in BAD_STATE]
+)
 def test_bad_state_is_refused_before_anything_is_built(tmp_path, monkeypatch, edit, optimizer, patterns):
     _, files = saved(tmp_path, optimizer)
     path = write_members(tmp_path / "bad.npz", edit(files))
@@ -314,8 +381,9 @@ def test_round_trips_keep_working(tmp_path):
 def test_params_table_matches_every_block():
     """io._PARAMS must list every block with parameters, with the shapes it gets."""
     for name, cls in registry().items():
-        configs = ([{"in_features": 3, "out_features": 2, "bias": b} for b in (True, False)]
-                   if name == "Linear" else [{}])
+        configs = (
+            [{"in_features": 3, "out_features": 2, "bias": b} for b in (True, False)] if name == "Linear" else [{}]
+        )
         for cfg in configs:
             block = cls(**cfg)
             expected = bio._block_params({"class": name, "config": cfg}, name)
@@ -325,27 +393,40 @@ def test_params_table_matches_every_block():
                 assert [c for _, _, c in expected] == [s.shape for s in state], name
 
 
-@pytest.mark.parametrize("make", [lambda m: bk.SGD(m, lr=0.1), lambda m: bk.SGD(m, lr=0.1, momentum=0.9),
-                                  lambda m: bk.Adam(m), lambda m: bk.AdamW(m)],
-                         ids=["SGD", "SGD momentum", "Adam", "AdamW"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: bk.SGD(m, lr=0.1),
+        lambda m: bk.SGD(m, lr=0.1, momentum=0.9),
+        lambda m: bk.Adam(m),
+        lambda m: bk.AdamW(m),
+    ],
+    ids=["SGD", "SGD momentum", "Adam", "AdamW"],
+)
 def test_state_table_matches_every_optimizer(make):
     from bricks import optim
 
-    kinds = {c.__name__ for c in vars(optim).values()
-             if isinstance(c, type) and issubclass(c, optim.Optimizer) and c is not optim.Optimizer}
+    kinds = {
+        c.__name__
+        for c in vars(optim).values()
+        if isinstance(c, type) and issubclass(c, optim.Optimizer) and c is not optim.Optimizer
+    }
     assert kinds == set(bio._STATE)
     x = bk.Input(4, name="x")
     shared = bk.Linear(4, 4)
     y = bk.Linear(4, 2, bias=False)(bk.ReLU()(shared(bk.ReLU()(shared(x)))))
-    for m in (bk.Sequential(bk.Linear(4, 3), bk.ReLU(), bk.Linear(3, 2, bias=False)),
-              bk.Model(inputs=x, outputs=y, share_weights=True)):
+    for m in (
+        bk.Sequential(bk.Linear(4, 3), bk.ReLU(), bk.Linear(3, 2, bias=False)),
+        bk.Model(inputs=x, outputs=y, share_weights=True),
+    ):
         m.optimizer = make(m)
         want = bio._expect(bio.architecture(m), "m")
         state = m.optimizer._core.get_state()
         assert [k for k in want if k.startswith("optim/")] == [f"optim/{i}" for i in range(len(state))]
         assert [want[f"optim/{i}"].shape for i in range(len(state))] == [s.shape for s in state]
-        assert {k[6:]: want[k].shape for k in want if k.startswith("param/")} == \
-            {k: a.shape for k, a in m.params.items()}
+        assert {k[6:]: want[k].shape for k in want if k.startswith("param/")} == {
+            k: a.shape for k, a in m.params.items()
+        }
 
 
 # -- 3. file modes --------------------------------------------------------------------------------
@@ -364,8 +445,9 @@ def test_new_files_get_the_mode_numpy_gives_them(tmp_path, umask):
     assert mode == 0o666 & ~umask == stat.S_IMODE(os.stat(tmp_path / "numpy.npy").st_mode)
 
 
-@pytest.mark.parametrize("mode, umask", [(0o644, 0o077), (0o600, 0o022), (0o640, 0o002), (0o604, 0o022)],
-                         ids=lambda v: oct(v))
+@pytest.mark.parametrize(
+    "mode, umask", [(0o644, 0o077), (0o600, 0o022), (0o640, 0o002), (0o604, 0o022)], ids=lambda v: oct(v)
+)
 def test_overwriting_keeps_the_mode(tmp_path, mode, umask):
     m = model()
     path = tmp_path / "m.npz"
@@ -439,14 +521,15 @@ def test_huge_members_are_refused_before_they_are_inflated(tmp_path):
     in place of a weight, or as an extra member. All members used to be inflated first."""
     _, files = saved(tmp_path)
     header = npy_header((1 << 28,))
-    for name, special in [("param/0.weight", {"param/0.weight": zeros_entry("param/0.weight", header, 1024)}),
-                          ("param/junk", {"param/junk": zeros_entry("param/junk", header, 1024)})]:
+    for name, special in [
+        ("param/0.weight", {"param/0.weight": zeros_entry("param/0.weight", header, 1024)}),
+        ("param/junk", {"param/junk": zeros_entry("param/junk", header, 1024)}),
+    ]:
         path = write_members(tmp_path / "huge.npz", files, **special)
         r = load_measured(path)
         assert r["error"] and str(path) in r["error"], r
         if name == "param/junk":
-            assert r["error"].endswith("does not hold the members its architecture needs: "
-                                       "unexpected ['param/junk']")
+            assert r["error"].endswith("does not hold the members its architecture needs: unexpected ['param/junk']")
         else:
             assert "parameter '0.weight' is float32 (268435456,), expected float32 (8, 4)" in r["error"]
         assert r["grew_mb"] < 200, r
@@ -457,10 +540,14 @@ def test_zip_size_and_npy_header_must_agree(tmp_path):
     weight = files["param/0.weight"]
     for usize in (len(weight) - 4, len(weight) + 4):
         crc = zlib.crc32(weight[:usize])  # what a reader stopping at the declared size sees
-        path = write_members(tmp_path / "size.npz", files,
-                             **{"param/0.weight": entry("param/0.weight", weight, usize=usize, crc=crc)})
-        with pytest.raises(ValueError, match=rf"'param/0.weight' declares {usize} bytes in the zip directory, "
-                                             rf"but its .npy header \(float32 \(8, 4\)\) implies {len(weight)}"):
+        path = write_members(
+            tmp_path / "size.npz", files, **{"param/0.weight": entry("param/0.weight", weight, usize=usize, crc=crc)}
+        )
+        with pytest.raises(
+            ValueError,
+            match=rf"'param/0.weight' declares {usize} bytes in the zip directory, "
+            rf"but its .npy header \(float32 \(8, 4\)\) implies {len(weight)}",
+        ):
             bk.load(path)
 
 
@@ -468,8 +555,11 @@ def test_npy_header_length_is_bounded(tmp_path):
     """A 2.0 header claiming 2 GB is refused from its length field, before it is read."""
     _, files = saved(tmp_path)
     files["param/0.weight"] = b"\x93NUMPY\x02\x00" + (1 << 31).to_bytes(4, "little") + b"{" * 64
-    with pytest.raises(ValueError, match=r"'param/0.weight': .npy header of 2147483648 bytes, "
-                                         r"expected at most 10000") as e:
+    with pytest.raises(
+        ValueError,
+        match=r"'param/0.weight': .npy header of 2147483648 bytes, "
+        r"expected at most 10000",
+    ) as e:
         bk.load(write_members(tmp_path / "header.npz", files))
     assert "allow_pickle" not in str(e.value)
 
@@ -484,8 +574,11 @@ def test_architecture_text_is_bounded(tmp_path, monkeypatch):
     path = write_members(tmp_path / "long.npz", files)
     bk.load(path)
     monkeypatch.setattr(bio, "_MAX_ARCH_BYTES", 4000)
-    with pytest.raises(ValueError, match=rf"declares a {len(files['__bricks__'])}-byte architecture "
-                                         rf"\('__bricks__'\); expected at most 4000 bytes"):
+    with pytest.raises(
+        ValueError,
+        match=rf"declares a {len(files['__bricks__'])}-byte architecture "
+        rf"\('__bricks__'\); expected at most 4000 bytes",
+    ):
         bk.load(path)
 
 

@@ -2,6 +2,7 @@
 fresh process with BRICKS_ISA forcing it (and OpenBLAS forced to a kernel of the same
 level), so the AVX2 and baseline paths are tested on AVX-512 machines too. A path the
 CPU lacks skips with the reason; asking for it at import is a clear ImportError."""
+
 import os
 import pathlib
 import subprocess
@@ -27,8 +28,7 @@ def _env(**kw):
 
 
 def _python(code, **env):
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=_env(**env), timeout=300)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(**env), timeout=300)
 
 
 def test_cpu_info_reports_the_path():
@@ -45,10 +45,14 @@ def test_cpu_info_reports_the_path():
 def test_kernels_on_every_path(path):
     if path not in bk.cpu_info()["isa_available"]:
         pytest.skip(f"this CPU has no {path} path (it has {bk.cpu_info()['isa_available']})")
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                        *[str(HERE / f) for f in PER_PATH]],
-                       capture_output=True, text=True, cwd=HERE.parent, timeout=600,
-                       env=_env(BRICKS_ISA=path, OPENBLAS_CORETYPE=BLAS_CORE[path]))
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *[str(HERE / f) for f in PER_PATH]],
+        capture_output=True,
+        text=True,
+        cwd=HERE.parent,
+        timeout=600,
+        env=_env(BRICKS_ISA=path, OPENBLAS_CORETYPE=BLAS_CORE[path]),
+    )
     assert r.returncode == 0, f"BRICKS_ISA={path}:\n{r.stdout[-6000:]}\n{r.stderr[-3000:]}"
     assert " passed" in r.stdout and "failed" not in r.stdout.splitlines()[-1]
     # and the child really ran that path
@@ -67,9 +71,11 @@ def test_missing_path_is_a_clear_import_error(path):
 
 def test_refusal_on_a_cpu_without_the_path():
     # what an AVX2-only (or baseline-only) CPU says, on any machine
-    code = ("import bricks, sys; c = bricks._core; c._cap_isa(sys.argv[1]); c.set_isa('auto');"
-            "print(c.available_isas(), c.active_isa());"
-            "\ntry: c.set_isa('avx512')\nexcept ValueError as e: print('refused:', e)")
+    code = (
+        "import bricks, sys; c = bricks._core; c._cap_isa(sys.argv[1]); c.set_isa('auto');"
+        "print(c.available_isas(), c.active_isa());"
+        "\ntry: c.set_isa('avx512')\nexcept ValueError as e: print('refused:', e)"
+    )
     for cap, have in (("avx2", "baseline, avx2"), ("baseline", "baseline")):
         r = subprocess.run([sys.executable, "-c", code, cap], capture_output=True, text=True, env=_env())
         assert r.returncode == 0, r.stderr

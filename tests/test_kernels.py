@@ -11,6 +11,7 @@ path must meet; they are documented in docs/content/blocks/index.md:
 Saturation is exact: sigmoid and tanh give exactly ±1 (and sigmoid exactly 0 once
 exp underflows) for |x| >= 17, on every path, in the vector body and the tail.
 """
+
 import os
 
 import numpy as np
@@ -36,7 +37,6 @@ def test_forced_path_is_the_one_in_use():
     want = os.environ.get("BRICKS_ISA", "").strip().lower()
     if want and want != "auto":
         assert info["isa"] == want
-
 
 
 @pytest.mark.parametrize("n", LENGTHS)
@@ -167,8 +167,12 @@ def test_backward_formulas_use_the_path_outputs():
     rng = np.random.default_rng(9)
     x = rng.normal(0, 3, (5, 37)).astype(np.float32)
     dy = rng.normal(0, 1, x.shape).astype(np.float32)
-    for blk, ref in ((bk.Sigmoid(), R.sigmoid), (bk.Tanh(), R.tanh), (bk.Softmax(), R.softmax),
-                     (bk.LogSoftmax(), R.log_softmax)):
+    for blk, ref in (
+        (bk.Sigmoid(), R.sigmoid),
+        (bk.Tanh(), R.tanh),
+        (bk.Softmax(), R.softmax),
+        (bk.LogSoftmax(), R.log_softmax),
+    ):
         blk.forward(x)
         want = ref(x.astype(np.float64))[1](dy.astype(np.float64))[0][0]
         np.testing.assert_allclose(blk.backward(dy), want, rtol=2e-5, atol=2e-6)

@@ -7,6 +7,7 @@ not the run):
 3. fit in a non-main thread survives interpreter exit and Ctrl-C;
 plus arrays that are not aligned for their dtype (copied, never loaded misaligned) and
 loss values beyond float32's range (kept in double, as the model's loss is)."""
+
 import signal
 import subprocess
 import sys
@@ -26,8 +27,9 @@ rng = np.random.default_rng(0)
 
 
 def run(code, timeout=120, **kw):
-    r = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)], capture_output=True,
-                       text=True, timeout=timeout, **kw)
+    r = subprocess.run(
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout, **kw
+    )
     assert r.returncode >= 0, f"killed by {signal.Signals(-r.returncode).name}:\n{r.stderr[-3000:]}"
     return r
 
@@ -105,7 +107,8 @@ def test_block_keeps_its_own_copy():
 
 # -- rule 2: one lock per block, taken by every caller ----------------------------------------------
 def test_block_used_directly_while_its_model_trains():
-    out = ok("""
+    out = ok(
+        """
         lin = bk.Linear(64, 64, seed=0)
         m = bk.Sequential(lin, bk.ReLU(), bk.Linear(64, 3, seed=1))
         m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.01))
@@ -131,7 +134,9 @@ def test_block_used_directly_while_its_model_trains():
                 opt = bk.SGD([lin], lr=0.0); opt.step()
             t.join()
         print("errors", len(errors))
-    """, timeout=600)
+    """,
+        timeout=600,
+    )
     assert out.split()[-1] == "0", out
 
 
@@ -148,26 +153,41 @@ def train():
 
 
 def test_interpreter_exits_while_a_daemon_thread_is_in_fit():
-    r = run(FIT_IN_THREAD + textwrap.dedent("""
+    r = run(
+        FIT_IN_THREAD
+        + textwrap.dedent("""
         t = threading.Thread(target=train, daemon=True); t.start()
         started.wait(); time.sleep(0.5)
         print("exiting", flush=True)
-    """))
+    """)
+    )
     assert r.returncode == 0 and "exiting" in r.stdout, r.stderr[-3000:]
     assert "terminate called" not in r.stderr
 
 
 def test_ctrl_c_while_main_joins_a_training_thread():
-    p = subprocess.Popen([sys.executable, "-c", PRELUDE + FIT_IN_THREAD + textwrap.dedent("""
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            PRELUDE
+            + FIT_IN_THREAD
+            + textwrap.dedent("""
         t = threading.Thread(target=train, daemon=True); t.start()
         started.wait(); print("READY", flush=True)
         t.join()
-    """)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for line in p.stdout:  # (an editable install may print its rebuild first)
             if line.strip() == "READY":
                 break
         import time
+
         time.sleep(0.5)
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=60)

@@ -1,4 +1,5 @@
 """ONNX export, checked by the real onnx checker and run in the real ONNX Runtime."""
+
 import os
 import subprocess
 import sys
@@ -16,8 +17,7 @@ from bricks.onnx_export import to_onnx  # noqa: E402
 F32, F64 = np.float32, np.float64
 TOL = {F32: 1e-5, F64: 1e-12}
 BATCHES = (1, 3, 64)
-ACTS = {bk.ReLU: "Relu", bk.Sigmoid: "Sigmoid", bk.Tanh: "Tanh", bk.Softmax: "Softmax",
-        bk.LogSoftmax: "LogSoftmax"}
+ACTS = {bk.ReLU: "Relu", bk.Sigmoid: "Sigmoid", bk.Tanh: "Tanh", bk.Softmax: "Softmax", bk.LogSoftmax: "LogSoftmax"}
 
 
 def session(path):
@@ -44,9 +44,13 @@ def data(rng, n, d, dtype):
 @pytest.mark.parametrize("act", list(ACTS), ids=[a.__name__ for a in ACTS])
 def test_chain_each_activation_matches_onnxruntime(tmp_path, rng, act, dtype):
     bk.manual_seed(3)
-    model = bk.Sequential(bk.Linear(6, 16, dtype=dtype, init="torch"), act(dtype=dtype),
-                          bk.Dropout(0.4, dtype=dtype), bk.Linear(16, 5, dtype=dtype, init="torch"),
-                          act(dtype=dtype))
+    model = bk.Sequential(
+        bk.Linear(6, 16, dtype=dtype, init="torch"),
+        act(dtype=dtype),
+        bk.Dropout(0.4, dtype=dtype),
+        bk.Linear(16, 5, dtype=dtype, init="torch"),
+        act(dtype=dtype),
+    )
     path = tmp_path / "chain.onnx"
     proto = to_onnx(model, path)
     op = ACTS[act]
@@ -66,8 +70,9 @@ def test_chain_each_activation_matches_onnxruntime(tmp_path, rng, act, dtype):
 
 @pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
 def test_initializers_are_the_weights_in_the_model_dtype(tmp_path, dtype):
-    model = bk.Sequential(bk.Linear(3, 4, dtype=dtype, seed=1), bk.Tanh(dtype=dtype),
-                          bk.Linear(4, 2, bias=False, dtype=dtype, seed=2))
+    model = bk.Sequential(
+        bk.Linear(3, 4, dtype=dtype, seed=1), bk.Tanh(dtype=dtype), bk.Linear(4, 2, bias=False, dtype=dtype, seed=2)
+    )
     proto = to_onnx(model, tmp_path / "m.onnx")
     elem = onnx.TensorProto.FLOAT if dtype is F32 else onnx.TensorProto.DOUBLE
     inits = {t.name: t for t in proto.graph.initializer}
@@ -167,8 +172,10 @@ def test_two_inputs_two_outputs(tmp_path, rng, dtype):
     proto = to_onnx(model, path, input_names=["left", "right"], output_names=["reg", "logp"])
     assert [i.name for i in proto.graph.input] == ["left", "right"]  # "t" feeds only the loss
     assert [o.name for o in proto.graph.output] == ["reg", "logp"]
-    assert [[d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim]
-            for o in proto.graph.output] == [["N", 2], ["N", 4]]
+    assert [[d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in proto.graph.output] == [
+        ["N", 2],
+        ["N", 4],
+    ]
     sess = session(path)
     for n in BATCHES:
         A, B = data(rng, n, 5, dtype), data(rng, n, 3, dtype)
@@ -294,8 +301,10 @@ def test_atomic_write_leaves_old_file_intact(tmp_path, monkeypatch, rng):
 
 
 def test_import_bricks_does_not_import_onnx():
-    code = ("import sys, bricks, bricks.onnx_export; "
-            "assert 'onnx' not in sys.modules and 'onnxruntime' not in sys.modules, 'imported'")
+    code = (
+        "import sys, bricks, bricks.onnx_export; "
+        "assert 'onnx' not in sys.modules and 'onnxruntime' not in sys.modules, 'imported'"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
 

@@ -1,4 +1,5 @@
 """bricks.plot: the pictures are drawn headless, saved as valid PNGs, and show the right data."""
+
 import os
 import shutil
 import struct
@@ -76,8 +77,17 @@ def test_import_is_lazy_and_drawing_needs_no_display(tmp_path):
 def test_history_classifier_has_loss_and_accuracy_train_and_validation(tmp_path):
     X, y = bk.datasets.blobs(240, centers=3, seed=0)
     model = bk.Sequential(bk.Linear(2, 3, seed=0))
-    hist = model.fit(X, y, loss=bk.CrossEntropyLoss(), optimizer=bk.SGD(model, lr=0.1), epochs=6,
-                     batch_size=16, seed=0, validation_split=0.25, verbose=0)
+    hist = model.fit(
+        X,
+        y,
+        loss=bk.CrossEntropyLoss(),
+        optimizer=bk.SGD(model, lr=0.1),
+        epochs=6,
+        batch_size=16,
+        seed=0,
+        validation_split=0.25,
+        verbose=0,
+    )
     path = tmp_path / "curves.png"
     fig = plot.history(hist, path)
     assert path.exists()
@@ -96,7 +106,7 @@ def test_history_classifier_has_loss_and_accuracy_train_and_validation(tmp_path)
 
 def test_history_regression_has_loss_only():
     logs = {"loss": [1.0, 0.5, 0.25, 0.2]}
-    fig = plot.history(logs)                   # the .history dict works too
+    fig = plot.history(logs)  # the .history dict works too
     (ax,) = fig.get_axes()
     (line,) = ax.get_lines()
     np.testing.assert_allclose(line.get_ydata(), logs["loss"])
@@ -129,13 +139,13 @@ def test_decision_boundary_binary_figure(tmp_path):
     path = tmp_path / "xor.png"
     fig = plot.decision_boundary(model, xor.X, xor.Y, path, resolution=50, title="XOR")
     assert_png(path, fig)
-    ax, cbar = fig.get_axes()                  # the plot and its colorbar
+    ax, cbar = fig.get_axes()  # the plot and its colorbar
     assert cbar.get_ylabel() == "P(class 1)"
     assert ax.get_title() == "XOR"
     from matplotlib.collections import PathCollection
 
     scatters = [c for c in ax.collections if type(c) is PathCollection]
-    assert len(scatters) == 2                  # one per class, the data on top of the regions
+    assert len(scatters) == 2  # one per class, the data on top of the regions
     np.testing.assert_array_equal(scatters[0].get_offsets(), xor.X[[0, 3]])
     np.testing.assert_array_equal(scatters[1].get_offsets(), xor.X[[1, 2]])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1"]
@@ -144,8 +154,9 @@ def test_decision_boundary_binary_figure(tmp_path):
 def test_decision_boundary_multiclass_colours_the_predicted_classes(tmp_path):
     X, y = bk.datasets.blobs(300, centers=[[-3, 0], [3, 0], [0, 4]], cluster_std=0.6, seed=1)
     model = bk.Sequential(bk.Linear(2, 3, seed=0))
-    model.fit(X, y, loss=bk.CrossEntropyLoss(), optimizer=bk.SGD(model, lr=0.2), epochs=20,
-              batch_size=16, seed=0, verbose=0)
+    model.fit(
+        X, y, loss=bk.CrossEntropyLoss(), optimizer=bk.SGD(model, lr=0.2), epochs=20, batch_size=16, seed=0, verbose=0
+    )
     xx, yy, p1, classes = plot.decision_regions(model, X, resolution=80)
     assert p1 is None
     for k, (cx, cy) in enumerate([[-3, 0], [3, 0], [0, 4]]):
@@ -154,7 +165,7 @@ def test_decision_boundary_multiclass_colours_the_predicted_classes(tmp_path):
     path = tmp_path / "blobs.png"
     fig = plot.decision_boundary(model, X, y, path, resolution=80)
     assert_png(path, fig)
-    (ax,) = fig.get_axes()                     # no colorbar for several classes
+    (ax,) = fig.get_axes()  # no colorbar for several classes
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1", "class 2"]
 
 
@@ -217,7 +228,7 @@ def test_activation_curves_come_from_forward_and_backward():
     np.testing.assert_allclose(c["Sigmoid"][2][1], 0.25)
     np.testing.assert_allclose(c["Tanh"][2][1], 1.0)
     np.testing.assert_array_equal(c["ReLU"][1], [0.0, 0.0, 2.0])
-    np.testing.assert_array_equal(c["ReLU"][2], [0.0, 0.0, 1.0])   # 0 at the kink
+    np.testing.assert_array_equal(c["ReLU"][2], [0.0, 0.0, 1.0])  # 0 at the kink
 
 
 # -- the graph ------------------------------------------------------------------------------------
@@ -240,7 +251,7 @@ def test_model_graph_without_graphviz_says_so(tmp_path, monkeypatch):
 def test_model_graph_checks_the_model(tmp_path):
     with pytest.raises(TypeError, match="bricks model"):
         plot.model_graph(object(), tmp_path / "g.png")
-    with pytest.raises(bk.StateError, match="input width"):       # a chain that has not seen data
+    with pytest.raises(bk.StateError, match="input width"):  # a chain that has not seen data
         plot.model_graph(bk.Sequential(bk.ReLU()), tmp_path / "g.png")
 
 
@@ -262,8 +273,9 @@ def test_model_graph_renders_with_graphviz(tmp_path):
 def trained_xor_models():
     bk.manual_seed(0)
     linear = bk.Sequential(bk.Linear(2, 1, dtype=F), bk.Sigmoid(dtype=F))
-    linear.fit(xor.X, xor.Y, loss=bk.BCELoss(dtype=F), optimizer=bk.SGD(linear, lr=0.5),
-               epochs=300, batch_size=4, verbose=0)
+    linear.fit(
+        xor.X, xor.Y, loss=bk.BCELoss(dtype=F), optimizer=bk.SGD(linear, lr=0.5), epochs=300, batch_size=4, verbose=0
+    )
     return linear, xor_network()
 
 
@@ -276,8 +288,11 @@ def test_example_plots_xor(tmp_path):
 
 
 def test_example_plots_of_the_examples_that_already_return_enough(tmp_path):
-    for name, module in (("gating", gating), ("linear_regression", linear_regression),
-                         ("learn_targets", learn_targets)):
+    for name, module in (
+        ("gating", gating),
+        ("linear_regression", linear_regression),
+        ("learn_targets", learn_targets),
+    ):
         (path,) = example_plots(name, module.run(verbose=False), tmp_path)
         assert path.name == f"{name}.png"
         assert_png(path)
@@ -287,10 +302,22 @@ def test_example_plots_softmax_and_logistic(tmp_path):
     X, y = bk.datasets.digits()
     Xtr, Xte, ytr, yte = bk.datasets.train_test_split(X, y, test_size=0.25, seed=0)
     model = bk.Sequential(bk.Linear(64, 10, seed=0))
-    hist = model.fit(Xtr, ytr, loss=bk.CrossEntropyLoss(), optimizer=bk.SGD(model, lr=0.5), epochs=3,
-                     batch_size=32, seed=0, validation_split=0.1, verbose=0)
-    paths = example_plots("softmax_regression", {"history": hist, "test_accuracy": 0.9,
-                                                      "model": model, "X_test": Xte, "y_test": yte}, tmp_path)
+    hist = model.fit(
+        Xtr,
+        ytr,
+        loss=bk.CrossEntropyLoss(),
+        optimizer=bk.SGD(model, lr=0.5),
+        epochs=3,
+        batch_size=32,
+        seed=0,
+        validation_split=0.1,
+        verbose=0,
+    )
+    paths = example_plots(
+        "softmax_regression",
+        {"history": hist, "test_accuracy": 0.9, "model": model, "X_test": Xte, "y_test": yte},
+        tmp_path,
+    )
     assert [p.name for p in paths] == ["softmax_regression.png", "softmax_regression_confusion.png"]
     for p in paths:
         assert_png(p)
@@ -299,10 +326,12 @@ def test_example_plots_softmax_and_logistic(tmp_path):
     Xl = np.concatenate([rng.normal(-2, 0.7, (50, 2)), rng.normal(2, 0.7, (50, 2))])
     t = np.repeat([0.0, 1.0], 50)[:, None]
     logistic = bk.Sequential(bk.Linear(2, 1, seed=0), bk.Sigmoid())
-    h = logistic.fit(Xl, t, loss=bk.BCELoss(), optimizer=bk.SGD(logistic, lr=0.5), epochs=5,
-                     batch_size=16, seed=0, verbose=0)
-    (p,) = example_plots("logistic_regression", {"model": logistic, "X": Xl, "t": t,
-                                                      "loss": h.history["loss"]}, tmp_path)
+    h = logistic.fit(
+        Xl, t, loss=bk.BCELoss(), optimizer=bk.SGD(logistic, lr=0.5), epochs=5, batch_size=16, seed=0, verbose=0
+    )
+    (p,) = example_plots(
+        "logistic_regression", {"model": logistic, "X": Xl, "t": t, "loss": h.history["loss"]}, tmp_path
+    )
     assert_png(p)
 
 
@@ -332,7 +361,7 @@ def test_examples_plot_option_writes_every_picture(tmp_path, capsys):
 
     try:
         main(["all", "--plot", str(tmp_path)])
-    except SystemExit as e:     # argparse rejects an unknown option with exit code 2
+    except SystemExit as e:  # argparse rejects an unknown option with exit code 2
         if e.code == 2 and "--plot" in capsys.readouterr().err:
             pytest.skip("python -m bricks.examples has no --plot option yet")
         raise

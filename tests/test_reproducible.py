@@ -2,6 +2,7 @@
 seed, the same number of BLAS threads and the same instruction-set path give the same bits.
 Each run is a fresh process, so nothing carries over from the first run to the second but
 what the promise names."""
+
 import os
 import subprocess
 import sys
@@ -50,8 +51,13 @@ def test_same_seed_threads_and_path_give_the_same_bits(threads, tmp_path):
     runs = []
     for name in ("first", "second"):
         out = tmp_path / f"{name}.npz"
-        r = subprocess.run([sys.executable, "-c", TRAIN, str(threads), str(out)], capture_output=True,
-                           text=True, timeout=300, env=_env())
+        r = subprocess.run(
+            [sys.executable, "-c", TRAIN, str(threads), str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=_env(),
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         runs.append((r.stdout.split()[-3:], _bits(out)))
     (setup1, first), (setup2, second) = runs
@@ -67,10 +73,34 @@ def test_the_command_line_is_reproducible_too(threads, tmp_path):
     files = []
     for name in ("first", "second"):
         out = tmp_path / f"{name}.npz"
-        r = subprocess.run([sys.executable, "-m", "bricks", "train", "--hidden", "256,256", "--dropout", "0.1",
-                            "--batch-size", "128", "--epochs", "2", "--seed", "5", "--threads", str(threads),
-                            "--verbose", "0", "--out", str(out)],
-                           capture_output=True, text=True, timeout=300, env=_env())
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bricks",
+                "train",
+                "--hidden",
+                "256,256",
+                "--dropout",
+                "0.1",
+                "--batch-size",
+                "128",
+                "--epochs",
+                "2",
+                "--seed",
+                "5",
+                "--threads",
+                str(threads),
+                "--verbose",
+                "0",
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=_env(),
+        )
         assert r.returncode == 0, r.stderr[-3000:]
         assert f"{threads} thread(s)" in r.stdout
         files.append(_bits(out))  # weights, optimizer state and the architecture

@@ -3,12 +3,12 @@ AddressSanitizer + UndefinedBehaviorSanitizer (and, for the thread stress, with
 ThreadSanitizer), the sanitizer runtime is preloaded into the interpreter, and a fast
 subset of this suite runs against it. Only ctest ran sanitized before; a use after
 free reachable only from Python (a model reading freed input arrays) needs this."""
+
 import os
 import pathlib
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
@@ -19,8 +19,10 @@ SUBSET = ["test_lifetimes.py", "test_kernels.py", "test_bad_input.py", "test_blo
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is a test extra: pip install '.[test]'"),
-    pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("gcc") is None,
-                       reason="the sanitizer runtimes are preloaded from GCC on Linux"),
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux") or shutil.which("gcc") is None,
+        reason="the sanitizer runtimes are preloaded from GCC on Linux",
+    ),
 ]
 
 
@@ -45,8 +47,20 @@ def _package(tmp, flag):
 
     build = ROOT / "build" / f"pysan-{flag.lower()}"
     gen = ["-G", "Ninja"] if shutil.which("ninja") else []
-    _run(["cmake", "-S", str(ROOT), "-B", str(build), *gen, "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
-          f"-D{flag}=ON", f"-DPython_EXECUTABLE={sys.executable}", f"-Dpybind11_DIR={pybind11.get_cmake_dir()}"])
+    _run(
+        [
+            "cmake",
+            "-S",
+            str(ROOT),
+            "-B",
+            str(build),
+            *gen,
+            "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+            f"-D{flag}=ON",
+            f"-DPython_EXECUTABLE={sys.executable}",
+            f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
+        ]
+    )
     _run(["cmake", "--build", str(build), "-j2", "--target", "_core"])
     so = next(build.glob("_core*.so"))
     pkg = tmp / "bricks"
@@ -57,8 +71,10 @@ def _package(tmp, flag):
 
 # Runs a command with the sanitized copy of bricks first on the path (an editable
 # install's import hook is dropped so that it cannot win).
-BOOT = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'bricks' not in repr(f).lower()"
-        " and 'ScikitBuild' not in type(f).__name__]; sys.path.insert(0, sys.argv.pop(1)); ")
+BOOT = (
+    "import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'bricks' not in repr(f).lower()"
+    " and 'ScikitBuild' not in type(f).__name__]; sys.path.insert(0, sys.argv.pop(1)); "
+)
 
 
 def _env(preload, **kw):
@@ -69,16 +85,33 @@ def _env(preload, **kw):
 
 def test_pytest_subset_under_asan_ubsan(tmp_path):
     where = _package(tmp_path, "BRICKS_SANITIZE")
-    env = _env(f"{_runtime('libasan.so')}:{_runtime('libubsan.so')}",
-               ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1",
-               UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+    env = _env(
+        f"{_runtime('libasan.so')}:{_runtime('libubsan.so')}",
+        ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1",
+        UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1",
+    )
     # the children the tests start inherit the preload and the path
     env["PYTHONPATH"] = f"{where}{os.pathsep}{HERE}"
     check = _run([sys.executable, "-c", BOOT + "import bricks; print(bricks.__file__)", str(where)], env=env)
     assert str(where) in check.stdout, check.stdout
-    r = subprocess.run([sys.executable, "-c", BOOT + "import pytest; sys.exit(pytest.main(sys.argv[1:]))",
-                        str(where), "-q", "-x", "-p", "no:cacheprovider", *[str(HERE / f) for f in SUBSET]],
-                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1500)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BOOT + "import pytest; sys.exit(pytest.main(sys.argv[1:]))",
+            str(where),
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            *[str(HERE / f) for f in SUBSET],
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=1500,
+    )
     out = r.stdout + r.stderr
     assert r.returncode == 0, out[-6000:]
     assert "ERROR: AddressSanitizer" not in out and "runtime error:" not in out, out[-6000:]
@@ -121,8 +154,9 @@ print("STRESS OK")
 def test_thread_stress_under_tsan(tmp_path):
     where = _package(tmp_path, "BRICKS_TSAN")
     env = _env(_runtime("libtsan.so"), TSAN_OPTIONS="halt_on_error=1:report_signal_unsafe=0")
-    r = subprocess.run([sys.executable, "-c", BOOT + STRESS, str(where)], capture_output=True, text=True,
-                       env=env, timeout=900)
+    r = subprocess.run(
+        [sys.executable, "-c", BOOT + STRESS, str(where)], capture_output=True, text=True, env=env, timeout=900
+    )
     out = r.stdout + r.stderr
     if "unexpected memory mapping" in out or "failed to allocate" in out.lower():
         pytest.skip("ThreadSanitizer cannot map its shadow memory on this kernel (ASLR): " + out[-300:])

@@ -4,6 +4,7 @@ scikit-learn's own conformance suite (check_estimator) runs on both estimators, 
 float32 (the default) and float64. The one check expected to fail in float32, and
 why, is in EXPECTED_FAILED_FLOAT32 below; in float64 nothing is expected to fail.
 """
+
 import copy
 import os
 import pickle
@@ -49,7 +50,9 @@ def expected_failed_checks(est):
 @no_convergence_warnings
 @parametrize_with_checks(
     [MLPClassifier(), MLPRegressor(), MLPClassifier(dtype="float64"), MLPRegressor(dtype="float64")],
-    expected_failed_checks=expected_failed_checks, xfail_strict=False)
+    expected_failed_checks=expected_failed_checks,
+    xfail_strict=False,
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -103,8 +106,9 @@ def test_digits_accuracy(digits):
 def test_regression_r2(two_outputs):
     X, y = smooth_regression(two_outputs=two_outputs)
     Xte, yte = smooth_regression(200, seed=1, two_outputs=two_outputs)
-    reg = MLPRegressor(hidden_layer_sizes=(64, 64), learning_rate_init=0.01, batch_size=32,
-                       max_iter=200, random_state=0).fit(X, y)
+    reg = MLPRegressor(
+        hidden_layer_sizes=(64, 64), learning_rate_init=0.01, batch_size=32, max_iter=200, random_state=0
+    ).fit(X, y)
     assert reg.n_iter_ < 200  # stopped by the tol / n_iter_no_change convergence test
     assert reg.score(Xte, yte) > 0.9
     pred = reg.predict(Xte)
@@ -131,8 +135,9 @@ def test_column_vector_target_gives_2d_predictions():
 def test_labels_of_any_type(labels):
     X, y = bk.datasets.blobs(n_samples=150, centers=len(labels), n_features=2, seed=0)
     ylab = np.array(labels, dtype=object if isinstance(labels[0], str) else None)[y]
-    clf = MLPClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, batch_size=32,
-                        max_iter=100, random_state=0).fit(X, ylab)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(16,), learning_rate_init=0.01, batch_size=32, max_iter=100, random_state=0
+    ).fit(X, ylab)
     np.testing.assert_array_equal(clf.classes_, sorted(labels))
     pred = clf.predict(X)
     assert set(pred) <= set(labels)
@@ -154,11 +159,22 @@ def test_targets_it_cannot_fit_are_errors():
         MLPClassifier().fit(X, np.eye(2, dtype=int)[np.arange(20) % 2])  # multilabel
 
 
-@pytest.mark.parametrize("param, value", [
-    ("activation", "softplus"), ("solver", "lbfgs"), ("hidden_layer_sizes", (10, 0)),
-    ("alpha", -1.0), ("batch_size", 0), ("max_iter", 0), ("dropout", 1.0), ("dtype", "int32"),
-    ("validation_fraction", 1.0), ("learning_rate_init", 0.0), ("momentum", 2.0),
-])
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("activation", "softplus"),
+        ("solver", "lbfgs"),
+        ("hidden_layer_sizes", (10, 0)),
+        ("alpha", -1.0),
+        ("batch_size", 0),
+        ("max_iter", 0),
+        ("dropout", 1.0),
+        ("dtype", "int32"),
+        ("validation_fraction", 1.0),
+        ("learning_rate_init", 0.0),
+        ("momentum", 2.0),
+    ],
+)
 def test_invalid_parameters_fail_in_fit_not_init(param, value):
     X, y = bk.datasets.blobs(n_samples=30, centers=2, n_features=2, seed=0)
     clf = MLPClassifier(**{param: value})  # stored unmodified, no error yet
@@ -174,8 +190,14 @@ def test_solvers_and_activations_learn(iris, solver, activation):
     X, y = iris
     X = StandardScaler().fit_transform(X)
     lr = 0.05 if solver == "sgd" else 0.01
-    clf = MLPClassifier(hidden_layer_sizes=(16,), activation=activation, solver=solver,
-                        learning_rate_init=lr, max_iter=100, random_state=0).fit(X, y)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(16,),
+        activation=activation,
+        solver=solver,
+        learning_rate_init=lr,
+        max_iter=100,
+        random_state=0,
+    ).fit(X, y)
     assert clf.score(X, y) > 0.9
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
 
@@ -185,18 +207,26 @@ def test_alpha_is_an_l2_penalty(iris):
     X, y = iris
     norms = []
     for alpha in (0.0, 10.0):
-        clf = MLPClassifier(hidden_layer_sizes=(16,), alpha=alpha, learning_rate_init=0.01,
-                            batch_size=16, max_iter=100, random_state=0).fit(X, y)
-        norms.append(sum(float((w ** 2).sum()) for w in clf.coefs_))
+        clf = MLPClassifier(
+            hidden_layer_sizes=(16,), alpha=alpha, learning_rate_init=0.01, batch_size=16, max_iter=100, random_state=0
+        ).fit(X, y)
+        norms.append(sum(float((w**2).sum()) for w in clf.coefs_))
     assert norms[1] < 0.5 * norms[0]
 
 
 @no_convergence_warnings
 def test_early_stopping_keeps_the_best_epoch(digits):
     Xtr, Xte, ytr, yte = digits
-    clf = MLPClassifier(hidden_layer_sizes=(32,), early_stopping=True, n_iter_no_change=3, tol=0.0,
-                        validation_fraction=0.2, learning_rate_init=0.01, max_iter=200,
-                        random_state=0).fit(Xtr, ytr)
+    clf = MLPClassifier(
+        hidden_layer_sizes=(32,),
+        early_stopping=True,
+        n_iter_no_change=3,
+        tol=0.0,
+        validation_fraction=0.2,
+        learning_rate_init=0.01,
+        max_iter=200,
+        random_state=0,
+    ).fit(Xtr, ytr)
     scores = clf.validation_scores_
     assert clf.n_iter_ < 200 and len(scores) == len(clf.loss_curve_) == clf.n_iter_
     assert clf.best_validation_score_ == max(scores) and clf.best_loss_ is None
@@ -211,8 +241,7 @@ def test_early_stopping_keeps_the_best_epoch(digits):
             break
     assert clf.n_iter_ == stop
     # the weights are those of the best epoch: its validation accuracy is reproduced
-    _, Xval, _, yval = train_test_split(Xtr, ytr, test_size=0.2, stratify=ytr,
-                                        random_state=_validation_seed(clf))
+    _, Xval, _, yval = train_test_split(Xtr, ytr, test_size=0.2, stratify=ytr, random_state=_validation_seed(clf))
     assert clf.score(Xval, yval) == pytest.approx(max(scores))
     assert clf.score(Xte, yte) > 0.9
 
@@ -333,8 +362,7 @@ def test_unfitted_estimator_raises():
 @no_convergence_warnings
 def test_pipeline_with_scaler(digits):
     Xtr, Xte, ytr, yte = digits
-    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32,), max_iter=30,
-                                                         random_state=0))
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32,), max_iter=30, random_state=0))
     pipe.fit(Xtr * 16.0, ytr)
     assert pipe.score(Xte * 16.0, yte) > 0.9
     assert pipe.predict_proba(Xte[:3] * 16.0).shape == (3, 10)
@@ -345,13 +373,16 @@ def test_pipeline_with_scaler(digits):
 @no_convergence_warnings
 def test_cross_val_score(iris):
     X, y = iris
-    est = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=100,
-                                                        learning_rate_init=0.01, random_state=0))
+    est = make_pipeline(
+        StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=100, learning_rate_init=0.01, random_state=0)
+    )
     scores = cross_val_score(est, X, y, cv=5)
     assert scores.shape == (5,) and scores.mean() > 0.9
-    reg_scores = cross_val_score(MLPRegressor(hidden_layer_sizes=(32,), learning_rate_init=0.01,
-                                              max_iter=100, random_state=0),
-                                 *smooth_regression(300), cv=3)
+    reg_scores = cross_val_score(
+        MLPRegressor(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=100, random_state=0),
+        *smooth_regression(300),
+        cv=3,
+    )
     assert reg_scores.mean() > 0.8
 
 
@@ -359,8 +390,7 @@ def test_cross_val_score(iris):
 def test_grid_search_two_processes(digits):
     Xtr, Xte, ytr, yte = digits
     grid = {"hidden_layer_sizes": [(16,), (32,)], "alpha": [1e-4, 1e-2]}
-    gs = GridSearchCV(MLPClassifier(max_iter=15, learning_rate_init=0.01, random_state=0), grid,
-                      cv=3, n_jobs=2)
+    gs = GridSearchCV(MLPClassifier(max_iter=15, learning_rate_init=0.01, random_state=0), grid, cv=3, n_jobs=2)
     gs.fit(Xtr, ytr)
     assert len(gs.cv_results_["params"]) == 4
     assert np.all(np.isfinite(gs.cv_results_["mean_test_score"]))
@@ -369,8 +399,7 @@ def test_grid_search_two_processes(digits):
     assert gs.score(Xte, yte) > 0.85
     # the workers' scores are those of the same fits done here (reproducible across processes)
     cfg = gs.cv_results_["params"][0]
-    local = cross_val_score(MLPClassifier(max_iter=15, learning_rate_init=0.01, random_state=0,
-                                          **cfg), Xtr, ytr, cv=3)
+    local = cross_val_score(MLPClassifier(max_iter=15, learning_rate_init=0.01, random_state=0, **cfg), Xtr, ytr, cv=3)
     assert local.mean() == pytest.approx(gs.cv_results_["mean_test_score"][0], abs=1e-12)
 
 
@@ -394,7 +423,10 @@ def test_sparse_and_dataframe_inputs(iris):
     dense = clf.predict_proba(X)
     np.testing.assert_array_equal(
         MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
-        .fit(sp.csr_matrix(X), y).predict_proba(sp.csr_matrix(X)), dense)
+        .fit(sp.csr_matrix(X), y)
+        .predict_proba(sp.csr_matrix(X)),
+        dense,
+    )
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(X, columns=list(bk.datasets.IRIS_FEATURE_NAMES))
     clf.fit(df, y)
@@ -417,8 +449,17 @@ def test_sgd_step_and_convergence_rule_match_scikit_learn():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 5))
     Y = X @ rng.normal(size=(5, 3))
-    kw = dict(hidden_layer_sizes=(), solver="sgd", learning_rate_init=0.1, momentum=0.0, alpha=0.01,
-              batch_size=64, max_iter=1, shuffle=False, random_state=0)
+    kw = dict(
+        hidden_layer_sizes=(),
+        solver="sgd",
+        learning_rate_init=0.1,
+        momentum=0.0,
+        alpha=0.01,
+        batch_size=64,
+        max_iter=1,
+        shuffle=False,
+        random_state=0,
+    )
     import warnings as w
 
     with w.catch_warnings():
@@ -426,7 +467,7 @@ def test_sgd_step_and_convergence_rule_match_scikit_learn():
         sk = SkReg(**kw).fit(X, Y)
         ours = MLPRegressor(dtype="float64", **kw)
         ours.partial_fit(X, Y)  # builds the network
-        W0, b0 = sk.coefs_[0], sk.intercepts_[0]
+        W0 = sk.coefs_[0]
         sk0 = SkReg(**kw)
         sk0.partial_fit(X, Y)
     # start both from the same weights and take one step each

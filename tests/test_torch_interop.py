@@ -3,6 +3,7 @@
 The conversion tests below run without torch; the last tests, which compare
 predictions with a real torch.nn.Sequential, skip only when torch is absent.
 """
+
 from collections import OrderedDict
 
 import numpy as np
@@ -16,9 +17,15 @@ F32, F64 = np.float32, np.float64
 
 def mlp(dtype=F32, seed=0, bias_last=True):
     bk.manual_seed(seed)
-    return bk.Sequential(bk.Linear(4, 8, dtype=dtype), bk.ReLU(dtype=dtype), bk.Dropout(0.1, dtype=dtype),
-                         bk.Linear(8, 6, dtype=dtype), bk.Tanh(dtype=dtype),
-                         bk.Linear(6, 3, bias=bias_last, dtype=dtype), bk.Softmax(dtype=dtype))
+    return bk.Sequential(
+        bk.Linear(4, 8, dtype=dtype),
+        bk.ReLU(dtype=dtype),
+        bk.Dropout(0.1, dtype=dtype),
+        bk.Linear(8, 6, dtype=dtype),
+        bk.Tanh(dtype=dtype),
+        bk.Linear(6, 3, bias=bias_last, dtype=dtype),
+        bk.Softmax(dtype=dtype),
+    )
 
 
 KEYS = ["0.weight", "0.bias", "3.weight", "3.bias", "5.weight", "5.bias"]
@@ -78,8 +85,9 @@ def test_functional_chain_uses_the_same_names(rng):
     assert [type(b) for b in chain_blocks(model)] == [bk.Linear, bk.Sigmoid, bk.Dropout, bk.Linear]
     sd = state_dict(model)
     assert list(sd) == ["0.weight", "0.bias", "3.weight", "3.bias"]
-    seq = bk.Sequential(bk.Linear(4, 8, dtype=F64), bk.Sigmoid(dtype=F64), bk.Dropout(0.5, dtype=F64),
-                        bk.Linear(8, 2, dtype=F64))
+    seq = bk.Sequential(
+        bk.Linear(4, 8, dtype=F64), bk.Sigmoid(dtype=F64), bk.Dropout(0.5, dtype=F64), bk.Linear(8, 2, dtype=F64)
+    )
     from_state_dict(seq, sd)
     X = rng.normal(size=(5, 4))
     np.testing.assert_array_equal(seq.predict(X), model.predict(X))
@@ -198,8 +206,13 @@ def test_shape_dtype_and_value_errors():
 def torch_twin(model, torch):
     """The torch.nn.Sequential equivalent of a bricks chain (fresh torch weights)."""
     nn = torch.nn
-    make = {bk.ReLU: nn.ReLU, bk.Sigmoid: nn.Sigmoid, bk.Tanh: nn.Tanh,
-            bk.Softmax: lambda: nn.Softmax(dim=1), bk.LogSoftmax: lambda: nn.LogSoftmax(dim=1)}
+    make = {
+        bk.ReLU: nn.ReLU,
+        bk.Sigmoid: nn.Sigmoid,
+        bk.Tanh: nn.Tanh,
+        bk.Softmax: lambda: nn.Softmax(dim=1),
+        bk.LogSoftmax: lambda: nn.LogSoftmax(dim=1),
+    }
     layers = []
     for b in chain_blocks(model):
         if isinstance(b, bk.Linear):
@@ -217,8 +230,15 @@ def chains(dtype):
     d = dict(dtype=dtype)
     return [
         mlp(dtype, seed=5),
-        bk.Sequential(bk.Linear(4, 10, init="torch", **d), bk.Sigmoid(**d), bk.Linear(10, 10, **d),
-                      bk.Dropout(0.5, **d), bk.ReLU(**d), bk.Linear(10, 5, bias=False, **d), bk.LogSoftmax(**d)),
+        bk.Sequential(
+            bk.Linear(4, 10, init="torch", **d),
+            bk.Sigmoid(**d),
+            bk.Linear(10, 10, **d),
+            bk.Dropout(0.5, **d),
+            bk.ReLU(**d),
+            bk.Linear(10, 5, bias=False, **d),
+            bk.LogSoftmax(**d),
+        ),
     ]
 
 

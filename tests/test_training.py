@@ -1,4 +1,5 @@
 """fit / evaluate / predict, optimizers, callbacks, metrics, save and load."""
+
 import os
 import subprocess
 import sys
@@ -17,15 +18,28 @@ def blobs(n=300, seed=0):
 
 def mlp(seed=0, dropout=0.2, dtype=None):
     bk.manual_seed(seed)
-    return bk.Sequential(bk.Linear(4, 16, dtype=dtype), bk.ReLU(dtype=dtype),
-                         bk.Dropout(dropout, dtype=dtype), bk.Linear(16, 3, dtype=dtype))
+    return bk.Sequential(
+        bk.Linear(4, 16, dtype=dtype),
+        bk.ReLU(dtype=dtype),
+        bk.Dropout(dropout, dtype=dtype),
+        bk.Linear(16, 3, dtype=dtype),
+    )
 
 
 def train(seed=0, epochs=3, **kw):
     X, y = blobs()
     m = mlp(seed)
-    h = m.fit(X, y, loss=bk.CrossEntropyLoss(), optimizer=bk.SGD(m, lr=0.1, momentum=0.9),
-              epochs=epochs, batch_size=32, seed=seed, verbose=0, **kw)
+    h = m.fit(
+        X,
+        y,
+        loss=bk.CrossEntropyLoss(),
+        optimizer=bk.SGD(m, lr=0.1, momentum=0.9),
+        epochs=epochs,
+        batch_size=32,
+        seed=seed,
+        verbose=0,
+        **kw,
+    )
     return m, h
 
 
@@ -94,8 +108,17 @@ def test_early_stopping_restores_best_weights():
 
     es = EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
     # a learning rate far too high makes the validation loss worsen: stopping must happen
-    m.fit(X, y, loss=bk.CrossEntropyLoss(), optimizer=bk.SGD(m, lr=3.0), epochs=50,
-          validation_split=0.3, callbacks=[record, es], verbose=0, seed=0)
+    m.fit(
+        X,
+        y,
+        loss=bk.CrossEntropyLoss(),
+        optimizer=bk.SGD(m, lr=3.0),
+        epochs=50,
+        validation_split=0.3,
+        callbacks=[record, es],
+        verbose=0,
+        seed=0,
+    )
     assert len(seen) < 50 and es.stopped_epoch is not None
     best = min(range(len(seen)), key=lambda i: seen[i][0])
     for k, v in m.params.items():
@@ -107,10 +130,20 @@ def test_checkpoint_and_lr_schedule(tmp_path):
     m = mlp()
     lrs = []
     path = tmp_path / "best.npz"
-    m.fit(X, y, loss=bk.CrossEntropyLoss(), optimizer=bk.SGD(m, lr=0.1), epochs=4,
-          validation_split=0.2, verbose=0,
-          callbacks=[LearningRateScheduler(bk.optim.StepLR(2, 0.5)),
-                     lambda e, logs: lrs.append(m.optimizer.lr), ModelCheckpoint(path)])
+    m.fit(
+        X,
+        y,
+        loss=bk.CrossEntropyLoss(),
+        optimizer=bk.SGD(m, lr=0.1),
+        epochs=4,
+        validation_split=0.2,
+        verbose=0,
+        callbacks=[
+            LearningRateScheduler(bk.optim.StepLR(2, 0.5)),
+            lambda e, logs: lrs.append(m.optimizer.lr),
+            ModelCheckpoint(path),
+        ],
+    )
     assert lrs == [0.1, 0.1, 0.05, 0.05]
     assert path.exists()
     assert bk.load(path).evaluate(X, y)["loss"] > 0
@@ -130,7 +163,7 @@ def numpy_adam(w, grads, lr, b1, b2, eps, wd, decoupled):
             g = g + wd * w
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        w = w - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
+        w = w - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
     return w
 
 
@@ -275,8 +308,12 @@ def test_fit_argument_errors():
     with pytest.raises(ValueError, match="loss and an optimizer"):
         m.fit(X, y, verbose=0)
     m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=0.1))
-    for kw, msg in [({"epochs": 0}, "epochs"), ({"batch_size": 0}, "batch_size"),
-                    ({"validation_split": 1.5}, "validation_split"), ({"on_nonfinite": "x"}, "on_nonfinite")]:
+    for kw, msg in [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"validation_split": 1.5}, "validation_split"),
+        ({"on_nonfinite": "x"}, "on_nonfinite"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             m.fit(X, y, verbose=0, **kw)
     with pytest.raises(ValueError, match="lengths"):
@@ -287,11 +324,10 @@ def test_fit_argument_errors():
 
 def test_metrics():
     y = np.array([0, 1, 2, 2])
-    s = np.array([[.9, .1, 0], [.2, .5, .3], [.1, .6, .3], [0, .1, .9]])
+    s = np.array([[0.9, 0.1, 0], [0.2, 0.5, 0.3], [0.1, 0.6, 0.3], [0, 0.1, 0.9]])
     assert metrics.accuracy(y, s) == 0.75
     assert metrics.top_k_accuracy(y, s, k=2) == 1.0
-    np.testing.assert_array_equal(metrics.confusion_matrix(y, s.argmax(1)),
-                                  [[1, 0, 0], [0, 1, 0], [0, 1, 1]])
+    np.testing.assert_array_equal(metrics.confusion_matrix(y, s.argmax(1)), [[1, 0, 0], [0, 1, 0], [0, 1, 1]])
     assert metrics.mse([1, 2], [1, 4]) == 2.0 and metrics.mae([1, 2], [1, 4]) == 1.0
     with pytest.raises(ValueError):
         metrics.top_k_accuracy(y, s, k=4)
@@ -312,7 +348,7 @@ def test_progress_output(capsys, monkeypatch):
     m.fit(X, y, epochs=2, verbose=2, validation_split=0.25)
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 2 and err[1].startswith("epoch 2/2") and "samples/s" in err[1] and "val_accuracy" in err[1]
-    tqdm = pytest.importorskip("tqdm")
+    pytest.importorskip("tqdm")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     m.fit(X, y, epochs=1, verbose=1)
     out = capsys.readouterr().err
@@ -333,11 +369,10 @@ def test_softmax_output_with_cross_entropy_warns_and_predict_proba_is_not_double
 def test_one_feature_columns_and_lists_of_rows_are_taken_as_keras_does():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, 3)).astype(np.float32)
-    t = X @ np.array([1.0, -2.0, 0.5], np.float32)           # (N,) regression target
+    t = X @ np.array([1.0, -2.0, 0.5], np.float32)  # (N,) regression target
     a, b = (bk.Sequential(bk.Linear(3, 1, seed=0)) for _ in range(2))
     ha = a.fit(X, t, loss=bk.MSELoss(), optimizer=bk.SGD(a, lr=0.05), epochs=3, shuffle=False, verbose=0)
-    hb = b.fit(X, t[:, None], loss=bk.MSELoss(), optimizer=bk.SGD(b, lr=0.05), epochs=3, shuffle=False,
-               verbose=0)
+    hb = b.fit(X, t[:, None], loss=bk.MSELoss(), optimizer=bk.SGD(b, lr=0.05), epochs=3, shuffle=False, verbose=0)
     assert ha.history == hb.history
     np.testing.assert_array_equal(a.predict(X.tolist()), a.predict(X))  # a list of rows is one array
     assert a.evaluate(X, t)["loss"] == a.evaluate(X, t[:, None])["loss"]

@@ -9,11 +9,13 @@ NumPy arrays.
     >>> y = lin.forward(np.ones((4, 3), np.float32))
     >>> dx = lin.backward(np.ones_like(y))
 """
+
 import os as _os
 import platform as _platform
 
-# Thread defaults that do not fight on small machines (BUILD-NOTES.md): set before
-# OpenBLAS loads; a user's own setting wins.
+# Thread defaults that do not fight on small machines (measured on 2 cores: spinning
+# OpenMP workers beside OpenBLAS's threads made a step 5-8x slower), set before OpenBLAS
+# loads; a user's own setting wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
@@ -88,13 +90,53 @@ def cpu_info() -> dict:
             cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
     except OSError:
         pass
-    return {"isa": _core.active_isa(), "isa_available": _core.available_isas(),
-            "blas": _core.blas_corename(), "cpu": cpu or _platform.processor()}
+    return {
+        "isa": _core.active_isa(),
+        "isa_available": _core.available_isas(),
+        "blas": _core.blas_corename(),
+        "cpu": cpu or _platform.processor(),
+    }
 
 
 __all__ = [
-    "Block", "Input", "Model", "Node", "Sequential", "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Hadamard",
-    "Dropout", "Loss", "MSELoss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "SGD", "Adam", "AdamW", "Optimizer", "optim", "NonFiniteError",
-    "gradcheck", "jacobian", "manual_seed", "set_num_threads", "get_num_threads", "blas_info", "cpu_info",
-    "StateError", "load", "from_state_dict", "load_state_dict", "callbacks", "datasets", "metrics", "plot", "History",
+    "Block",
+    "Input",
+    "Model",
+    "Node",
+    "Sequential",
+    "Linear",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "LogSoftmax",
+    "Hadamard",
+    "Dropout",
+    "Loss",
+    "MSELoss",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "optim",
+    "NonFiniteError",
+    "gradcheck",
+    "jacobian",
+    "manual_seed",
+    "set_num_threads",
+    "get_num_threads",
+    "blas_info",
+    "cpu_info",
+    "StateError",
+    "load",
+    "from_state_dict",
+    "load_state_dict",
+    "callbacks",
+    "datasets",
+    "metrics",
+    "plot",
+    "History",
 ]

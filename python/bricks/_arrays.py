@@ -1,4 +1,5 @@
 """Turning what users pass into the arrays the core takes (no copy when it fits)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -69,13 +70,14 @@ def as_array(x, who: str, what: str = "input") -> np.ndarray:
             raise
         at, n, n0 = found
         size = lambda k: "a single number" if k is None else f"{k} value{'s' * (k != 1)}"
-        raise ValueError(f"{who}: {what} rows have different lengths: {_where(at)} has {size(n)} "
-                         f"but {_where(at[:-1] + (0,))} has {size(n0)} (an array needs rows of "
-                         f"equal length)") from None
+        raise ValueError(
+            f"{who}: {what} rows have different lengths: {_where(at)} has {size(n)} "
+            f"but {_where(at[:-1] + (0,))} has {size(n0)} (an array needs rows of "
+            f"equal length)"
+        ) from None
 
 
-def as_float_matrix(x, dtype: np.dtype, who: str, what: str = "input", *,
-                    bool_ok: bool = False) -> np.ndarray:
+def as_float_matrix(x, dtype: np.dtype, who: str, what: str = "input", *, bool_ok: bool = False) -> np.ndarray:
     """A C-contiguous (N, D) array of `dtype`. Integer and other float arrays are
     converted (a copy); arrays that already fit are passed through without a copy.
     ``bool_ok``: bool arrays read as 0/1 (for targets; data stays numeric only)."""
@@ -85,8 +87,11 @@ def as_float_matrix(x, dtype: np.dtype, who: str, what: str = "input", *,
     if a.dtype.kind not in ("fiub" if bool_ok else "fiu"):
         raise _kind_error(who, what, a)
     if a.ndim != 2:
-        hint = ("; for one sample of D features use x.reshape(1, -1), for N samples of one "
-                "feature x.reshape(-1, 1)") if a.ndim == 1 else ""
+        hint = (
+            ("; for one sample of D features use x.reshape(1, -1), for N samples of one feature x.reshape(-1, 1)")
+            if a.ndim == 1
+            else ""
+        )
         raise ValueError(f"{who}: {what} must be a 2-D array (batch, features), got shape {a.shape}{hint}")
     return np.ascontiguousarray(a, dtype=dtype)
 
@@ -96,8 +101,11 @@ def as_labels(y, who: str, what: str = "labels", n_classes: int | None = None) -
     natively, except uint64 values int64 cannot hold)."""
     a = as_array(y, who, what)
     if a.dtype.kind not in "iu":
-        hint = (" (True/False as classes 1/0: y.astype(int); binary targets of one column "
-                "are taken by BCEWithLogitsLoss)") if a.dtype.kind == "b" else ""
+        hint = (
+            (" (True/False as classes 1/0: y.astype(int); binary targets of one column are taken by BCEWithLogitsLoss)")
+            if a.dtype.kind == "b"
+            else ""
+        )
         raise TypeError(f"{who}: {what} must be integers, got dtype {a.dtype}{hint}")
     if a.ndim != 1:
         raise ValueError(f"{who}: {what} must be a 1-D array, got shape {a.shape}")
@@ -120,11 +128,15 @@ def check_binary_targets(a: np.ndarray, who: str, loss: str, what: str = "target
     first = f"{a.ravel()[bad[0]]}" + (f" at {at}" if at else "")
     values = np.unique(a)
     shown = ", ".join(map(str, values[:6])) + (", ..." if values.size > 6 else "")
-    hint = ("for -1/1 labels pass (y > 0)" if set(values.tolist()) == {-1, 1} else
-            "for more than two classes use CrossEntropyLoss (one output column per class, "
-            "integer labels 0..C-1)")
-    raise ValueError(f"{who}: {loss} takes targets in [0, 1] (0/1 labels for two classes), got "
-                     f"integer {what} with values {shown} ({first}); {hint}")
+    hint = (
+        "for -1/1 labels pass (y > 0)"
+        if set(values.tolist()) == {-1, 1}
+        else "for more than two classes use CrossEntropyLoss (one output column per class, integer labels 0..C-1)"
+    )
+    raise ValueError(
+        f"{who}: {loss} takes targets in [0, 1] (0/1 labels for two classes), got "
+        f"integer {what} with values {shown} ({first}); {hint}"
+    )
 
 
 def onehot_to_labels(y, who, n_classes=None):
@@ -133,10 +145,14 @@ def onehot_to_labels(y, who, n_classes=None):
     if a.ndim != 2:
         return a
     if n_classes is not None and a.shape[1] != n_classes:
-        raise ValueError(f"{who}: expected class labels of shape (N,) (1-D) or one-hot rows of "
-                         f"{n_classes} columns (one per class), got shape {a.shape}"
-                         + ("; for a column of labels use y.ravel()" if a.shape[1] == 1 else ""))
+        raise ValueError(
+            f"{who}: expected class labels of shape (N,) (1-D) or one-hot rows of "
+            f"{n_classes} columns (one per class), got shape {a.shape}"
+            + ("; for a column of labels use y.ravel()" if a.shape[1] == 1 else "")
+        )
     if not (np.isin(a, (0, 1)).all() and (a.sum(1) == 1).all()):
-        raise ValueError(f"{who}: expected class labels (N,) or one-hot rows; these rows are not "
-                         f"one-hot (for probability targets compile with labels=False)")
+        raise ValueError(
+            f"{who}: expected class labels (N,) or one-hot rows; these rows are not "
+            f"one-hot (for probability targets compile with labels=False)"
+        )
     return a.argmax(1)

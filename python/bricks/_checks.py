@@ -10,6 +10,7 @@ as numbers (``np.int64(3)`` is as good as ``3``); ``bool`` (and ``np.bool_``) is
 never a number, although Python makes ``True`` an int; an int is never taken for a
 float it happens to equal the other way round (``3.0`` is not an int).
 """
+
 from __future__ import annotations
 
 import math
@@ -48,8 +49,13 @@ def integer(value, who: str, name: str, *, low=None, high=None, what: str | None
     v = int(value)
     if (low is not None and v < low) or (high is not None and v > high):
         if what is None:
-            what = (f"an int in [{low}, {high}]" if low is not None and high is not None else
-                    f"an int >= {low}" if low is not None else f"an int <= {high}")
+            what = (
+                f"an int in [{low}, {high}]"
+                if low is not None and high is not None
+                else f"an int >= {low}"
+                if low is not None
+                else f"an int <= {high}"
+            )
         raise _fail(who, name, what, v)
     return v
 
@@ -82,22 +88,32 @@ def seed(value, who: str, name: str = "seed", *, none: bool = False, negative: b
 
 
 # -- numbers ---------------------------------------------------------------------------------
-def number(value, who: str, name: str, *, low=None, high=None, low_open: bool = False,
-           high_open: bool = False, finite: bool = False) -> float:
+def number(
+    value,
+    who: str,
+    name: str,
+    *,
+    low=None,
+    high=None,
+    low_open: bool = False,
+    high_open: bool = False,
+    finite: bool = False,
+) -> float:
     """A real number as a float, in the interval given by ``low``/``high`` (either may be
     None; ``*_open`` excludes the bound), finite if ``finite``. NaN is in no interval."""
     if not is_number(value):
         raise _fail(who, name, "a number", type(value).__name__, TypeError)
     v = float(value)
-    ok = ((low is None or (v > low if low_open else v >= low))
-          and (high is None or (v < high if high_open else v <= high))
-          and (not finite or math.isfinite(v)))
+    ok = (
+        (low is None or (v > low if low_open else v >= low))
+        and (high is None or (v < high if high_open else v <= high))
+        and (not finite or math.isfinite(v))
+    )
     if not ok:
         if low is not None and high is not None:
             what = f"a number in {_interval(low, high, low_open, high_open)}"
         elif low is not None or high is not None:
-            op, bound = ((">" if low_open else ">=", low) if low is not None else
-                         ("<" if high_open else "<=", high))
+            op, bound = (">" if low_open else ">=", low) if low is not None else ("<" if high_open else "<=", high)
             what = f"a {'finite ' if finite else ''}number {op} {bound}"
         else:
             what = "a finite number"

@@ -1,4 +1,5 @@
 """Old spellings kept working for a release, with a DeprecationWarning."""
+
 from __future__ import annotations
 
 import warnings
@@ -16,9 +17,12 @@ class ParamDict(dict):
         self._what = what
 
     def __call__(self):
-        warnings.warn(f"model.{self._what}() is deprecated and will be removed in the next release: "
-                      f"{self._what} is a property, as on a block; write model.{self._what} (no call)",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"model.{self._what}() is deprecated and will be removed in the next release: "
+            f"{self._what} is a property, as on a block; write model.{self._what} (no call)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self
 
     def __reduce__(self):  # pickles and copies as the plain dict it stands for

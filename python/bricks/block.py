@@ -6,6 +6,7 @@ finds blocks by name (saving and loading, pickling, the ONNX export, the tests a
 the documentation checks) reads `registry()`. Adding a block is defining its class:
 see docs/content/architecture.md, "Adding a block".
 """
+
 from __future__ import annotations
 
 from types import MappingProxyType
@@ -48,8 +49,7 @@ def block_class(name: str) -> type:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownBlockError(f"unknown block class {name!r}; the blocks are "
-                                f"{', '.join(_REGISTRY)}") from None
+        raise UnknownBlockError(f"unknown block class {name!r}; the blocks are {', '.join(_REGISTRY)}") from None
 
 
 def _defined_in_bricks(cls) -> bool:
@@ -62,9 +62,11 @@ def _register(cls) -> None:
     prev = _REGISTRY.get(name)
     same = prev is not None and (prev.__module__, prev.__qualname__) == (cls.__module__, cls.__qualname__)
     if prev is not None and not same:
-        raise TypeError(f"Block: two block classes are named {name!r} ({prev.__module__}.{prev.__qualname__} "
-                        f"and {cls.__module__}.{cls.__qualname__}); a block's class name is its name in "
-                        f"saved files and must be unique")
+        raise TypeError(
+            f"Block: two block classes are named {name!r} ({prev.__module__}.{prev.__qualname__} "
+            f"and {cls.__module__}.{cls.__qualname__}); a block's class name is its name in "
+            f"saved files and must be unique"
+        )
     _REGISTRY[name] = cls  # the same class again (a module reloaded): the new one
 
 
@@ -200,9 +202,7 @@ class Block:
     # -- helpers ---------------------------------------------------------------
     def _check_arity(self, args, verb):
         if len(args) != self.n_inputs:
-            raise TypeError(
-                f"{self._core.name}: {verb} takes {self.n_inputs} input(s), got {len(args)}"
-            )
+            raise TypeError(f"{self._core.name}: {verb} takes {self.n_inputs} input(s), got {len(args)}")
 
     def _as_input(self, x, i):
         return as_float_matrix(x, self.dtype, self._core.name, f"input {i}")
@@ -231,8 +231,9 @@ def _unpickle_block(spec, params):
     for k, a in want.items():  # all checked before any is written
         v = np.asarray(params[k])
         if v.shape != a.shape or v.dtype != a.dtype:
-            raise ValueError(f"unpickle {block.name}: parameter {k!r} is {v.dtype} {v.shape}, "
-                             f"expected {a.dtype} {a.shape}")
+            raise ValueError(
+                f"unpickle {block.name}: parameter {k!r} is {v.dtype} {v.shape}, expected {a.dtype} {a.shape}"
+            )
         if not np.isfinite(v).all():
             raise ValueError(f"unpickle {block.name}: parameter {k!r} contains NaN or infinite values")
     for k, a in want.items():

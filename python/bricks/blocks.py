@@ -4,6 +4,7 @@ Each docstring gives the forward formula, the backward formula for every input
 (the vector-Jacobian product for an upstream gradient dy), the shapes, and what
 forward caches for backward.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,7 @@ _MAX_SIZE = 2**31 - 1  # OpenBLAS here takes 32-bit sizes
 
 def _size(v, who: str, name: str) -> int:
     """A layer width: a positive int the matrix kernels can take."""
-    return _checks.positive_int(v, who, name, maximum=_MAX_SIZE,
-                                why="2**31 - 1, the matrix kernels' 32-bit sizes")
+    return _checks.positive_int(v, who, name, maximum=_MAX_SIZE, why="2**31 - 1, the matrix kernels' 32-bit sizes")
 
 
 def _bytes(n: float) -> str:
@@ -38,8 +38,10 @@ def _memory_error(who: str, shapes: dict, dtype: str, have: int | None = None) -
     one, total = math.prod(shape) * item, _need(shapes, dtype)
     dims = " x ".join(map(str, shape))
     where = f"; this machine has {_bytes(have)} of memory" if have else ""
-    return MemoryError(f"{who}: {name} of {dims} {dtype} needs {_bytes(one)} ({_bytes(total)} for all "
-                       f"parameters with their gradients){where}")
+    return MemoryError(
+        f"{who}: {name} of {dims} {dtype} needs {_bytes(one)} ({_bytes(total)} for all "
+        f"parameters with their gradients){where}"
+    )
 
 
 def _physical_memory() -> int | None:
@@ -89,8 +91,16 @@ class Linear(Block):
         >>> logits = lin.forward(images)          # (N, 784) -> (N, 10)
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
-                 init: str = "glorot_uniform", dtype=None, seed=None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        init: str = "glorot_uniform",
+        dtype=None,
+        seed=None,
+    ):
         in_features = _size(in_features, "Linear", "in_features")
         out_features = _size(out_features, "Linear", "out_features")
         dt = init_dtype(dtype, "Linear")
@@ -102,8 +112,7 @@ class Linear(Block):
         except MemoryError:
             raise _memory_error(who, shapes, dt) from None
         super().__init__(core)
-        self._cfg = {"in_features": in_features, "out_features": out_features,
-                     "bias": bool(bias), "init": str(init)}
+        self._cfg = {"in_features": in_features, "out_features": out_features, "bias": bool(bias), "init": str(init)}
 
     @property
     def in_features(self) -> int:
@@ -130,6 +139,7 @@ class ReLU(_Simple):
     Backward: dL/dx = dy ⊙ 1[y > 0] (gates the gradient; 0 at the kink x = 0).
     Shapes: x, y (N, D). Caches: y.
     """
+
     _core_cls = _core.ReLU
 
 
@@ -139,6 +149,7 @@ class Sigmoid(_Simple):
     Backward (from the output): dL/dx = dy ⊙ y (1 − y).
     Shapes: x, y (N, D). Caches: y.
     """
+
     _core_cls = _core.Sigmoid
 
 
@@ -148,6 +159,7 @@ class Tanh(_Simple):
     Backward (from the output): dL/dx = dy ⊙ (1 − y²).
     Shapes: x, y (N, D). Caches: y.
     """
+
     _core_cls = _core.Tanh
 
 
@@ -157,6 +169,7 @@ class Softmax(_Simple):
     Backward: dL/dx = y ⊙ (dy − ⟨dy, y⟩), the inner product taken per row.
     Shapes: x, y (N, C). Caches: y.
     """
+
     _core_cls = _core.Softmax
 
 
@@ -166,6 +179,7 @@ class LogSoftmax(_Simple):
     Backward: dL/dx = dy − softmax(x) ⊙ Σ_k dy_ik, with softmax(x) = e^y.
     Shapes: x, y (N, C). Caches: y.
     """
+
     _core_cls = _core.LogSoftmax
 
 
@@ -176,6 +190,7 @@ class Hadamard(_Simple):
     Shapes: a, b, y (N, D). Caches: a and b.
     ``forward(a, b)`` returns y; ``backward(dy)`` returns the tuple (dL/da, dL/db).
     """
+
     n_inputs = 2
     _core_cls = _core.Hadamard
 

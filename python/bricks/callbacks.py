@@ -1,4 +1,5 @@
 """Callbacks for ``Model.fit``: early stopping, checkpoints, learning-rate schedules, callables."""
+
 from __future__ import annotations
 
 import math
@@ -67,8 +68,7 @@ class _Monitor(Callback):
 
     def _value(self, logs):
         if self.monitor not in (logs or {}):
-            raise KeyError(f"{type(self).__name__}: metric {self.monitor!r} is not logged; "
-                           f"have {sorted(logs or {})}")
+            raise KeyError(f"{type(self).__name__}: metric {self.monitor!r} is not logged; have {sorted(logs or {})}")
         return logs[self.monitor]
 
     def _improved(self, v):
@@ -79,8 +79,7 @@ class EarlyStopping(_Monitor):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs;
     with ``restore_best_weights`` the model ends with the weights of its best epoch."""
 
-    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto",
-                 restore_best_weights=True):
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="auto", restore_best_weights=True):
         super().__init__(monitor, mode, min_delta)
         self.patience = _checks.non_negative_int(patience, "EarlyStopping", "patience")
         self.restore = bool(restore_best_weights)

@@ -4,6 +4,7 @@
 per output element) or from central finite differences of forward; ``gradcheck``
 compares the two for every input and every parameter.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,10 +30,12 @@ class _Fn:
         self.f, self.setup = f, setup or (lambda: None)
         self.is_loss = isinstance(f, Loss)
         if np.dtype(getattr(f, "dtype", np.float64)) != np.float64:
-            raise TypeError(f"{f!r}: gradient checks need a float64 block or model "
-                            f"(build it with dtype=np.float64), got {f.dtype}")
-        self.inputs = [np.array(x, dtype=np.float64 if np.asarray(x).dtype.kind == "f"
-                                else np.asarray(x).dtype) for x in inputs]
+            raise TypeError(
+                f"{f!r}: gradient checks need a float64 block or model (build it with dtype=np.float64), got {f.dtype}"
+            )
+        self.inputs = [
+            np.array(x, dtype=np.float64 if np.asarray(x).dtype.kind == "f" else np.asarray(x).dtype) for x in inputs
+        ]
         self.params = dict(f.params)
 
     def grads(self):
@@ -82,15 +85,19 @@ def _check_deterministic(fn: _Fn):
     d = d[np.isfinite(d)]
     by = f" (by up to {d.max():.3g})" if d.size else ""
     drops = _random_blocks(fn.f)
-    why = (f"{', '.join(drops)} {'is' if len(drops) == 1 else 'are'} in training mode, where the "
-           f"Dropout mask changes between evaluations. Check in eval mode (call .eval() first), or "
-           f"fix the mask by reseeding it before every forward: setup=lambda: drop.reseed(0) for "
-           f"each such Dropout `drop`"
-           if drops else
-           "something in it draws new random numbers on every forward; pass setup= to reset "
-           "that state before every forward")
-    raise NondeterministicError(f"{fn.f!r}: forward is not deterministic: two forwards at the same "
-                                f"point differ{by}, so finite differences cannot check backward: {why}")
+    why = (
+        f"{', '.join(drops)} {'is' if len(drops) == 1 else 'are'} in training mode, where the "
+        f"Dropout mask changes between evaluations. Check in eval mode (call .eval() first), or "
+        f"fix the mask by reseeding it before every forward: setup=lambda: drop.reseed(0) for "
+        f"each such Dropout `drop`"
+        if drops
+        else "something in it draws new random numbers on every forward; pass setup= to reset "
+        "that state before every forward"
+    )
+    raise NondeterministicError(
+        f"{fn.f!r}: forward is not deterministic: two forwards at the same "
+        f"point differ{by}, so finite differences cannot check backward: {why}"
+    )
 
 
 def _analytic(fn: _Fn):
@@ -145,8 +152,7 @@ def jacobian(f, *inputs, wrt=0, numeric: bool = False, eps: float = 1e-6, setup=
     fn = _Fn(f, inputs, setup)
     label = f"input {wrt}" if isinstance(wrt, int) else f"parameter {wrt!r}"
     if label not in dict(fn.targets()):
-        raise ValueError(f"{f!r}: nothing to differentiate by {wrt!r}; have "
-                         f"{[lbl for lbl, _ in fn.targets()]}")
+        raise ValueError(f"{f!r}: nothing to differentiate by {wrt!r}; have {[lbl for lbl, _ in fn.targets()]}")
     if numeric:
         _check_deterministic(fn)
     return (_numeric(fn, eps) if numeric else _analytic(fn))[label]
@@ -174,5 +180,6 @@ def gradcheck(f, *inputs, eps: float = 1e-6, tol: float = 1e-6, setup=None) -> b
             raise GradcheckError(
                 f"{f!r}: Jacobian of {label} is wrong at (output {k[0]}, element {k[1]}): "
                 f"backward {a[label][k]:.10g}, finite differences {n[label][k]:.10g} "
-                f"(error {err.max():.3g} > tol {tol:g})")
+                f"(error {err.max():.3g} > tol {tol:g})"
+            )
     return True

@@ -24,6 +24,7 @@ MNIST from the standard IDX files (plain or .gz)::
 This module uses only NumPy and the standard library (it does not touch the
 native core).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -67,9 +68,7 @@ def _rng(who: str, seed) -> np.random.Generator:
     if seed is None or isinstance(seed, np.random.Generator):
         return np.random.default_rng(seed)
     if not _checks.is_int(seed):
-        raise TypeError(
-            f"{who}: seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}"
-        )
+        raise TypeError(f"{who}: seed must be an int, a numpy.random.Generator or None, got {type(seed).__name__}")
     return np.random.default_rng(_checks.seed(seed, who, negative=False))
 
 
@@ -192,8 +191,7 @@ def blobs(n_samples: int = 300, centers=3, n_features: int = 2, cluster_std=1.0,
         C = rng.uniform(-10.0, 10.0, size=(k, d))
     elif isinstance(centers, (bool, str, bytes)) or centers is None or isinstance(centers, numbers.Number):
         raise TypeError(
-            f"{who}: centers must be an int or an array of shape (n_centers, n_features), "
-            f"got {type(centers).__name__}"
+            f"{who}: centers must be an int or an array of shape (n_centers, n_features), got {type(centers).__name__}"
         )
     else:
         C = np.asarray(centers)
@@ -217,7 +215,9 @@ def blobs(n_samples: int = 300, centers=3, n_features: int = 2, cluster_std=1.0,
             raise TypeError(f"{who}: cluster_std must be real numbers, got dtype {stds.dtype}")
         stds = stds.astype(np.float64)
         if stds.shape != (k,):
-            raise ValueError(f"{who}: cluster_std must be a number or have one entry per center ({k}), got shape {stds.shape}")
+            raise ValueError(
+                f"{who}: cluster_std must be a number or have one entry per center ({k}), got shape {stds.shape}"
+            )
         if not np.isfinite(stds).all() or (stds < 0).any():
             raise ValueError(f"{who}: cluster_std must be finite and >= 0, got {stds.tolist()}")
     Xs, ys = [], []
@@ -335,9 +335,7 @@ def train_test_split(X, y, test_size=0.2, seed=None, stratify: bool = False):
             raise ValueError(f"{who}: test_size as a fraction must be in (0, 1), got {frac}")
         n_test = math.ceil(frac * n)
         if n_test >= n:
-            raise ValueError(
-                f"{who}: test_size={frac} leaves no training rows out of {n}; use a smaller test_size"
-            )
+            raise ValueError(f"{who}: test_size={frac} leaves no training rows out of {n}; use a smaller test_size")
     stratify = _checks.boolean(stratify, who, "stratify")
     rng = _rng(who, seed)
     if not stratify:
@@ -357,7 +355,7 @@ def train_test_split(X, y, test_size=0.2, seed=None, stratify: bool = False):
         for c in range(len(classes)):
             members = rng.permutation(np.flatnonzero(inverse == c))
             tests.append(members[: per_class[c]])
-            trains.append(members[per_class[c]:])
+            trains.append(members[per_class[c] :])
         test_idx = rng.permutation(np.concatenate(tests))
         train_idx = rng.permutation(np.concatenate(trains))
     return X[train_idx], X[test_idx], y[train_idx], y[test_idx]
@@ -439,7 +437,7 @@ def _read_idx(path, who: str, expect_magic: int | None = None, what: str = "IDX"
                     f"{who}: {name}: truncated header: expected {4 * ndim} bytes of dimension sizes "
                     f"for {ndim} dimensions, found {len(dims_raw)}"
                 )
-            shape = tuple(int.from_bytes(dims_raw[4 * i: 4 * i + 4], "big") for i in range(ndim))
+            shape = tuple(int.from_bytes(dims_raw[4 * i : 4 * i + 4], "big") for i in range(ndim))
             expected = math.prod(shape) * dtype.itemsize
             data = _read_exact(raw, expected)
             if len(data) < expected:

@@ -5,6 +5,7 @@ and hands it to the native executor, which runs a whole forward, backward or
 training step in one call with the GIL released. Where a node feeds several blocks
 its gradient is the sum of theirs (the multivariate chain rule).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -19,6 +20,7 @@ from .blocks import Sigmoid, Softmax
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss
 from .node import Input, Node
 from .optim import check_optimizer
+
 
 def _as_list(x, what):
     if x is None:
@@ -95,8 +97,9 @@ class Model:
         reached = {n._uid for n in order}
         for n in order:
             if n.block is None and n._uid not in in_ids:
-                raise ValueError(f"Model: node {n.name!r} is an input the graph depends on "
-                                 f"but it is not among the model's inputs")
+                raise ValueError(
+                    f"Model: node {n.name!r} is an input the graph depends on but it is not among the model's inputs"
+                )
         for n in self.inputs:
             if n._uid not in reached:
                 raise ValueError(f"Model: input {n.name!r} is dangling (no output or loss depends on it)")
@@ -121,9 +124,11 @@ class Model:
             if uses[id(n.block)] > 1:
                 if not self.share_weights:
                     users = [m.name for m in self._nodes if m.block is n.block]
-                    raise ValueError(f"Model: block {n.block.name} is used at nodes {users}; "
-                                     f"pass share_weights=True to share its weights, or use "
-                                     f"separate blocks")
+                    raise ValueError(
+                        f"Model: block {n.block.name} is used at nodes {users}; "
+                        f"pass share_weights=True to share its weights, or use "
+                        f"separate blocks"
+                    )
                 if id(n.block) in seen:
                     core = core.clone_shared()
                 seen.add(id(n.block))
@@ -205,16 +210,23 @@ class Model:
         out = [None] * len(self.inputs)
         for i, a in zip(indices, arrays):
             node = self.inputs[i]
-            if (type(a) is np.ndarray and a.dtype == (np.int64 if node.labels else self.dtype)
-                    and a.ndim == (1 if node.labels else 2) and a.flags.c_contiguous):
+            if (
+                type(a) is np.ndarray
+                and a.dtype == (np.int64 if node.labels else self.dtype)
+                and a.ndim == (1 if node.labels else 2)
+                and a.flags.c_contiguous
+            ):
                 out[i] = a  # already fits: the hot path of train_step skips conversion
                 continue
             who = f"{type(self).__name__} input {node.name!r}"
             if node.labels and np.ndim(a) == 2:  # one-hot rows, as fit and evaluate take them
                 a = onehot_to_labels(a, who, self.label_classes(node))
             target = any(n.inputs[1] is node for n in self.losses)  # loss targets read bool as 0/1
-            out[i] = (as_labels(a, who, "class labels") if node.labels
-                      else as_float_matrix(a, self.dtype, who, bool_ok=target))
+            out[i] = (
+                as_labels(a, who, "class labels")
+                if node.labels
+                else as_float_matrix(a, self.dtype, who, bool_ok=target)
+            )
         return out
 
     def _select(self, xs, allow_pred_only):
@@ -223,8 +235,7 @@ class Model:
             return list(range(n))
         if allow_pred_only and n == len(self._pred_inputs):
             return self._pred_inputs
-        want = f"{len(self.inputs)}" + (f" (or {len(self._pred_inputs)} for the outputs)"
-                                        if allow_pred_only else "")
+        want = f"{len(self.inputs)}" + (f" (or {len(self._pred_inputs)} for the outputs)" if allow_pred_only else "")
         raise TypeError(f"Model: expected {want} input array(s), got {n}")
 
     @staticmethod
@@ -253,12 +264,16 @@ class Model:
         gradients of the outputs (after forward). Parameter gradients accumulate.
         Returns the gradients w.r.t. the inputs that were fed (None for labels)."""
         if getattr(self, "_serial", None) is None:
-            raise _core.StateError("Model: backward called before forward: call forward(X) (or "
-                                   "compute_loss(X, T)) first; predict, evaluate, fit and train_step "
-                                   "keep nothing for backward")
+            raise _core.StateError(
+                "Model: backward called before forward: call forward(X) (or "
+                "compute_loss(X, T)) first; predict, evaluate, fit and train_step "
+                "keep nothing for backward"
+            )
         if self._graph is not None and self._serial != self._graph.forward_serial:
-            raise _core.StateError("Model: predict/evaluate/fit/train_step ran a forward of their own since "
-                                   "this model's forward; call forward (or compute_loss) again before backward")
+            raise _core.StateError(
+                "Model: predict/evaluate/fit/train_step ran a forward of their own since "
+                "this model's forward; call forward (or compute_loss) again before backward"
+            )
         if dys:
             if len(dys) != len(self.outputs):
                 raise TypeError(f"Model: expected {len(self.outputs)} output gradient(s), got {len(dys)}")
@@ -382,8 +397,9 @@ class Model:
     def _check_compile(self, loss, optimizer):
         """Validate before changing anything: a failed compile leaves the model as it was."""
         if not isinstance(loss, Loss):
-            raise TypeError(f"compile: loss must be a bricks loss block (e.g. bk.CrossEntropyLoss()), "
-                            f"got {type(loss).__name__}")
+            raise TypeError(
+                f"compile: loss must be a bricks loss block (e.g. bk.CrossEntropyLoss()), got {type(loss).__name__}"
+            )
         if loss.dtype != self.dtype:
             raise TypeError(f"compile: {type(loss).__name__} is {loss.dtype} but the model is {self.dtype}")
         if optimizer is not None:
@@ -391,11 +407,14 @@ class Model:
         last = self.outputs[0].block if self.outputs else (self.blocks[-1] if self.blocks else None)
         for lossk, actk in ((CrossEntropyLoss, Softmax), (BCEWithLogitsLoss, Sigmoid)):
             if isinstance(loss, lossk) and isinstance(last, actk):
-                warnings.warn(f"compile: {type(loss).__name__} takes logits but the model ends in "
-                              f"{type(last).__name__}, so it is applied twice; drop the final "
-                              f"{type(last).__name__} (predict_proba still gives probabilities)"
-                              + (" or use BCELoss" if lossk is BCEWithLogitsLoss else ""),
-                              UserWarning, stacklevel=3)
+                warnings.warn(
+                    f"compile: {type(loss).__name__} takes logits but the model ends in "
+                    f"{type(last).__name__}, so it is applied twice; drop the final "
+                    f"{type(last).__name__} (predict_proba still gives probabilities)"
+                    + (" or use BCELoss" if lossk is BCEWithLogitsLoss else ""),
+                    UserWarning,
+                    stacklevel=3,
+                )
 
     # -- parameters and modes ------------------------------------------------------
     def named_blocks(self) -> list:
@@ -411,14 +430,12 @@ class Model:
     def params(self) -> dict:
         """Every parameter as a NumPy view of native memory, keyed `"node.name"`
         (a property, as on a block; the old call ``params()`` warns)."""
-        return ParamDict({f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.params.items()},
-                         "params")
+        return ParamDict({f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.params.items()}, "params")
 
     @property
     def grads(self) -> dict:
         """Accumulated gradients, keyed like ``params`` (a property; ``grads()`` warns)."""
-        return ParamDict({f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.grads.items()},
-                         "grads")
+        return ParamDict({f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.grads.items()}, "grads")
 
     def zero_grad(self) -> None:
         self._graph.zero_grad()
@@ -457,6 +474,7 @@ class Model:
 
     def to_dot(self) -> str:
         """The graph in Graphviz DOT (blocks and shapes)."""
+
         def q(*parts):  # a DOT string: quotes and backslashes escaped, parts on lines
             esc = (str(p).replace("\\", "\\\\").replace('"', '\\"') for p in parts)
             return '"' + "\\n".join(esc) + '"'
@@ -472,5 +490,7 @@ class Model:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return (f"Model(inputs={[n.name for n in self.inputs]}, "
-                f"outputs={[n.name for n in self.outputs]}, losses={[n.name for n in self.losses]})")
+        return (
+            f"Model(inputs={[n.name for n in self.inputs]}, "
+            f"outputs={[n.name for n in self.outputs]}, losses={[n.name for n in self.losses]})"
+        )

@@ -17,6 +17,7 @@ unchanged:
 A general ``bk.Model`` works too when its blocks form one chain from its input to
 its output (losses aside).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
@@ -45,13 +46,16 @@ def chain_blocks(model) -> list:
         raise TypeError(f"state_dict: expected a bricks Model or Sequential, got {type(model).__name__}")
     nodes = [n for n in model.nodes if not n.is_loss]
     if len(model.outputs) != 1 or model.outputs[0].block is None:
-        raise ValueError(f"state_dict: PyTorch names only chains; this model has "
-                         f"{len(model.outputs)} outputs (needs exactly one block output)")
+        raise ValueError(
+            f"state_dict: PyTorch names only chains; this model has "
+            f"{len(model.outputs)} outputs (needs exactly one block output)"
+        )
     chain, n = [], model.outputs[0]
     while n.block is not None:
         if len(n.inputs) != 1:
-            raise ValueError(f"state_dict: PyTorch names only chains; node {n.name!r} "
-                             f"({n.block.name}) takes {len(n.inputs)} inputs")
+            raise ValueError(
+                f"state_dict: PyTorch names only chains; node {n.name!r} ({n.block.name}) takes {len(n.inputs)} inputs"
+            )
         chain.append(n)
         n = n.inputs[0]
     if n.labels:
@@ -59,8 +63,10 @@ def chain_blocks(model) -> list:
     chain.reverse()
     off = [m.name for m in nodes if all(m is not c for c in chain)]
     if off:
-        raise ValueError(f"state_dict: PyTorch names only chains; nodes {off} are off the path "
-                         f"from input {n.name!r} to output {model.outputs[0].name!r}")
+        raise ValueError(
+            f"state_dict: PyTorch names only chains; nodes {off} are off the path "
+            f"from input {n.name!r} to output {model.outputs[0].name!r}"
+        )
     return [c.block for c in chain]
 
 
@@ -89,15 +95,18 @@ def _to_numpy(key, v):
         try:
             v = v.detach().cpu().numpy()
         except Exception as e:  # e.g. bfloat16, which NumPy has no type for
-            raise TypeError(f"load_state_dict: {key!r} could not be converted to a NumPy array: "
-                            f"{e} (convert it to float32/float64 first)") from None
+            raise TypeError(
+                f"load_state_dict: {key!r} could not be converted to a NumPy array: "
+                f"{e} (convert it to float32/float64 first)"
+            ) from None
     try:
         a = np.asarray(v)
     except Exception as e:
         raise TypeError(f"load_state_dict: {key!r} is not an array ({type(v).__name__}): {e}") from None
     if a.dtype.kind != "f":
-        raise TypeError(f"load_state_dict: {key!r} has dtype {a.dtype}; expected floating-point "
-                        f"weights (float16/32/64)")
+        raise TypeError(
+            f"load_state_dict: {key!r} has dtype {a.dtype}; expected floating-point weights (float16/32/64)"
+        )
     return a
 
 
@@ -112,8 +121,7 @@ def load_state_dict(model, state_dict, strict: bool = True) -> IncompatibleKeys:
     copied: on error the model is unchanged.
     """
     if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
-        raise TypeError(f"load_state_dict: expected a mapping of names to arrays, "
-                        f"got {type(state_dict).__name__}")
+        raise TypeError(f"load_state_dict: expected a mapping of names to arrays, got {type(state_dict).__name__}")
     named = _named(model)
     want = [k for k, _, _ in named]
     have = list(state_dict.keys())
@@ -127,8 +135,9 @@ def load_state_dict(model, state_dict, strict: bool = True) -> IncompatibleKeys:
         hint = ""
         if unexpected and any(k.startswith("module.") for k in unexpected):
             hint = " (strip the 'module.' prefix that DataParallel adds)"
-        raise ValueError(f"load_state_dict: keys do not match the model's {want}: "
-                       f"missing {missing}, unexpected {unexpected}{hint}")
+        raise ValueError(
+            f"load_state_dict: keys do not match the model's {want}: missing {missing}, unexpected {unexpected}{hint}"
+        )
     dtype = np.dtype(model.dtype)
     staged = []
     for k, blk, p in named:
@@ -137,8 +146,10 @@ def load_state_dict(model, state_dict, strict: bool = True) -> IncompatibleKeys:
         a = _to_numpy(k, state_dict[k])
         target = blk.params[p]
         if a.shape != target.shape:
-            raise ValueError(f"load_state_dict: shape mismatch for {k!r}: got {tuple(a.shape)}, "
-                             f"the model has {tuple(target.shape)} ({blk.name}.{p})")
+            raise ValueError(
+                f"load_state_dict: shape mismatch for {k!r}: got {tuple(a.shape)}, "
+                f"the model has {tuple(target.shape)} ({blk.name}.{p})"
+            )
         if not np.all(np.isfinite(a)):
             raise ValueError(f"load_state_dict: {k!r} contains NaN or infinite values")
         staged.append((k, blk, p, a.astype(dtype, copy=False)))
@@ -146,8 +157,9 @@ def load_state_dict(model, state_dict, strict: bool = True) -> IncompatibleKeys:
     for k, blk, p, a in staged:  # a block used twice in the chain gets one value
         prev = seen.setdefault((id(blk), p), (k, a))
         if prev[1] is not a and not np.array_equal(prev[1], a):
-            raise ValueError(f"load_state_dict: {prev[0]!r} and {k!r} are the same shared "
-                             f"parameter but hold different values")
+            raise ValueError(
+                f"load_state_dict: {prev[0]!r} and {k!r} are the same shared parameter but hold different values"
+            )
     for _, blk, p, a in staged:
         blk.params[p][...] = a
     return IncompatibleKeys(missing, unexpected)

@@ -12,6 +12,7 @@ it trusts nothing in one: the members' declared shapes, dtypes and sizes must be
 the architecture needs before any block is built or any array inflated, and every
 value must be finite before the model is changed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -55,8 +56,12 @@ def _optimizer_spec(opt):
 
 def architecture(model) -> dict:
     """The model's architecture (and training set-up) as a JSON-able dict."""
-    arch = {"format": FORMAT, "version": VERSION, "dtype": str(model.dtype),
-            "optimizer": _optimizer_spec(model.optimizer)}
+    arch = {
+        "format": FORMAT,
+        "version": VERSION,
+        "dtype": str(model.dtype),
+        "optimizer": _optimizer_spec(model.optimizer),
+    }
     if isinstance(model, Sequential):
         arch["kind"] = "Sequential"
         arch["blocks"] = [b.spec() for b in model]
@@ -71,9 +76,15 @@ def architecture(model) -> dict:
             index[id(n.block)] = len(blocks)
             blocks.append(n.block.spec())
         nodes.append({"name": n.name, "block": index[id(n.block)], "inputs": [u.name for u in n.inputs]})
-    arch.update(kind="Model", blocks=blocks, nodes=nodes, share_weights=model.share_weights,
-                inputs=[{"name": n.name, "features": n.features, "labels": n.labels} for n in model.inputs],
-                outputs=[n.name for n in model.outputs], losses=[n.name for n in model.losses])
+    arch.update(
+        kind="Model",
+        blocks=blocks,
+        nodes=nodes,
+        share_weights=model.share_weights,
+        inputs=[{"name": n.name, "features": n.features, "labels": n.labels} for n in model.inputs],
+        outputs=[n.name for n in model.outputs],
+        losses=[n.name for n in model.losses],
+    )
     return arch
 
 
@@ -248,9 +259,13 @@ def load(path):
     return _restore(arch, files, path)
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _not_regular(path, mode) -> ValueError:
@@ -284,8 +299,18 @@ def _unreadable(path, e) -> ValueError:
 
 
 # what a damaged archive raises while zipfile and NumPy read it
-_DAMAGE = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, KeyError,
-           NotImplementedError, RuntimeError, OverflowError, zlib.error)
+_DAMAGE = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    EOFError,
+    OSError,
+    ValueError,
+    KeyError,
+    NotImplementedError,
+    RuntimeError,
+    OverflowError,
+    zlib.error,
+)
 
 
 def _some(names, n=8) -> str:
@@ -299,8 +324,9 @@ def _read(path):
     `_members`, `_expect` and `_declared`) before any array is inflated."""
     with _open_regular(path) as f:
         if f.read(6) == b"\x93NUMPY":
-            raise ValueError(f"load: {path} is not a readable bricks model file: it is a single .npy "
-                             f"array, expected an .npz archive")
+            raise ValueError(
+                f"load: {path} is not a readable bricks model file: it is a single .npy array, expected an .npz archive"
+            )
         f.seek(0)
         try:
             zf = zipfile.ZipFile(f)
@@ -320,22 +346,29 @@ def _members(zf, path) -> dict:
     infos = zf.infolist()
     names = [i.filename[:-4] if i.filename.endswith(".npy") else i.filename for i in infos]
     if ARCH not in names:
-        raise ValueError(f"load: {path} is a zip archive but not a bricks model file: expected the "
-                         f"members {ARCH!r} (the architecture), 'param/<name>' and 'optim/<i>', "
-                         f"found {_some(names)}")
+        raise ValueError(
+            f"load: {path} is a zip archive but not a bricks model file: expected the "
+            f"members {ARCH!r} (the architecture), 'param/<name>' and 'optim/<i>', "
+            f"found {_some(names)}"
+        )
     out = {}
     for k, i in zip(names, infos):
         if k in out:
             raise _unreadable(path, f"member {k!r} appears twice")
         if not i.filename.endswith(".npy"):
-            raise ValueError(f"load: {path} member {i.filename!r} is not a .npy array; a bricks model "
-                             f"file holds only {ARCH!r}, 'param/<name>' and 'optim/<i>' arrays")
+            raise ValueError(
+                f"load: {path} member {i.filename!r} is not a .npy array; a bricks model "
+                f"file holds only {ARCH!r}, 'param/<name>' and 'optim/<i>' arrays"
+            )
         if i.flag_bits & 0x1:
             raise _unreadable(path, f"member {k!r} is encrypted")
         # bzip2 and LZMA members inflate without a bound on each read: only what NumPy writes
         if i.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise _unreadable(path, f"member {k!r} uses zip compression method {i.compress_type}; "
-                                    f"expected stored (np.savez) or deflated (np.savez_compressed)")
+            raise _unreadable(
+                path,
+                f"member {k!r} uses zip compression method {i.compress_type}; "
+                f"expected stored (np.savez) or deflated (np.savez_compressed)",
+            )
         out[k] = i
     return out
 
@@ -367,18 +400,24 @@ def _check_size(info, dtype, shape, offset, path):
     says, the zip reader stops at the directory's size."""
     implied = offset + math.prod(shape) * dtype.itemsize
     if info.file_size != implied:
-        raise _unreadable(path, f"member {info.filename[:-4]!r} declares {info.file_size} bytes in the zip "
-                                f"directory, but its .npy header ({_kind(dtype, shape)}) implies {implied}")
+        raise _unreadable(
+            path,
+            f"member {info.filename[:-4]!r} declares {info.file_size} bytes in the zip "
+            f"directory, but its .npy header ({_kind(dtype, shape)}) implies {implied}",
+        )
 
 
 def _read_arch(zf, info, path) -> str:
     if info.file_size > _MAX_ARCH_BYTES:
-        raise ValueError(f"load: {path} declares a {info.file_size}-byte architecture ({ARCH!r}); "
-                         f"expected at most {_MAX_ARCH_BYTES} bytes")
+        raise ValueError(
+            f"load: {path} declares a {info.file_size}-byte architecture ({ARCH!r}); "
+            f"expected at most {_MAX_ARCH_BYTES} bytes"
+        )
     dtype, shape, offset = _header(zf, info, path)
     if dtype.kind != "U" or shape != ():
-        raise ValueError(f"load: {path} member {ARCH!r} is {_kind(dtype, shape)}, expected a text scalar "
-                         f"(the architecture as JSON)")
+        raise ValueError(
+            f"load: {path} member {ARCH!r} is {_kind(dtype, shape)}, expected a text scalar (the architecture as JSON)"
+        )
     _check_size(info, dtype, shape, offset, path)
     return str(_read_array(zf, info, path)[()])
 
@@ -396,8 +435,9 @@ def _declared(zf, infos, want, path) -> None:
 def _same_members(want, have, path) -> None:
     missing, unexpected = want.keys() - have.keys(), have.keys() - want.keys()
     if missing or unexpected:
-        found = [f"{what} {_some(names)}" for what, names in (("missing", missing), ("unexpected", unexpected))
-                 if names]
+        found = [
+            f"{what} {_some(names)}" for what, names in (("missing", missing), ("unexpected", unexpected)) if names
+        ]
         raise ValueError(f"load: {path} does not hold the members its architecture needs: {', '.join(found)}")
 
 
@@ -438,8 +478,7 @@ def _parse_arch(text, path) -> dict:
         got = arch.get("format") if isinstance(arch, dict) else type(arch).__name__
         raise ValueError(f"load: {path} is not a bricks model file (format {got!r}, expected {FORMAT!r})")
     if arch.get("version") != VERSION:
-        raise ValueError(f"load: {path} has format version {arch.get('version')}, "
-                         f"this bricks reads version {VERSION}")
+        raise ValueError(f"load: {path} has format version {arch.get('version')}, this bricks reads version {VERSION}")
     return arch
 
 
@@ -456,8 +495,7 @@ class _Want:
 
 def _check_kind(want, dtype, shape, path):
     if dtype != want.dtype or tuple(shape) != want.shape:
-        raise ValueError(f"load: {path} {want.what} is {_kind(dtype, shape)}, "
-                         f"expected {_kind(want.dtype, want.shape)}")
+        raise ValueError(f"load: {path} {want.what} is {_kind(dtype, shape)}, expected {_kind(want.dtype, want.shape)}")
 
 
 def _linear_params(cfg, where):
@@ -560,8 +598,9 @@ def _expect_members(arch) -> dict:
         kinds = _STATE[spec["type"]](spec["defaults"])
         state = [(p, core_shape, label, nonneg) for p, core_shape in order for label, nonneg in kinds]
         for i, (p, core_shape, label, nonneg) in enumerate(state):
-            want[f"optim/{i}"] = _Want(dtype, core_shape, f"optimizer state 'optim/{i}' "
-                                       f"({spec['type']} {label} of {p!r})", nonneg)
+            want[f"optim/{i}"] = _Want(
+                dtype, core_shape, f"optimizer state 'optim/{i}' ({spec['type']} {label} of {p!r})", nonneg
+            )
     return want
 
 
@@ -577,11 +616,14 @@ def _check_values(files, want, path) -> None:
         _check_kind(w, a.dtype, a.shape, path)
         if not np.isfinite(a).all():
             bad = a.size - np.count_nonzero(np.isfinite(a))
-            raise ValueError(f"load: {path} {w.what} holds {bad} non-finite value(s) (NaN or infinite) "
-                             f"of {a.size}; expected finite numbers")
+            raise ValueError(
+                f"load: {path} {w.what} holds {bad} non-finite value(s) (NaN or infinite) "
+                f"of {a.size}; expected finite numbers"
+            )
         if w.nonnegative and (a < 0).any():
-            raise ValueError(f"load: {path} {w.what} holds {np.count_nonzero(a < 0)} negative value(s); "
-                             f"expected values >= 0")
+            raise ValueError(
+                f"load: {path} {w.what} holds {np.count_nonzero(a < 0)} negative value(s); expected values >= 0"
+            )
 
 
 def _build(arch):
@@ -592,22 +634,25 @@ def _build(arch):
         model = Sequential(*[from_spec(s) for s in specs])
         if arch.get("loss"):
             loss = arch["loss"]
-            model.compile(from_spec({**loss, "config": {**loss["config"], "dtype": dtype}}),
-                          labels=loss["labels"])
+            model.compile(from_spec({**loss, "config": {**loss["config"], "dtype": dtype}}), labels=loss["labels"])
         if arch.get("input_features") is not None:
             model.build_for([np.empty((0, arch["input_features"]), dtype)])
     elif arch["kind"] == "Model":
         blocks = [from_spec(s) for s in specs]
-        nodes = {i["name"]: Input(i["features"], dtype=dtype, name=i["name"], labels=i["labels"])
-                 for i in arch["inputs"]}
+        nodes = {
+            i["name"]: Input(i["features"], dtype=dtype, name=i["name"], labels=i["labels"]) for i in arch["inputs"]
+        }
         inputs = list(nodes.values())
         for n in arch["nodes"]:
             node = Node._from_block(blocks[n["block"]], [nodes[u] for u in n["inputs"]])
             node.name = n["name"]
             nodes[n["name"]] = node
-        model = Model(inputs=inputs, outputs=[nodes[k] for k in arch["outputs"]],
-                      loss=[nodes[k] for k in arch["losses"]] or None,
-                      share_weights=arch.get("share_weights", False))
+        model = Model(
+            inputs=inputs,
+            outputs=[nodes[k] for k in arch["outputs"]],
+            loss=[nodes[k] for k in arch["losses"]] or None,
+            share_weights=arch.get("share_weights", False),
+        )
     else:
         raise ValueError(f"load: unknown model kind {arch.get('kind')!r}")
     spec = arch.get("optimizer")
@@ -633,8 +678,10 @@ def _restore(arch, files, path):
     built = {f"param/{k}": _kind(a.dtype, a.shape) for k, a in params.items()}
     implied = {k: _kind(w.dtype, w.shape) for k, w in want.items() if k.startswith("param/")}
     if built != implied:  # e.g. nodes listed out of order, so named otherwise once built
-        raise ValueError(f"load: {path} has an invalid architecture: it builds the parameters "
-                         f"{_some(built)}, its members are {_some(implied)}")
+        raise ValueError(
+            f"load: {path} has an invalid architecture: it builds the parameters "
+            f"{_some(built)}, its members are {_some(implied)}"
+        )
     spec = arch.get("optimizer")
     state = [files[f"optim/{i}"] for i in range(len(want) - len(implied))]
     if spec:  # the core checks every array before it changes any
@@ -652,5 +699,3 @@ def _unpickle_model(arrays):
     arrays = dict(arrays)
     arch = _parse_arch(str(arrays.pop(ARCH)), "pickle")
     return _restore(arch, arrays, "pickle")
-
-

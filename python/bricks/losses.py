@@ -6,6 +6,7 @@ returns the gradients of L (times ``dL``, default 1) w.r.t. both inputs: targets
 learn too, as in the lecture. Integer class labels get ``None``. Targets may be bool
 arrays (read as 0/1); predictions must be numbers.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,8 +50,7 @@ class Loss(Block, abstract=True):
             return 1.0 / (1.0 + np.exp(-p))
         if self.probability_map == "identity":
             return p
-        raise ValueError(f"{type(self).__name__} is not a classification loss: its predictions "
-                         f"are not probabilities")
+        raise ValueError(f"{type(self).__name__} is not a classification loss: its predictions are not probabilities")
 
     def correct(self, pred, target) -> np.ndarray:
         """Per sample, whether the prediction is right by ``accuracy_rule`` (bool (N,)).
@@ -98,6 +98,7 @@ class MSELoss(Loss):
     Backward: dL/dx = 2 (x − t) / N;   dL/dt = 2 (t − x) / N (learn the targets).
     Shapes: x, t (N, D); L a float. Caches: x and t.
     """
+
     _core_cls = _core.MSELoss
     target_kind = "values"
 
@@ -116,6 +117,7 @@ class BCELoss(Loss):
     Shapes: p, t (N, D); L a float. Caches: t, log p and log(1 − p).
     Predictions outside [0, 1] are a ValueError (use BCEWithLogitsLoss on logits).
     """
+
     _core_cls = _core.BCELoss
     target_kind, probability_map, accuracy_rule = "probabilities", "identity", 0.5
 
@@ -132,6 +134,7 @@ class BCEWithLogitsLoss(Loss):
     Backward: dL/dx = (σ(x) − t) / N;   dL/dt = −x / N.
     Shapes: x, t (N, D); L a float. Caches: x and t.
     """
+
     _core_cls = _core.BCEWithLogitsLoss
     target_kind, probability_map, accuracy_rule = "probabilities", "sigmoid", 0.0
 
@@ -148,6 +151,7 @@ class CrossEntropyLoss(Loss):
     (backprop into the labels). Rows need not sum to 1: the formulas stay exact.
     Shapes: x (N, C); L a float. Caches: log softmax(x) and the target.
     """
+
     _core_cls = _core.CrossEntropyLoss
     target_kind, probability_map, accuracy_rule = "labels", "softmax", "argmax"
 

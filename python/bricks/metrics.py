@@ -1,4 +1,5 @@
 """Metrics on NumPy arrays: accuracy, top-k accuracy, MSE, MAE, confusion matrix."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,7 @@ def accuracy(y_true, y_pred, *, loss=None) -> float:
     if loss is not None:
         yt, yp = np.asarray(y_true), np.asarray(y_pred)
         if yt.shape[:1] != yp.shape[:1] or yt.size == 0:
-            raise ValueError(f"accuracy: need two non-empty arrays of equal length, got {yt.shape} "
-                             f"and {yp.shape}")
+            raise ValueError(f"accuracy: need two non-empty arrays of equal length, got {yt.shape} and {yp.shape}")
         return float(np.mean(loss.correct(yp, yt)))
     yp = np.asarray(y_pred)
     if yp.ndim == 2 and yp.shape[1] == 1:

@@ -1,5 +1,6 @@
 """Graph nodes: symbolic values of shape (N, features). ``Input`` makes a model input;
 calling a block on nodes makes the node of its output (see ``bricks.Model``)."""
+
 from __future__ import annotations
 
 import itertools
@@ -25,8 +26,7 @@ class Node:
     def _from_block(cls, block, nodes) -> "Node":
         for n in nodes:
             if not n.labels and n.dtype != block.dtype:
-                raise TypeError(f"{block.name}: its dtype {block.dtype} differs from node "
-                                f"{n.name!r}'s {n.dtype}")
+                raise TypeError(f"{block.name}: its dtype {block.dtype} differs from node {n.name!r}'s {n.dtype}")
         features = block._core.infer_features([(n.features, n.labels) for n in nodes])
         return cls(block, nodes, features, block.dtype)
 
@@ -45,8 +45,9 @@ class Node:
 
 def Input(features: int, *, dtype=None, name: str | None = None, labels: bool = False) -> Node:
     """A model input of shape (N, features); ``labels=True`` for int64 class labels (N,)."""
-    if (isinstance(features, bool) or not isinstance(features, (int, np.integer))
-            or not 0 < features <= 2**31 - 1):  # the matrix kernels take 32-bit sizes
+    if (
+        isinstance(features, bool) or not isinstance(features, (int, np.integer)) or not 0 < features <= 2**31 - 1
+    ):  # the matrix kernels take 32-bit sizes
         raise ValueError(f"Input: features must be a positive int of at most 2**31 - 1, got {features!r}")
     if labels and features != 1:
         raise ValueError("Input: class labels are one column (features=1)")

@@ -31,6 +31,7 @@ Example:
     >>> sess = ort.InferenceSession("digits.onnx", providers=["CPUExecutionProvider"])
     >>> probs = sess.run(None, {"input": X.astype(np.float32)})[0]
 """
+
 from __future__ import annotations
 
 import os
@@ -78,8 +79,10 @@ def _plan(model):
     if not isinstance(model, Model):
         raise TypeError(f"to_onnx: expected a bricks Model or Sequential, got {type(model).__name__}")
     if not model.built:  # a Sequential without a Linear: the input width is not known yet
-        raise ValueError("to_onnx: this Sequential has no Linear block, so its input width is "
-                         "unknown; run forward (or predict) once on data first")
+        raise ValueError(
+            "to_onnx: this Sequential has no Linear block, so its input width is "
+            "unknown; run forward (or predict) once on data first"
+        )
     if not model.outputs:
         raise ValueError("to_onnx: the model has no outputs (only losses); nothing to export")
     needed, stack = set(), list(model.outputs)
@@ -92,11 +95,13 @@ def _plan(model):
     for n in model.inputs:
         if n._uid in needed:
             if n.labels:
-                raise ValueError(f"to_onnx: the outputs depend on the class-label input {n.name!r}, "
-                                 f"which has no inference meaning")
+                raise ValueError(
+                    f"to_onnx: the outputs depend on the class-label input {n.name!r}, which has no inference meaning"
+                )
             inputs.append((n._uid, n.name, n.features))
-    nodes = [(n._uid, n.name, n.block, [u._uid for u in n.inputs])
-             for n in model.nodes if n._uid in needed]  # model.nodes is topologically sorted
+    nodes = [
+        (n._uid, n.name, n.block, [u._uid for u in n.inputs]) for n in model.nodes if n._uid in needed
+    ]  # model.nodes is topologically sorted
     return inputs, nodes, [n._uid for n in model.outputs]
 
 
@@ -108,8 +113,9 @@ def _public_names(given, default, what, count):
             given = [given]
         names = list(given)
         if len(names) != count:
-            raise ValueError(f"to_onnx: {what} has {len(names)} name(s), the exported graph has "
-                             f"{count}: {list(default)}")
+            raise ValueError(
+                f"to_onnx: {what} has {len(names)} name(s), the exported graph has {count}: {list(default)}"
+            )
     for s in names:
         if not isinstance(s, str) or not s:
             raise ValueError(f"to_onnx: {what} must be non-empty strings, got {s!r}")
@@ -147,11 +153,16 @@ def _converter_for(blk, table, node_name):
         if cls.__name__ in table and blocks.get(cls.__name__) is cls:
             return table[cls.__name__]
 
-    why = ("a loss is training-only; export a model whose outputs are the predictions"
-           if isinstance(blk, Loss) else "it has no ONNX export")
-    raise ValueError(f"to_onnx: cannot export node {node_name!r} ({blk.name}, "
-                     f"{type(blk).__name__}): {why}. Exportable blocks: "
-                     f"{', '.join(sorted(table))}")
+    why = (
+        "a loss is training-only; export a model whose outputs are the predictions"
+        if isinstance(blk, Loss)
+        else "it has no ONNX export"
+    )
+    raise ValueError(
+        f"to_onnx: cannot export node {node_name!r} ({blk.name}, "
+        f"{type(blk).__name__}): {why}. Exportable blocks: "
+        f"{', '.join(sorted(table))}"
+    )
 
 
 def build_onnx(model, *, opset=17, input_names=None, output_names=None):
@@ -166,8 +177,9 @@ def build_onnx(model, *, opset=17, input_names=None, output_names=None):
         raise TypeError(f"to_onnx: opset must be an int, got {type(opset).__name__}")
     latest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= opset <= latest:
-        raise ValueError(f"to_onnx: opset must be in [{MIN_OPSET}, {latest}] "
-                         f"(this onnx supports up to {latest}), got {opset}")
+        raise ValueError(
+            f"to_onnx: opset must be in [{MIN_OPSET}, {latest}] (this onnx supports up to {latest}), got {opset}"
+        )
     dtype = np.dtype(model.dtype)
     elem = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float64): TensorProto.DOUBLE}.get(dtype)
     if elem is None:
@@ -193,8 +205,9 @@ def build_onnx(model, *, opset=17, input_names=None, output_names=None):
     out_names = _public_names(output_names, default_out, "output_names", len(outputs))
     dup = sorted({s for s in in_names + out_names if (in_names + out_names).count(s) > 1})
     if dup:
-        raise ValueError(f"to_onnx: graph inputs and outputs need distinct names; {dup} repeat "
-                         f"(pass input_names=/output_names=)")
+        raise ValueError(
+            f"to_onnx: graph inputs and outputs need distinct names; {dup} repeat (pass input_names=/output_names=)"
+        )
 
     names, node_names = _Names(), _Names()
     value = {}
@@ -239,14 +252,20 @@ def build_onnx(model, *, opset=17, input_names=None, output_names=None):
         return helper.make_tensor_value_info(name, elem, [BATCH, int(f)])
 
     graph = helper.make_graph(
-        onnx_nodes, f"bricks_{type(model).__name__.lower()}",
+        onnx_nodes,
+        f"bricks_{type(model).__name__.lower()}",
         [vi(s, f) for (_, _, f), s in zip(inputs, in_names)],
         [vi(s, feats[k]) for k, s in zip(outputs, out_names)],
-        initializer=initializers)
+        initializer=initializers,
+    )
     opsets = [helper.make_opsetid("", int(opset))]
-    proto = helper.make_model(graph, opset_imports=opsets, producer_name="bricks",
-                              producer_version=_version(),
-                              doc_string=f"exported by bricks from {type(model).__name__} ({dtype})")
+    proto = helper.make_model(
+        graph,
+        opset_imports=opsets,
+        producer_name="bricks",
+        producer_version=_version(),
+        doc_string=f"exported by bricks from {type(model).__name__} ({dtype})",
+    )
     # The oldest IR version that carries this opset: older runtimes can load the file.
     proto.ir_version = helper.find_min_ir_version_for(opsets)
     try:

@@ -1,4 +1,5 @@
 """Optimizers (native updates over every parameter buffer) and learning-rate schedules."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,9 @@ def _blocks(params, who) -> list:
         try:
             items = list(params)
         except TypeError:
-            raise TypeError(f"{who}: params must be a model, blocks or a list of blocks, "
-                            f"got {type(params).__name__}") from None
+            raise TypeError(
+                f"{who}: params must be a model, blocks or a list of blocks, got {type(params).__name__}"
+            ) from None
     blocks = []
     for p in items:
         if _is_model(p):
@@ -29,8 +31,10 @@ def _blocks(params, who) -> list:
         else:
             raise TypeError(f"{who}: expected a model, blocks or a list of them, got {type(p).__name__}")
     if not any(b.param_names() for b in blocks):  # as PyTorch: nothing to optimize is a mistake
-        raise ValueError(f"{who}: got an empty parameter list ({len(blocks)} block(s), none with "
-                         f"parameters); pass the model or its Linear blocks")
+        raise ValueError(
+            f"{who}: got an empty parameter list ({len(blocks)} block(s), none with "
+            f"parameters); pass the model or its Linear blocks"
+        )
     return blocks
 
 
@@ -71,9 +75,14 @@ class Optimizer:
 
     def state_dict(self) -> dict:
         """Hyper-parameters, step count and state buffers (copies)."""
-        return {"type": type(self).__name__, "defaults": dict(self.defaults), "lr": self.lr,
-                "clip_norm": self.clip_norm, "steps": self._core.steps,
-                "state": list(self._core.get_state())}
+        return {
+            "type": type(self).__name__,
+            "defaults": dict(self.defaults),
+            "lr": self.lr,
+            "clip_norm": self.clip_norm,
+            "steps": self._core.steps,
+            "state": list(self._core.get_state()),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         name = type(self).__name__
@@ -100,13 +109,14 @@ class Optimizer:
 def check_optimizer(opt, model, who):
     """An optimizer that updates this model's parameters (not another model's)."""
     if not isinstance(opt, Optimizer):
-        raise TypeError(f"{who}: optimizer must be a bricks optimizer (bk.SGD, bk.Adam, ...), "
-                        f"got {type(opt).__name__}")
+        raise TypeError(f"{who}: optimizer must be a bricks optimizer (bk.SGD, bk.Adam, ...), got {type(opt).__name__}")
     mine = {id(b) for b in opt._param_blocks}
     cores = [b for b in model.native_blocks if b.param_names()]
     if cores and not any(id(b) in mine for b in cores):
-        raise ValueError(f"{who}: the optimizer holds the parameters of other blocks than this model's; "
-                         f"build it with {type(opt).__name__}(model, ...)")
+        raise ValueError(
+            f"{who}: the optimizer holds the parameters of other blocks than this model's; "
+            f"build it with {type(opt).__name__}(model, ...)"
+        )
     return opt
 
 
@@ -125,37 +135,59 @@ class SGD(Optimizer):
         clip_norm: clip the gradients' global norm first (0/None: off).
     """
 
-    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, clip_norm=None):
-        d = {"lr": lr, "momentum": momentum, "dampening": dampening,
-             "weight_decay": weight_decay, "nesterov": bool(nesterov)}
+    def __init__(
+        self,
+        params,
+        lr: float = 0.01,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        clip_norm=None,
+    ):
+        d = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "nesterov": bool(nesterov),
+        }
         blocks = _blocks(params, "SGD")
-        core = _core.SGD(blocks, *(_checks.number(d[k], "SGD", k) for k in
-                         ("lr", "momentum", "dampening", "weight_decay")), bool(nesterov))
+        core = _core.SGD(
+            blocks,
+            *(_checks.number(d[k], "SGD", k) for k in ("lr", "momentum", "dampening", "weight_decay")),
+            bool(nesterov),
+        )
         super().__init__(core, d, clip_norm, blocks)
 
 
 class Adam(Optimizer):
     r"""Adam with PyTorch's ``torch.optim.Adam`` semantics (bias-corrected moments):
 
-        g = ∇θL + weight_decay · θ
-        m = β1 m + (1 − β1) g;   v = β2 v + (1 − β2) g²;   t = step number
-        θ ← θ − lr · (m / (1 − β1ᵗ)) / (sqrt(v / (1 − β2ᵗ)) + eps)
+    g = ∇θL + weight_decay · θ
+    m = β1 m + (1 − β1) g;   v = β2 v + (1 − β2) g²;   t = step number
+    θ ← θ − lr · (m / (1 − β1ᵗ)) / (sqrt(v / (1 − β2ᵗ)) + eps)
     """
 
     _decoupled = False
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, clip_norm=None):
+    def __init__(
+        self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0, clip_norm=None
+    ):
         name = type(self).__name__
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{name}: betas must be a pair of numbers, got {betas!r}")
         d = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
         blocks = _blocks(params, name)
-        core = _core.Adam(blocks, _checks.number(lr, name, "lr"),
-                          _checks.number(betas[0], name, "beta1"), _checks.number(betas[1], name, "beta2"),
-                          _checks.number(eps, name, "eps"), _checks.number(weight_decay, name, "weight_decay"),
-                          self._decoupled)
+        core = _core.Adam(
+            blocks,
+            _checks.number(lr, name, "lr"),
+            _checks.number(betas[0], name, "beta1"),
+            _checks.number(betas[1], name, "beta2"),
+            _checks.number(eps, name, "eps"),
+            _checks.number(weight_decay, name, "weight_decay"),
+            self._decoupled,
+        )
         super().__init__(core, d, clip_norm, blocks)
 
 
@@ -165,8 +197,15 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01, clip_norm=None):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas=(0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+        clip_norm=None,
+    ):
         super().__init__(params, lr, betas, eps, weight_decay, clip_norm)
 
 
@@ -196,7 +235,7 @@ class ExponentialLR(Schedule):
         self.gamma = float(gamma)
 
     def __call__(self, epoch, base_lr):
-        return base_lr * self.gamma ** epoch
+        return base_lr * self.gamma**epoch
 
 
 class CosineAnnealingLR(Schedule):

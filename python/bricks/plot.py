@@ -17,6 +17,7 @@ suffix names another format matplotlib writes, such as ``.svg`` or ``.pdf``).
 The picture of the graph is drawn by Graphviz's ``dot`` program from
 ``model.to_dot()``; without Graphviz, ``model.to_dot()`` still gives the DOT text.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,18 @@ from . import blocks
 from .graph import Model
 
 DPI = 100
-CLASS_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
-                 "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+CLASS_COLORS = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 
 
 # -- matplotlib, lazily ------------------------------------------------------------
@@ -40,8 +51,9 @@ def figure(figsize):
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError("bricks.plot needs matplotlib, an optional extra: "
-                          "pip install matplotlib (or pip install \"bricks[plot]\")") from None
+        raise ImportError(
+            'bricks.plot needs matplotlib, an optional extra: pip install matplotlib (or pip install "bricks[plot]")'
+        ) from None
     return Figure(figsize=figsize, dpi=DPI, layout="constrained")
 
 
@@ -72,8 +84,7 @@ def history(hist, path=None, *, title=None):
     """
     logs = getattr(hist, "history", hist)
     if not isinstance(logs, dict):
-        raise TypeError(f"history: expected a bricks.History or its .history dict, "
-                        f"got {type(hist).__name__}")
+        raise TypeError(f"history: expected a bricks.History or its .history dict, got {type(hist).__name__}")
     if not logs.get("loss"):
         raise ValueError(f"history: no 'loss' was logged (have {sorted(logs)})")
     panels = [("loss", "loss")] + ([("accuracy", "accuracy")] if logs.get("accuracy") else [])
@@ -84,8 +95,7 @@ def history(hist, path=None, *, title=None):
             values = logs.get(k)
             if values:
                 epochs = np.arange(1, len(values) + 1)
-                ax.plot(epochs, values, style, marker="o" if len(values) <= 30 else None,
-                        markersize=3, label=name)
+                ax.plot(epochs, values, style, marker="o" if len(values) <= 30 else None, markersize=3, label=name)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
@@ -106,8 +116,7 @@ def class_labels(y, classes=None):
         classes = np.asarray(classes)
         idx = np.clip(np.searchsorted(classes, a), 0, len(classes) - 1)
         if not np.array_equal(classes[idx], a):
-            raise ValueError(f"decision_boundary: y has labels that are not in the model's "
-                             f"classes_ {classes.tolist()}")
+            raise ValueError(f"decision_boundary: y has labels that are not in the model's classes_ {classes.tolist()}")
         return idx.astype(np.int64)
     if a.ndim == 2 and a.shape[1] > 1:
         return a.argmax(1).astype(np.int64)
@@ -196,7 +205,7 @@ def decision_boundary(model, X, y, path=None, resolution=200, *, ax=None, title=
 
     xx, yy, p1, classes = decision_regions(model, X, resolution)
     X = np.asarray(X, dtype=np.float64)
-    classes_ = getattr(model, "classes_", None)          # scikit-learn style estimators
+    classes_ = getattr(model, "classes_", None)  # scikit-learn style estimators
     labels = class_labels(y, classes_)
     if labels.shape[0] != X.shape[0]:
         raise ValueError(f"decision_boundary: X has {X.shape[0]} rows but y has {labels.shape[0]}")
@@ -215,13 +224,19 @@ def decision_boundary(model, X, y, path=None, resolution=200, *, ax=None, title=
             ax.contour(xx, yy, p1, levels=[0.5], colors="k", linewidths=1.5)
         fig.colorbar(cs, ax=ax, label="P(class 1)")
     else:
-        ax.contourf(xx, yy, classes, levels=np.arange(n_classes + 1) - 0.5,
-                    cmap=ListedColormap(colors), alpha=0.35)
+        ax.contourf(xx, yy, classes, levels=np.arange(n_classes + 1) - 0.5, cmap=ListedColormap(colors), alpha=0.35)
     for k in range(n_classes):
         sel = labels == k
         if sel.any():
-            ax.scatter(X[sel, 0], X[sel, 1], s=22, c=colors[k], edgecolors="k", linewidths=0.5,
-                       label=f"class {k if classes_ is None else classes_[k]}")
+            ax.scatter(
+                X[sel, 0],
+                X[sel, 1],
+                s=22,
+                c=colors[k],
+                edgecolors="k",
+                linewidths=0.5,
+                label=f"class {k if classes_ is None else classes_[k]}",
+            )
     ax.set_xlim(xx.min(), xx.max())
     ax.set_ylim(yy.min(), yy.max())
     ax.set_xlabel("x₁")
@@ -271,8 +286,7 @@ def activations(path=None):
         ax.set_title(name)
         ax.set_xlabel("x")
         ax.grid(alpha=0.3)
-        ax.legend(loc="lower right" if name == "Tanh" else "upper left", fontsize="small",
-                  framealpha=0.9)
+        ax.legend(loc="lower right" if name == "Tanh" else "upper left", fontsize="small", framealpha=0.9)
     axes[0].set_ylim(-0.1, 1.1)
     axes[1].set_ylim(-1.1, 1.1)
     axes[2].set_ylim(-0.3, 3.0)
@@ -316,11 +330,14 @@ def model_graph(model, path, *, dot=None, timeout=60.0):
     fmt = path.suffix[1:].lower() or "png"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        r = subprocess.run([exe, f"-T{fmt}", "-o", str(path)], input=text.encode(),
-                           capture_output=True, timeout=timeout)
+        r = subprocess.run(
+            [exe, f"-T{fmt}", "-o", str(path)], input=text.encode(), capture_output=True, timeout=timeout
+        )
     except OSError as e:
         raise RuntimeError(f"model_graph: could not run Graphviz's dot ({exe}): {e}") from e
     if r.returncode != 0:
-        raise RuntimeError(f"model_graph: Graphviz's dot failed (exit {r.returncode}) writing "
-                           f"{fmt}: {r.stderr.decode(errors='replace').strip()}")
+        raise RuntimeError(
+            f"model_graph: Graphviz's dot failed (exit {r.returncode}) writing "
+            f"{fmt}: {r.stderr.decode(errors='replace').strip()}"
+        )
     return path

@@ -6,6 +6,7 @@ a loss node like any other. The only state of its own is the list of blocks and,
 a chain without a Linear (whose input width is unknown until data comes), a
 compile waiting for that width.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,8 +37,7 @@ class Sequential(Model):
             if not isinstance(b, Block):
                 raise TypeError(f"Sequential: item {i} is not a block, got {type(b).__name__}")
             if b.n_inputs != 1:
-                raise ValueError(f"Sequential: block {i} ({b.name}) takes {b.n_inputs} inputs; "
-                                 f"use bk.Model for graphs")
+                raise ValueError(f"Sequential: block {i} ({b.name}) takes {b.n_inputs} inputs; use bk.Model for graphs")
         if len({id(b) for b in blocks}) != len(blocks):
             raise ValueError("Sequential: a block instance appears twice; use separate blocks")
         dtypes = {b.dtype for b in blocks}
@@ -80,8 +80,9 @@ class Sequential(Model):
             return
         a = np.asarray(arrays[0]) if len(arrays) else None
         if a is None or a.ndim != 2:
-            raise ValueError(f"Sequential: input must be a 2-D array (batch, features), got "
-                             f"{None if a is None else a.shape}")
+            raise ValueError(
+                f"Sequential: input must be a 2-D array (batch, features), got {None if a is None else a.shape}"
+            )
         self._chain(a.shape[1])
 
     def forward(self, *xs):
@@ -146,14 +147,17 @@ class Sequential(Model):
 
     def _require_graph(self, what):
         if not self.built:
-            raise _core.StateError(f"Sequential: {what} needs the input width: run forward once "
-                                   f"or start with a Linear block")
+            raise _core.StateError(
+                f"Sequential: {what} needs the input width: run forward once or start with a Linear block"
+            )
 
     def add(self, block: Block) -> "Sequential":
         """Append a block (Keras style), before compiling: ``model.add(bk.ReLU())``."""
         if self.optimizer is not None or self.compiled_loss is not None:
-            raise ValueError("Sequential.add: the model is compiled; add blocks before compile "
-                             "(the optimizer would not know the new block's parameters)")
+            raise ValueError(
+                "Sequential.add: the model is compiled; add blocks before compile "
+                "(the optimizer would not know the new block's parameters)"
+            )
         grown = Sequential(*self._layers, block)  # validates the block and the wiring first
         self._layers = grown._layers
         if grown.built:

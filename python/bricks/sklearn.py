@@ -37,6 +37,7 @@ Differences from ``sklearn.neural_network.MLP*`` worth knowing:
   ``beta_1``/``beta_2``/``epsilon`` (Adam's defaults are used), ``warm_start``,
   ``sample_weight``, multilabel targets.
 """
+
 from __future__ import annotations
 
 import os
@@ -158,11 +159,28 @@ class _EpochScores(Callback):
 class _BaseMLP(BaseEstimator):
     _is_classifier = False
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=1e-4,
-                 batch_size="auto", learning_rate_init=1e-3, momentum=0.9, nesterovs_momentum=True,
-                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, dropout=0.0, verbose=False,
-                 dtype="float32"):
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        dropout=0.0,
+        verbose=False,
+        dtype="float32",
+    ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -191,8 +209,7 @@ class _BaseMLP(BaseEstimator):
         except TypeError:
             sizes = None
         if sizes is None or not all(_checks.is_int(s) and s > 0 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be a positive int or a sequence of "
-                             f"positive ints, got {h!r}")
+            raise ValueError(f"hidden_layer_sizes must be a positive int or a sequence of positive ints, got {h!r}")
         return [int(s) for s in sizes]
 
     def _check_params(self):
@@ -216,8 +233,9 @@ class _BaseMLP(BaseEstimator):
                 _checks.boolean(getattr(self, p), name, p)
             _checks.positive_int(self.max_iter, name, "max_iter")
             _checks.non_negative_float(self.tol, name, "tol")
-            _checks.number(self.validation_fraction, name, "validation_fraction", low=0, high=1,
-                           low_open=True, high_open=True)
+            _checks.number(
+                self.validation_fraction, name, "validation_fraction", low=0, high=1, low_open=True, high_open=True
+            )
             _checks.positive_int(self.n_iter_no_change, name, "n_iter_no_change")
             _checks.probability(self.dropout, name, "dropout")
         except TypeError as e:
@@ -273,8 +291,13 @@ class _BaseMLP(BaseEstimator):
             return Adam(model, lr=lr, weight_decay=wd)
         momentum = float(self.momentum)
         # SGD steps scale with the gradient, and ours is _grad_scale times scikit-learn's
-        return SGD(model, lr=lr / self._grad_scale, momentum=momentum, weight_decay=wd,
-                   nesterov=bool(self.nesterovs_momentum) and momentum > 0)
+        return SGD(
+            model,
+            lr=lr / self._grad_scale,
+            momentum=momentum,
+            weight_decay=wd,
+            nesterov=bool(self.nesterovs_momentum) and momentum > 0,
+        )
 
     # -- training --------------------------------------------------------------------------
     def _start(self, X, y_enc, n_out, dtype):
@@ -297,16 +320,28 @@ class _BaseMLP(BaseEstimator):
         val = None
         if self.early_stopping and not incremental:
             X, Xv, y_enc, yv = train_test_split(
-                X, y_enc, test_size=float(self.validation_fraction), random_state=_draw_seed(rng),
-                stratify=y_enc if self._is_classifier else None)
+                X,
+                y_enc,
+                test_size=float(self.validation_fraction),
+                random_state=_draw_seed(rng),
+                stratify=y_enc if self._is_classifier else None,
+            )
             val = (Xv, yv)
         scores = _EpochScores(self._loss_scale, val, self._is_classifier)
         callbacks = [scores]
         if not incremental:
             callbacks.append(_NoImprovement(float(self.tol), int(self.n_iter_no_change), val is not None))
-        model.fit(X, y_enc, epochs=int(epochs), batch_size=self._batch_size(X.shape[0]),
-                  shuffle=bool(self.shuffle), seed=_draw_seed(rng), validation_data=val,
-                  callbacks=callbacks, verbose=2 if self.verbose else 0)
+        model.fit(
+            X,
+            y_enc,
+            epochs=int(epochs),
+            batch_size=self._batch_size(X.shape[0]),
+            shuffle=bool(self.shuffle),
+            seed=_draw_seed(rng),
+            validation_data=val,
+            callbacks=callbacks,
+            verbose=2 if self.verbose else 0,
+        )
         self.loss_curve_ = list(self.loss_curve_) + scores.losses
         self.loss_ = self.loss_curve_[-1]
         self.n_iter_ += len(scores.losses)
@@ -322,8 +357,12 @@ class _BaseMLP(BaseEstimator):
         else:
             self.best_loss_ = min(self.loss_curve_)
         if not model.stop_training and self.n_iter_ >= self.max_iter:
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
-                          f"the optimization hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and "
+                f"the optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
 
     def _fit(self, X, y):
         dtype = self._check_params()
@@ -450,19 +489,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         X = self._dense(X)
         check_classification_targets(y)
         if type_of_target(y) not in ("binary", "multiclass"):
-            raise ValueError(f"{type(self).__name__} supports binary and multiclass targets, "
-                             f"got {type_of_target(y)!r}")
+            raise ValueError(f"{type(self).__name__} supports binary and multiclass targets, got {type_of_target(y)!r}")
         if classes is not None:
             classes = unique_labels(classes)
             if hasattr(self, "classes_") and not reset and not np.array_equal(self.classes_, classes):
-                raise ValueError(f"classes={classes!r} is not the same as on the previous call "
-                                 f"({self.classes_!r})")
+                raise ValueError(f"classes={classes!r} is not the same as on the previous call ({self.classes_!r})")
         if reset:
             if classes is None:
                 classes = unique_labels(y)
             if len(classes) < 2:
-                raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes, but "
-                                 f"the data contains only one class: {classes[0]!r}")
+                raise ValueError(
+                    f"{type(self).__name__} needs samples of at least 2 classes, but "
+                    f"the data contains only one class: {classes[0]!r}"
+                )
             self.classes_ = classes
         missing = np.setdiff1d(unique_labels(y), self.classes_)
         if len(missing):
@@ -535,8 +574,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return MSELoss(dtype=dtype)
 
     def _validate_fit_data(self, X, y, dtype, reset, classes=None):
-        X, y = validate_data(self, X, y, accept_sparse=_SPARSE, dtype=dtype, reset=reset,
-                             multi_output=True, y_numeric=True)
+        X, y = validate_data(
+            self, X, y, accept_sparse=_SPARSE, dtype=dtype, reset=reset, multi_output=True, y_numeric=True
+        )
         X = self._dense(X)
         y = np.asarray(y)
         y_1d = y.ndim == 1
@@ -545,8 +585,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             self._y_1d = y_1d
             self.n_outputs_ = y2.shape[1]
         elif y2.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {y2.shape[1]} output(s), but {type(self).__name__} was "
-                             f"fitted with {self.n_outputs_}")
+            raise ValueError(
+                f"y has {y2.shape[1]} output(s), but {type(self).__name__} was fitted with {self.n_outputs_}"
+            )
         return X, y2, y2.shape[1]
 
     def fit(self, X, y):

@@ -4,6 +4,7 @@ Batches run natively: Python calls the core once per chunk of batches (about a
 tenth of a second of work, so that the progress bar moves and Ctrl-C is honoured
 within a second), never once per block.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,10 @@ def _interruptible() -> bool:
     import signal
     import threading
 
-    return (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    return (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
 
 
 class History(Callback):
@@ -67,8 +70,15 @@ class _Progress:
         if self.verbose == 1 and self.tty and self.has_tqdm:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=self.n, desc=f"epoch {epoch + 1}/{self.epochs}", unit="sample",
-                            unit_scale=True, leave=True, file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=self.n,
+                desc=f"epoch {epoch + 1}/{self.epochs}",
+                unit="sample",
+                unit_scale=True,
+                leave=True,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
 
     def update(self, k, logs):
         if self.bar is not None:
@@ -84,8 +94,11 @@ class _Progress:
         elif self.verbose:
             parts = " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
             took = f"{dt:.2f}s" if dt >= 1 else f"{dt * 1000:.0f}ms"
-            print(f"epoch {epoch + 1}/{self.epochs} - {took} - {samples / max(dt, 1e-9):,.0f} samples/s"
-                  f" - {parts}", file=sys.stderr, flush=True)
+            print(
+                f"epoch {epoch + 1}/{self.epochs} - {took} - {samples / max(dt, 1e-9):,.0f} samples/s - {parts}",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def _check_label_ranges(model, arrays):
@@ -96,8 +109,10 @@ def _check_label_ranges(model, arrays):
         bad = np.flatnonzero((a < 0) | (a >= k))
         if bad.size:
             loss = next(type(n.block).__name__ for n in model.losses if n.inputs[1] is node)
-            raise ValueError(f"{loss}: {node.name!r}: class label {a[bad[0]]} at row {bad[0]} is out "
-                             f"of range [0, {k}) (the prediction has {k} columns)")
+            raise ValueError(
+                f"{loss}: {node.name!r}: class label {a[bad[0]]} at row {bad[0]} is out "
+                f"of range [0, {k}) (the prediction has {k} columns)"
+            )
 
 
 def _data_list(X, n_inputs):
@@ -126,8 +141,9 @@ def _as_input_list(model, X, y, who="fit"):
     if y is not None:
         xs.append(y)
     if len(xs) != len(model.inputs):
-        raise ValueError(f"{who}: the model has {len(model.inputs)} inputs "
-                         f"({[n.name for n in model.inputs]}), got {len(xs)} arrays")
+        raise ValueError(
+            f"{who}: the model has {len(model.inputs)} inputs ({[n.name for n in model.inputs]}), got {len(xs)} arrays"
+        )
     out = []
     for node, a in zip(model.inputs, xs):
         who = f"{node.name!r}"
@@ -164,9 +180,23 @@ def _reseed_dropout(model, seed):
             blk._core.reseed(int(child.generate_state(1, np.uint64)[0]))
 
 
-def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32, shuffle=True,
-        seed=None, validation_data=None, validation_split=0.0, callbacks=(), verbose="auto",
-        on_nonfinite="raise"):
+def fit(
+    model,
+    X,
+    y=None,
+    *,
+    loss=None,
+    optimizer=None,
+    epochs=1,
+    batch_size=32,
+    shuffle=True,
+    seed=None,
+    validation_data=None,
+    validation_split=0.0,
+    callbacks=(),
+    verbose="auto",
+    on_nonfinite="raise",
+):
     model.build_for([X])  # a Sequential without a Linear learns its input width from X
     if loss is not None:
         model.compile(loss, optimizer if optimizer is not None else model.optimizer)
@@ -177,8 +207,11 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
     epochs = _checks.positive_int(epochs, "fit", "epochs")
     batch_size = _checks.positive_int(batch_size, "fit", "batch_size")
     validation_split = _checks.probability(validation_split, "fit", "validation_split")
-    if not (verbose == "auto" if isinstance(verbose, str) else
-            (isinstance(verbose, (int, np.integer)) and 0 <= verbose <= 2)):
+    if not (
+        verbose == "auto"
+        if isinstance(verbose, str)
+        else (isinstance(verbose, (int, np.integer)) and 0 <= verbose <= 2)
+    ):
         raise ValueError(f"fit: verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     guards = _core.NonFinite.__members__  # by fit's names: ignore, raise, skip
     on_nonfinite = _checks.choice(on_nonfinite, "fit", "on_nonfinite", ("raise", "skip", "ignore"))
@@ -199,10 +232,15 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
         data, n = [np.ascontiguousarray(d[:cut]) for d in data], cut
     if validation_data is not None:
         if isinstance(validation_data, (list, tuple)) and len(validation_data) != len(model.inputs):
-            raise ValueError(f"fit (validation_data): the model has {len(model.inputs)} inputs "
-                             f"({[i.name for i in model.inputs]}), got {len(validation_data)} arrays")
-        vx, vy = (validation_data if isinstance(validation_data, tuple) and len(validation_data) == 2
-                  else (validation_data[:-1], validation_data[-1]))
+            raise ValueError(
+                f"fit (validation_data): the model has {len(model.inputs)} inputs "
+                f"({[i.name for i in model.inputs]}), got {len(validation_data)} arrays"
+            )
+        vx, vy = (
+            validation_data
+            if isinstance(validation_data, tuple) and len(validation_data) == 2
+            else (validation_data[:-1], validation_data[-1])
+        )
         val = _as_input_list(model, list(vx) if isinstance(vx, list) else vx, vy, "fit (validation_data)")
         model.executor.check_data(val)
     else:
@@ -213,8 +251,10 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
     for c in callbacks:  # validation metrics without validation data: say so now, not after an epoch
         mon = getattr(c, "monitor", None)
         if val is None and mon in ("val_loss", "val_accuracy"):
-            raise ValueError(f"fit: {type(c).__name__} monitors {mon!r} but there is no validation data; "
-                             f"pass validation_data or validation_split, or monitor 'loss'")
+            raise ValueError(
+                f"fit: {type(c).__name__} monitors {mon!r} but there is no validation data; "
+                f"pass validation_data or validation_split, or monitor 'loss'"
+            )
     cbs = [History()] + [c if isinstance(c, Callback) else LambdaCallback(c) for c in callbacks]
     for c in cbs:
         c.model = model
@@ -239,9 +279,19 @@ def fit(model, X, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
         while b < nb:
             t0 = time.perf_counter()
             try:
-                st = model.executor.train_batches(data, order, batch_size, b, chunk,
-                                                model.optimizer._core, acc_mode, labels_input,
-                                                thr, guards[on_nonfinite], interruptible)
+                st = model.executor.train_batches(
+                    data,
+                    order,
+                    batch_size,
+                    b,
+                    chunk,
+                    model.optimizer._core,
+                    acc_mode,
+                    labels_input,
+                    thr,
+                    guards[on_nonfinite],
+                    interruptible,
+                )
             except _core.NonFiniteError as e:
                 raise _core.NonFiniteError(f"epoch {epoch} (0-based): {e}") from None
             dt = time.perf_counter() - t0
@@ -282,7 +332,7 @@ def _evaluate(model, data, batch_size, acc_mode, labels_input, thr):
     loss_sum, correct = 0.0, 0
     loss = model.loss_block
     for lo in range(0, n, batch_size):
-        batch = [d[lo:lo + batch_size] for d in data]
+        batch = [d[lo : lo + batch_size] for d in data]
         outs = model.executor.forward(batch, True, False)
         loss_sum += model.executor.loss * batch[0].shape[0]
         if acc_mode != _core.Accuracy.none:
@@ -313,8 +363,10 @@ def predict(model, X, *, batch_size=256):
     batch_size = _checks.positive_int(batch_size, "predict", "batch_size")
     model.build_for([X])
     if not model.outputs:
-        raise ValueError("predict: the model has no outputs, only losses; build it with "
-                         "Model(inputs=..., outputs=..., loss=...) to predict")
+        raise ValueError(
+            "predict: the model has no outputs, only losses; build it with "
+            "Model(inputs=..., outputs=..., loss=...) to predict"
+        )
     xs = _data_list(X, len(model.prediction_inputs))
     idx = model.select(xs, True)
     xs = [_column(model.inputs[i], a) for i, a in zip(idx, xs)]
@@ -325,8 +377,10 @@ def predict(model, X, *, batch_size=256):
     was = model.blocks[0].training if model.blocks else True
     model.eval()
     try:
-        parts = [model.executor.forward([None if a is None else a[lo:lo + batch_size] for a in arrays],
-                                        False, False) for lo in range(0, n, int(batch_size))]
+        parts = [
+            model.executor.forward([None if a is None else a[lo : lo + batch_size] for a in arrays], False, False)
+            for lo in range(0, n, int(batch_size))
+        ]
     finally:
         model.train(was)
     outs = [np.concatenate([p[k] for p in parts]) for k in range(len(model.outputs))]
@@ -344,5 +398,7 @@ def predict_proba(model, X, *, batch_size=256):
         return out
     if loss is not None and loss.probability_map is not None:
         return loss.probabilities(out)
-    raise ValueError("predict_proba: the model is not a classifier (compile it with "
-                     "CrossEntropyLoss or BCEWithLogitsLoss, or end it with Softmax/Sigmoid)")
+    raise ValueError(
+        "predict_proba: the model is not a classifier (compile it with "
+        "CrossEntropyLoss or BCEWithLogitsLoss, or end it with Softmax/Sigmoid)"
+    )

@@ -9,5 +9,5 @@
 
 Each module has ``run(seed=0, verbose=True) -> dict`` of its results.
 """
-NAMES = ("linear_regression", "logistic_regression", "softmax_regression", "xor", "gating",
-         "learn_targets")
+
+NAMES = ("linear_regression", "logistic_regression", "softmax_regression", "xor", "gating", "learn_targets")

@@ -8,11 +8,9 @@ from .pictures import example_plots
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m bricks.examples", description="The lecture's examples.")
-    p.add_argument("name", nargs="?", default="all", choices=NAMES + ("all",),
-                   help="which example (default: all)")
+    p.add_argument("name", nargs="?", default="all", choices=NAMES + ("all",), help="which example (default: all)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plot", metavar="DIR", help="write the example's pictures (PNG) into DIR "
-                   "(needs matplotlib)")
+    p.add_argument("--plot", metavar="DIR", help="write the example's pictures (PNG) into DIR (needs matplotlib)")
     args = p.parse_args(argv)
     for name in NAMES if args.name == "all" else (args.name,):
         print(f"== {name} ==")

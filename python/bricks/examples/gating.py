@@ -5,6 +5,7 @@ A linear model cannot express "choose by c"; a gate g = Softmax(Linear(x)) multi
 (Hadamard) into candidate values v = Linear(x) learns to route:
     y = Linear(v ⊙ g)
 """
+
 import numpy as np
 
 import bricks as bk
@@ -29,11 +30,27 @@ def run(seed=0, verbose=True, epochs=200):
     gate = bk.Softmax(dtype=F)(bk.Linear(3, 2, dtype=F)(x))
     out = bk.Linear(2, 1, dtype=F)(bk.Hadamard(dtype=F)(values, gate))
     gated = bk.Model(inputs=x, outputs=out)
-    gated.fit(X, y, loss=bk.MSELoss(dtype=F), optimizer=bk.Adam(gated, lr=0.01), epochs=epochs,
-              batch_size=64, seed=seed, verbose=0)
+    gated.fit(
+        X,
+        y,
+        loss=bk.MSELoss(dtype=F),
+        optimizer=bk.Adam(gated, lr=0.01),
+        epochs=epochs,
+        batch_size=64,
+        seed=seed,
+        verbose=0,
+    )
     linear = bk.Sequential(bk.Linear(3, 1, dtype=F))
-    linear.fit(X, y, loss=bk.MSELoss(dtype=F), optimizer=bk.Adam(linear, lr=0.01), epochs=epochs,
-               batch_size=64, seed=seed, verbose=0)
+    linear.fit(
+        X,
+        y,
+        loss=bk.MSELoss(dtype=F),
+        optimizer=bk.Adam(linear, lr=0.01),
+        epochs=epochs,
+        batch_size=64,
+        seed=seed,
+        verbose=0,
+    )
     mse_g = float(((gated.predict(Xte) - yte) ** 2).mean())
     mse_l = float(((linear.predict(Xte) - yte) ** 2).mean())
     if verbose:

@@ -7,6 +7,7 @@ dL/dt = 2 (t − x) / N.
    t = Linear(onehot(label)) (an embedding table); the MSE's gradient into the
    target trains the prototypes, which converge to the class means of the data.
 """
+
 import numpy as np
 
 import bricks as bk
@@ -33,17 +34,25 @@ def run(seed=0, verbose=True, steps=300):
     onehot = np.eye(3)[labels]
     z, c = bk.Input(2, dtype=F, name="data"), bk.Input(3, dtype=F, name="class")
     table = bk.Linear(3, 2, bias=False, dtype=F, seed=seed)
-    loss = bk.MSELoss(dtype=F)(z, table(c))   # the target is a graph node: it learns
+    loss = bk.MSELoss(dtype=F)(z, table(c))  # the target is a graph node: it learns
     model = bk.Model(inputs=[z, c], outputs=None, loss=loss)
-    model.fit([data, onehot], None, optimizer=bk.SGD(model, lr=0.2), epochs=steps // 10,
-              batch_size=60, seed=seed, verbose=0)
+    model.fit(
+        [data, onehot], None, optimizer=bk.SGD(model, lr=0.2), epochs=steps // 10, batch_size=60, seed=seed, verbose=0
+    )
     prototypes = table.params["weight"].T.copy()
     class_means = np.array([data[labels == k].mean(0) for k in range(3)])
-    graph = {"prototypes": prototypes, "class_means": class_means, "data": data, "labels": labels,
-             "max_gap": float(np.abs(prototypes - class_means).max())}
+    graph = {
+        "prototypes": prototypes,
+        "class_means": class_means,
+        "data": data,
+        "labels": labels,
+        "max_gap": float(np.abs(prototypes - class_means).max()),
+    }
     if verbose:
-        print(f"targets learned by hand: loss {by_hand['initial_loss']:.4f} -> "
-              f"{by_hand['final_loss']:.2e}; max |t - x| = {by_hand['max_gap']:.2e}")
+        print(
+            f"targets learned by hand: loss {by_hand['initial_loss']:.4f} -> "
+            f"{by_hand['final_loss']:.2e}; max |t - x| = {by_hand['max_gap']:.2e}"
+        )
         print("class prototypes learned through dL/dt:")
         for k in range(3):
             print(f"  class {k}: prototype {prototypes[k].round(3)}, class mean {class_means[k].round(3)}")

@@ -1,6 +1,7 @@
 """Pictures of the lecture's examples (``python -m bricks.examples --plot DIR``), drawn
 with ``bricks.plot``'s pieces. They live with the examples so that ``bricks.plot``
 never depends on them."""
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,10 @@ EXAMPLE_KEYS = {
 def _need(name, result, keys):
     missing = [k for k in keys if k not in result]
     if missing:
-        raise ValueError(f"example_plots({name!r}): the example's result lacks {missing}; "
-                         f"its run() must return {list(keys)} for the pictures")
+        raise ValueError(
+            f"example_plots({name!r}): the example's result lacks {missing}; "
+            f"its run() must return {list(keys)} for the pictures"
+        )
 
 
 def example_plots(name, result, outdir):
@@ -114,8 +117,9 @@ def _plot_logistic_regression(r):
     loss = r.get("loss")
     fig = figure((9.6 if loss else 5.2, 4.0))
     axes = fig.subplots(1, 2 if loss else 1, squeeze=False)[0]
-    decision_boundary(r["model"], r["X"], r["t"], ax=axes[0], resolution=150,
-                      title="Linear + Sigmoid: a line separates the classes")
+    decision_boundary(
+        r["model"], r["X"], r["t"], ax=axes[0], resolution=150, title="Linear + Sigmoid: a line separates the classes"
+    )
     if loss:
         _loss_axes(axes[1], {"loss": list(loss)})
         axes[1].set_title("binary cross-entropy per epoch")
@@ -135,8 +139,7 @@ def _confusion(r):
     ax = fig.add_subplot()
     im = ax.imshow(C, cmap="Blues")
     for (i, j), v in np.ndenumerate(C):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
-                color="white" if v > C.max() / 2 else "black")
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > C.max() / 2 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("confusion matrix (test)")
@@ -147,8 +150,10 @@ def _confusion(r):
 def _plot_xor(r):
     fig = figure((13.5, 4.0))
     axes = fig.subplots(1, 3)
-    for ax, key, what in ((axes[0], "linear_model", "one linear layer"),
-                          (axes[1], "hidden_model", "one hidden layer (tanh)")):
+    for ax, key, what in (
+        (axes[0], "linear_model", "one linear layer"),
+        (axes[1], "hidden_model", "one hidden layer (tanh)"),
+    ):
         m = r[key]
         acc = float(((np.asarray(m.predict(X)) > 0.5) == (Y > 0.5)).mean())
         decision_boundary(m, X, Y, ax=ax, resolution=120, title=f"{what}: accuracy {100 * acc:.0f}%")
@@ -185,8 +190,14 @@ def _plot_gating(r):
         mse = float(((pred - y[:, 0]) ** 2).mean())
         for c, color in ((0, CLASS_COLORS[0]), (1, CLASS_COLORS[1])):
             sel = X[:, 0] == c
-            ax.scatter(y[sel, 0], pred[sel], s=10, c=color, alpha=0.7,
-                       label=f"context c = {c} (target {'a' if c == 0 else 'b'})")
+            ax.scatter(
+                y[sel, 0],
+                pred[sel],
+                s=10,
+                c=color,
+                alpha=0.7,
+                label=f"context c = {c} (target {'a' if c == 0 else 'b'})",
+            )
         ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.8)
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
@@ -209,10 +220,18 @@ def _plot_learn_targets(r):
             sel = labels == k
             ax.scatter(data[sel, 0], data[sel, 1], s=6, alpha=0.3, c=CLASS_COLORS[k])
     for k in range(len(M)):
-        ax.scatter(*M[k], marker="o", s=120, facecolors="none", edgecolors=CLASS_COLORS[k], lw=2,
-                   label="class mean" if k == 0 else None)
-        ax.scatter(*P[k], marker="x", s=80, c=CLASS_COLORS[k], lw=2,
-                   label="learned target (prototype)" if k == 0 else None)
+        ax.scatter(
+            *M[k],
+            marker="o",
+            s=120,
+            facecolors="none",
+            edgecolors=CLASS_COLORS[k],
+            lw=2,
+            label="class mean" if k == 0 else None,
+        )
+        ax.scatter(
+            *P[k], marker="x", s=80, c=CLASS_COLORS[k], lw=2, label="learned target (prototype)" if k == 0 else None
+        )
     ax.set_title("targets learned through dL/dt = 2 (t − x) / N", fontsize="medium")
     ax.set_xlabel("z₁")
     ax.set_ylabel("z₂")

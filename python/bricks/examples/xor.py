@@ -6,6 +6,7 @@ hidden layer W = [[-1, 1], [1, -1]], b = [-4, -4], followed by a sigmoid, sends 
 XOR-false inputs (0,0) and (1,1) to the same point and pulls the XOR-true inputs
 apart, so that a line separates them in the hidden space.
 """
+
 import numpy as np
 
 import bricks as bk
@@ -22,12 +23,17 @@ def run(seed=0, verbose=True, epochs=2000):
     F = np.float64
     bk.manual_seed(seed)
     linear = bk.Sequential(bk.Linear(2, 1, dtype=F), bk.Sigmoid(dtype=F))
-    linear.fit(X, Y, loss=bk.BCELoss(dtype=F), optimizer=bk.SGD(linear, lr=0.5), epochs=epochs,
-               batch_size=4, verbose=0)
-    hidden = bk.Sequential(bk.Linear(2, 4, dtype=F), bk.Tanh(dtype=F), bk.Linear(4, 1, dtype=F),
-                           bk.Sigmoid(dtype=F))
-    hidden.fit(X, Y, loss=bk.BCELoss(dtype=F), optimizer=bk.SGD(hidden, lr=0.5, momentum=0.9),
-               epochs=epochs, batch_size=4, verbose=0)
+    linear.fit(X, Y, loss=bk.BCELoss(dtype=F), optimizer=bk.SGD(linear, lr=0.5), epochs=epochs, batch_size=4, verbose=0)
+    hidden = bk.Sequential(bk.Linear(2, 4, dtype=F), bk.Tanh(dtype=F), bk.Linear(4, 1, dtype=F), bk.Sigmoid(dtype=F))
+    hidden.fit(
+        X,
+        Y,
+        loss=bk.BCELoss(dtype=F),
+        optimizer=bk.SGD(hidden, lr=0.5, momentum=0.9),
+        epochs=epochs,
+        batch_size=4,
+        verbose=0,
+    )
 
     # The slide's hidden layer, set by hand.
     slide = bk.Linear(2, 2, dtype=F)
@@ -37,12 +43,25 @@ def run(seed=0, verbose=True, epochs=2000):
     H = bk.Sigmoid(dtype=F).forward(pre)
     # In the hidden space one line separates the classes: train only the output layer.
     head = bk.Sequential(bk.Linear(2, 1, dtype=F), bk.Sigmoid(dtype=F))
-    head.fit(H * 100, Y, loss=bk.BCELoss(dtype=F), optimizer=bk.SGD(head, lr=0.5, momentum=0.9),
-             epochs=epochs, batch_size=4, verbose=0)
+    head.fit(
+        H * 100,
+        Y,
+        loss=bk.BCELoss(dtype=F),
+        optimizer=bk.SGD(head, lr=0.5, momentum=0.9),
+        epochs=epochs,
+        batch_size=4,
+        verbose=0,
+    )
     head_acc = float(((head.predict(H * 100) > 0.5) == (Y > 0.5)).mean())
-    res = {"linear_accuracy": _accuracy(linear), "hidden_accuracy": _accuracy(hidden),
-           "slide_preactivation": pre, "slide_hidden": H, "slide_head_accuracy": head_acc,
-           "linear_model": linear, "hidden_model": hidden}
+    res = {
+        "linear_accuracy": _accuracy(linear),
+        "hidden_accuracy": _accuracy(hidden),
+        "slide_preactivation": pre,
+        "slide_hidden": H,
+        "slide_head_accuracy": head_acc,
+        "linear_model": linear,
+        "hidden_model": hidden,
+    }
     if verbose:
         print(f"one linear layer: accuracy {100 * res['linear_accuracy']:.0f}% (at most 75%)")
         print(f"one hidden layer (tanh): accuracy {100 * res['hidden_accuracy']:.0f}%")
