@@ -313,7 +313,9 @@ def test_gradcheck_names_other_randomness_too():
 def test_input_width_beyond_the_kernels_is_a_clear_error():
     for bad in (2**63, 2**31, 0, -3):
         with pytest.raises(
-            ValueError, match=rf"Input: features must be a positive int of at most 2\*\*31 - 1, got {bad}"
+            ValueError,
+            match=rf"Input: features must be a positive int of at most 2147483647 \(the matrix kernels' 32-bit "
+            rf"sizes\), got {bad}",
         ):
             bk.Input(bad)
 

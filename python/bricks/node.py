@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
 
+from . import _checks
 from ._arrays import resolve_dtype
 
 _ids = itertools.count()
@@ -45,10 +45,9 @@ class Node:
 
 def Input(features: int, *, dtype=None, name: str | None = None, labels: bool = False) -> Node:
     """A model input of shape (N, features); ``labels=True`` for int64 class labels (N,)."""
-    if (
-        isinstance(features, bool) or not isinstance(features, (int, np.integer)) or not 0 < features <= 2**31 - 1
-    ):  # the matrix kernels take 32-bit sizes
-        raise ValueError(f"Input: features must be a positive int of at most 2**31 - 1, got {features!r}")
+    features = _checks.positive_int(
+        features, "Input", "features", maximum=2**31 - 1, why="the matrix kernels' 32-bit sizes"
+    )
     if labels and features != 1:
         raise ValueError("Input: class labels are one column (features=1)")
     return Node(None, (), int(features), resolve_dtype(dtype), name, labels)

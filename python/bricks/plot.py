@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import blocks
+from . import _checks, blocks
 from .graph import Model
 
 DPI = 100
@@ -151,8 +151,7 @@ def decision_regions(model, X, resolution=200, margin=0.25):
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"decision_boundary: X must have 2 features (N, 2), got shape {X.shape}")
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 2:
-        raise ValueError(f"decision_boundary: resolution must be an int >= 2, got {resolution!r}")
+    resolution = _checks.integer(resolution, "decision_boundary", "resolution", low=2)
     lo, hi = X.min(0), X.max(0)
     pad = np.maximum(hi - lo, 1e-3) * margin
     xs = np.linspace(lo[0] - pad[0], hi[0] + pad[0], resolution)
