@@ -5,14 +5,15 @@ subset of this suite runs against it. Only ctest ran sanitized before; a use aft
 free reachable only from Python (a model reading freed input arrays) needs this."""
 
 import os
-import pathlib
 import shutil
 import subprocess
 import sys
 
 import pytest
+from cmake_build import ROOT, run
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+import cmake_build
+
 HERE = ROOT / "tests"
 # the lifetimes, threads and exit cases; the kernels on every length; bad input of every kind
 SUBSET = ["test_lifetimes.py", "test_kernels.py", "test_bad_input.py", "test_block_errors.py"]
@@ -24,12 +25,6 @@ pytestmark = [
         reason="the sanitizer runtimes are preloaded from GCC on Linux",
     ),
 ]
-
-
-def _run(cmd, **kw):
-    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    assert r.returncode == 0, f"{' '.join(map(str, cmd))} failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
-    return r
 
 
 def _runtime(name):
@@ -45,23 +40,13 @@ def _package(tmp, flag):
         pytest.skip("not a source checkout")
     import pybind11
 
-    build = ROOT / "build" / f"pysan-{flag.lower()}"
-    gen = ["-G", "Ninja"] if shutil.which("ninja") else []
-    _run(
-        [
-            "cmake",
-            "-S",
-            str(ROOT),
-            "-B",
-            str(build),
-            *gen,
-            "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
-            f"-D{flag}=ON",
-            f"-DPython_EXECUTABLE={sys.executable}",
-            f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
-        ]
+    build = cmake_build.build(
+        f"pysan-{flag.lower()}",
+        "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+        f"-D{flag}=ON",
+        f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
+        target="_core",
     )
-    _run(["cmake", "--build", str(build), "-j2", "--target", "_core"])
     so = next(build.glob("_core*.so"))
     pkg = tmp / "bricks"
     shutil.copytree(ROOT / "python" / "bricks", pkg, ignore=shutil.ignore_patterns("_core*.so", "__pycache__"))
@@ -92,7 +77,7 @@ def test_pytest_subset_under_asan_ubsan(tmp_path):
     )
     # the children the tests start inherit the preload and the path
     env["PYTHONPATH"] = f"{where}{os.pathsep}{HERE}"
-    check = _run([sys.executable, "-c", BOOT + "import bricks; print(bricks.__file__)", str(where)], env=env)
+    check = run([sys.executable, "-c", BOOT + "import bricks; print(bricks.__file__)", str(where)], env=env)
     assert str(where) in check.stdout, check.stdout
     r = subprocess.run(
         [
