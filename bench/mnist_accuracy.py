@@ -16,7 +16,7 @@ the 10000 test images, each beside the figure its source publishes:
 When scikit-learn is installed, its MLPClassifier runs setup (a) in the same process
 for a side-by-side time. Nothing is downloaded: the IDX files come from --path.
 
-    env -u OPENBLAS_CORETYPE python bench/mnist_accuracy.py [--path ../shared/data/mnist]
+    env -u OPENBLAS_CORETYPE python bench/mnist_accuracy.py [--path DIR]   # DIR: the four MNIST IDX files
 """
 
 from __future__ import annotations

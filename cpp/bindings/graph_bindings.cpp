@@ -48,23 +48,21 @@ std::vector<Tensor> views(const py::list& xs, std::vector<py::array>& keep, cons
   return v;
 }
 
-// Runs work() without the GIL, holding the graph's and its blocks' mutexes. If the
-// forward inside viewed `borrowed` (null: it copied or gathered its inputs), those
-// arrays replace g.held, whether work() returned or threw; then, still under the
-// locks and with the GIL, after() builds the result.
+// Runs work() without the GIL, holding the graph's and its blocks' mutexes. A call
+// that runs a forward passes `viewed`: the arrays it views without copying (empty
+// if it copied them), which replace g.held whether work() returned or threw; other
+// calls pass null and leave g.held as it is. Then, still under the locks and with
+// the GIL, after() builds the result.
 template <class Work, class After>
-auto locked(PyGraph& g, std::vector<py::array>* borrowed, Work work, After after) {
+auto locked(PyGraph& g, std::vector<py::array>* viewed, Work work, After after) {
   LockSet lock;
   struct Hold {  // runs with the GIL back and the locks still held
     PyGraph& g;
     std::vector<py::array>* b;
     ~Hold() {
-      if (b)
-        g.held.swap(*b);
-      else
-        g.held.clear();
+      if (b) g.held.swap(*b);
     }
-  } hold{g, borrowed};
+  } hold{g, viewed};
   {
     NoGil nogil;
     lock.lock(g.lock_order());
@@ -85,10 +83,10 @@ void bind_graph(py::module_& m) {
       .def("set_losses", &Graph::set_losses)
       .def("forward",
            [](PyGraph& g, const py::list& xs, bool with_losses, bool copy) {
-             std::vector<py::array> keep;
+             std::vector<py::array> keep, none;  // copied inputs: nothing stays viewed
              auto in = views(xs, keep, "input");
              return locked(
-                 g, copy ? nullptr : &keep, [&] { g.forward(in, with_losses, copy); },
+                 g, copy ? &none : &keep, [&] { g.forward(in, with_losses, copy); },
                  [&] {
                    py::list outs;
                    for (int id : g.outputs()) outs.append(copy_out(g.value(id), false));
@@ -99,10 +97,8 @@ void bind_graph(py::module_& m) {
            [](PyGraph& g, const py::list& dys, double loss_scale, bool want_inputs) {
              std::vector<py::array> keep;
              auto d = views(dys, keep, "output gradient");
-             std::vector<py::array> still(
-                 g.held);  // backward does not change what the forward viewed
              return locked(
-                 g, &still, [&] { g.backward(d, loss_scale, want_inputs); },
+                 g, nullptr, [&] { g.backward(d, loss_scale, want_inputs); },
                  [&] {
                    py::list res;
                    for (int id : g.inputs()) {
@@ -171,9 +167,8 @@ void bind_graph(py::module_& m) {
             SigintGuard sigint(g, interruptible);
             // batches are gathered into the trainer's buffers; what an earlier forward
             // viewed stays held in case this call fails before its own forward
-            std::vector<py::array> still(g.held);
             locked(
-                g, &still,
+                g, nullptr,
                 [&] {
                   st = g.trainer.train_batches(in, order.data(), order.size(), batch_size, first,
                                                count, opt, opts);
@@ -187,21 +182,18 @@ void bind_graph(py::module_& m) {
           py::arg("threshold"), py::arg("guard"), py::arg("interruptible"))
       .def_property_readonly("loss",
                              [](PyGraph& g) {
-                               std::vector<py::array> still(g.held);
                                double v = 0;
-                               return locked(g, &still, [&] { v = g.loss(); }, [&] { return v; });
+                               return locked(g, nullptr, [&] { v = g.loss(); }, [&] { return v; });
                              })
       .def_property_readonly("forward_serial",
                              [](PyGraph& g) {
-                               std::vector<py::array> still(g.held);
                                std::uint64_t v = 0;
                                return locked(
-                                   g, &still, [&] { v = g.forward_serial(); }, [&] { return v; });
+                                   g, nullptr, [&] { v = g.forward_serial(); }, [&] { return v; });
                              })
       .def("value",
            [](PyGraph& g, int id) {
-             std::vector<py::array> still(g.held);
-             return locked(g, &still, [] {}, [&] { return copy_out(g.value(id), false); });
+             return locked(g, nullptr, [] {}, [&] { return copy_out(g.value(id), false); });
            })
       .def("data_address",  // where input k's data of the last forward lives (zero-copy checks)
            [](const PyGraph& g, int k) {
@@ -209,14 +201,10 @@ void bind_graph(py::module_& m) {
            })
       .def("features", [](const PyGraph& g, int id) { return g.node_shape(id).cols; })
       .def("zero_grad",
-           [](PyGraph& g) {
-             std::vector<py::array> still(g.held);
-             locked(g, &still, [&] { g.zero_grad(); }, [] { return 0; });
-           })
+           [](PyGraph& g) { locked(g, nullptr, [&] { g.zero_grad(); }, [] { return 0; }); })
       .def("set_training",
            [](PyGraph& g, bool on) {
-             std::vector<py::array> still(g.held);
-             locked(g, &still, [&] { g.set_training(on); }, [] { return 0; });
+             locked(g, nullptr, [&] { g.set_training(on); }, [] { return 0; });
            })
       .def_property_readonly("num_nodes", &Graph::num_nodes);
 }
