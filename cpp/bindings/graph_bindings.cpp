@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <optional>
 
 #include "binding_utils.h"
 #include "bricks/graph.h"
@@ -159,10 +160,19 @@ void bind_graph(py::module_& m) {
           [](PyGraph& g, const py::list& xs,
              const py::array_t<std::int64_t, py::array::c_style>& order, std::int64_t batch_size,
              std::int64_t first, std::int64_t count, Optimizer& opt, Accuracy acc, int labels_input,
-             double threshold, NonFinite guard, bool interruptible) {
+             double threshold, NonFinite guard, bool interruptible,
+             const std::optional<py::array_t<double, py::array::c_style>>& sample_weight) {
             std::vector<py::array> keep;
             auto in = views(xs, keep, "data");
-            const TrainOptions opts{acc, labels_input, threshold, guard};
+            const double* w = nullptr;
+            if (sample_weight) {
+              const std::int64_t rows = in.empty() ? 0 : in[0].rows;
+              if (sample_weight->ndim() != 1 || sample_weight->size() != rows)
+                throw py::value_error("Model: sample_weight must have one entry per sample (" +
+                                      std::to_string(rows) + ")");
+              w = sample_weight->data();
+            }
+            const TrainOptions opts{acc, labels_input, threshold, guard, w};
             TrainStats st;
             SigintGuard sigint(g, interruptible);
             // batches are gathered into the trainer's buffers; what an earlier forward
@@ -179,7 +189,17 @@ void bind_graph(py::module_& m) {
           },
           py::arg("data"), py::arg("order"), py::arg("batch_size"), py::arg("first"),
           py::arg("count"), py::arg("optimizer"), py::arg("accuracy"), py::arg("labels_input"),
-          py::arg("threshold"), py::arg("guard"), py::arg("interruptible"))
+          py::arg("threshold"), py::arg("guard"), py::arg("interruptible"),
+          py::arg("sample_weight") = py::none())
+      .def(
+          "set_sample_weight",
+          [](PyGraph& g, const std::optional<py::array_t<double, py::array::c_style>>& w) {
+            const double* p = w ? w->data() : nullptr;
+            const std::int64_t n = w ? static_cast<std::int64_t>(w->size()) : 0;
+            return locked(g, nullptr, [&] { g.set_sample_weight(p, n); }, [] { return 0; });
+          },
+          py::arg("sample_weight"),
+          "Per-sample weights for every loss of the following forwards (None: unweighted).")
       .def_property_readonly("loss",
                              [](PyGraph& g) {
                                double v = 0;

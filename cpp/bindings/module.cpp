@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <cstring>
+#include <optional>
 
 #include "binding_utils.h"
 #include "bricks/blas.h"
@@ -192,11 +193,38 @@ PYBIND11_MODULE(_core, m) {
   BRICKS_SIMPLE(Softmax)
   BRICKS_SIMPLE(LogSoftmax)
   BRICKS_SIMPLE(Hadamard)
-  BRICKS_SIMPLE(MSELoss)
-  BRICKS_SIMPLE(BCELoss)
-  BRICKS_SIMPLE(BCEWithLogitsLoss)
-  BRICKS_SIMPLE(CrossEntropyLoss)
 #undef BRICKS_SIMPLE
+
+  py::class_<Loss, Block, std::shared_ptr<Loss>>(m, "Loss")
+      .def_property_readonly("supports_sample_weight", &Loss::supports_sample_weight)
+      .def_property_readonly("has_sample_weight",
+                             [](Loss& b) {
+                               return with_block(b, [](Block& x) {
+                                 return static_cast<Loss&>(x).has_sample_weight();
+                               });
+                             })
+      .def(
+          "set_sample_weight",
+          [](Loss& b, const std::optional<py::array_t<double, py::array::c_style>>& w) {
+            const double* p = w ? w->data() : nullptr;
+            const auto n = w ? static_cast<std::int64_t>(w->size()) : 0;
+            with_block(b, [&](Block& x) { static_cast<Loss&>(x).set_sample_weight(p, n); });
+          },
+          py::arg("sample_weight"), "Per-sample weights for the next forwards (None: unweighted).");
+#define BRICKS_LOSS(CLS)                                                                      \
+  py::class_<CLS, Loss, std::shared_ptr<CLS>>(m, #CLS).def(                                   \
+      py::init([](const std::string& dt) { return std::make_shared<CLS>(parse_dtype(dt)); }), \
+      py::arg("dtype"));
+  BRICKS_LOSS(MSELoss)
+  BRICKS_LOSS(BCELoss)
+  BRICKS_LOSS(BCEWithLogitsLoss)
+#undef BRICKS_LOSS
+  py::class_<CrossEntropyLoss, Loss, std::shared_ptr<CrossEntropyLoss>>(m, "CrossEntropyLoss")
+      .def(py::init([](const std::string& dt, const std::vector<double>& weight) {
+             return std::make_shared<CrossEntropyLoss>(parse_dtype(dt), weight);
+           }),
+           py::arg("dtype"), py::arg("weight") = std::vector<double>{})
+      .def_property_readonly("weight", &CrossEntropyLoss::weight);
 
   py::class_<Dropout, Block, std::shared_ptr<Dropout>>(m, "Dropout")
       .def(py::init([](double p, const std::string& dt, std::uint64_t seed) {

@@ -342,6 +342,10 @@ std::int64_t Graph::check_data(const std::vector<Tensor>& data) {
   return data.empty() ? 0 : data[0].rows;
 }
 
+void Graph::set_sample_weight(const double* w, std::int64_t n) {
+  for (int id : losses_) static_cast<Loss&>(*nodes_[id].block).set_sample_weight(w, n);
+}
+
 double Graph::loss() const {
   if (!has_forward_ || !ran_losses_) throw StateError("Model: no loss computed yet");
   double s = 0;

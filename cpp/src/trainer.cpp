@@ -41,10 +41,22 @@ TrainStats Trainer::train_batches(const std::vector<Tensor>& data, const std::in
   TrainStats st;
   if (opts.guard != NonFinite::ignore)
     opt.refresh_maxima();  // weights may have been set from Python
+  struct Unweigh {         // the losses forget the batch's weights however the loop ends
+    Graph& g;
+    bool on;
+    ~Unweigh() {
+      if (on) g.set_sample_weight(nullptr, 0);
+    }
+  } unweigh{graph_, opts.sample_weight != nullptr};
   const std::int64_t nb = (n + batch_size - 1) / batch_size;
   for (std::int64_t b = first; b < first + count && b < nb; ++b) {
     const std::int64_t lo = b * batch_size, m = std::min(n, lo + batch_size) - lo;
     gather(data, order + lo, m);
+    if (opts.sample_weight) {
+      batch_weight_.resize(static_cast<std::size_t>(m));
+      for (std::int64_t i = 0; i < m; ++i) batch_weight_[i] = opts.sample_weight[order[lo + i]];
+      graph_.set_sample_weight(batch_weight_.data(), m);
+    }
     graph_.forward_checked(batch_views_);
     const double L = graph_.loss();
     if (opts.guard == NonFinite::ignore) {

@@ -159,3 +159,25 @@ def boolean(value, who: str, name: str) -> bool:
     if not isinstance(value, _BOOLS):
         raise _fail(who, name, "True or False", type(value).__name__, TypeError)
     return bool(value)
+
+
+def weights(value, who: str, name: str, *, n: int | None = None, all_zero_ok: bool = False) -> np.ndarray:
+    """Weights (sample or class weights): a 1-D array of ``n`` (if given) finite numbers
+    >= 0, not all 0 (unless ``all_zero_ok``), as a new contiguous float64 array."""
+    if isinstance(value, (str, bytes, dict)) or value is None:
+        raise _fail(who, name, "a 1-D array of numbers", type(value).__name__, TypeError)
+    try:
+        a = np.asarray(value)
+    except (TypeError, ValueError) as e:
+        raise _fail(who, name, "a 1-D array of numbers", f"{type(value).__name__} ({e})", TypeError) from None
+    if a.dtype.kind not in "iuf" or a.dtype == np.bool_:
+        raise _fail(who, name, "a 1-D array of numbers", f"dtype {a.dtype}", TypeError)
+    if a.ndim != 1 or (n is not None and a.shape[0] != n):
+        raise _fail(who, name, f"of shape ({n if n is not None else 'N'},)", f"shape {a.shape}")
+    a = np.array(a, dtype=np.float64)
+    bad = np.flatnonzero(~(np.isfinite(a) & (a >= 0)))
+    if bad.size:
+        raise _fail(who, name, "finite and >= 0", f"{a[bad[0]]} at index {bad[0]}")
+    if not all_zero_ok and a.size and not a.any():
+        raise _fail(who, name, "not all 0", "only zeros")
+    return a

@@ -1,4 +1,5 @@
-"""Callbacks for ``Model.fit``: early stopping, checkpoints, learning-rate schedules, callables."""
+"""Callbacks for ``Model.fit``: early stopping, checkpoints, learning-rate schedules and
+reduction on a plateau, callables."""
 
 from __future__ import annotations
 
@@ -139,3 +140,69 @@ class LearningRateScheduler(Callback):
     def on_epoch_begin(self, epoch, logs=None):
         opt = self.model.optimizer
         opt.lr = self.schedule(epoch, self.base_lr if isinstance(self.schedule, Schedule) else opt.lr)
+
+
+class ReduceLROnPlateau(_Monitor):
+    """Multiply the optimizer's lr by ``factor`` when ``monitor`` has not improved for
+    ``patience`` epochs (Keras's callback; PyTorch's scheduler of the same name with
+    ``threshold_mode="rel"``).
+
+    An epoch improves on the best value when it is below ``best − min_delta``
+    (``mode="min"``; above ``best + min_delta`` for "max"; "auto" is "max" for a metric
+    with "acc" in its name), or with ``threshold_mode="rel"`` below ``best · (1 −
+    min_delta)`` (above ``best · (1 + min_delta)``). After a reduction, ``cooldown``
+    epochs pass before the count of epochs without improvement starts again; lr never
+    goes below ``min_lr``. fit logs the lr each epoch trained with as ``history["lr"]``.
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        mode="auto",
+        min_delta=1e-4,
+        cooldown=0,
+        min_lr=0.0,
+        verbose=0,
+        threshold_mode="abs",
+    ):
+        who = "ReduceLROnPlateau"
+        if not isinstance(monitor, str):
+            raise TypeError(f"{who}: monitor must be a str, got {type(monitor).__name__}")
+        super().__init__(monitor, mode, min_delta)
+        self.factor = _checks.number(factor, who, "factor", low=0, high=1, low_open=True, high_open=True)
+        self.patience = _checks.non_negative_int(patience, who, "patience")
+        self.cooldown = _checks.non_negative_int(cooldown, who, "cooldown")
+        self.min_lr = _checks.non_negative_float(min_lr, who, "min_lr")
+        self.verbose = _checks.integer(verbose, who, "verbose", low=0, high=2)
+        self.threshold_mode = _checks.choice(threshold_mode, who, "threshold_mode", ("abs", "rel"))
+        self.wait, self.cooldown_counter = 0, 0
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.cooldown_counter = 0, 0
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def _improved(self, v):
+        if self.threshold_mode == "abs" or math.isinf(self.best):
+            return super()._improved(v)
+        # PyTorch's rel mode, as it writes it (for a negative best too)
+        return v < self.best * (1 - self.min_delta) if self.mode == "min" else v > self.best * (1 + self.min_delta)
+
+    def on_epoch_end(self, epoch, logs=None):
+        v = self._value(logs)
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(v):
+            self.best, self.wait = v, 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                opt = self.model.optimizer
+                old = float(opt.lr)
+                if old > self.min_lr:
+                    opt.lr = max(old * self.factor, self.min_lr)
+                    if self.verbose:
+                        print(f"epoch {epoch + 1}: ReduceLROnPlateau: lr {old:.4g} -> {opt.lr:.4g}", flush=True)
+                    self.cooldown_counter, self.wait = self.cooldown, 0

@@ -49,6 +49,7 @@ class Model:
     """
 
     _checked_opt = None  # the optimizer train_step last validated against this model
+    metrics = ()  # compile(metrics=...): names or callables fit and evaluate log (bricks.metrics)
 
     def __init__(self, inputs, outputs, loss=None, *, share_weights: bool = False):
         self.inputs = _as_list(inputs, "inputs")
@@ -299,13 +300,15 @@ class Model:
             self._select(xs, False)  # raises, naming what was expected
         return self._graph.train_step(self._prepare(xs, range(len(xs))), opt._core)
 
-    def compile(self, loss, optimizer=None, *, labels=None):
+    def compile(self, loss, optimizer=None, *, labels=None, metrics=None):
         """Attach a loss to the (single) output, Keras style: adds a target input.
 
         ``labels`` (default: True for CrossEntropyLoss) makes the target int64 class
-        labels (N,); otherwise it has the output's shape.
+        labels (N,); otherwise it has the output's shape. ``metrics``: names of
+        ``bricks.metrics.names()`` or callables ``f(y_true, y_pred)`` that fit (per
+        epoch, and as ``val_<name>``) and evaluate log besides the loss.
         """
-        self._check_compile(loss, optimizer)
+        self._check_compile(loss, optimizer, metrics)
         if len(self.outputs) != 1:
             raise ValueError("compile: needs a model with exactly one output")
         if labels is None:
@@ -323,6 +326,8 @@ class Model:
         self._build()
         self.optimizer = optimizer
         self._loss_block = loss
+        if metrics is not None:
+            self.metrics = self._metric_list(metrics)
         return self
 
     def save(self, path) -> None:
@@ -368,7 +373,11 @@ class Model:
     def fit(self, X, y=None, **kwargs):
         """Train: ``fit(X, y, loss=..., optimizer=..., epochs=1, batch_size=32, shuffle=True,
         seed=None, validation_data=None, validation_split=0.0, callbacks=(), verbose="auto",
-        on_nonfinite="raise")``. Returns a History. verbose: "auto" shows a progress bar
+        on_nonfinite="raise", sample_weight=None, class_weight=None, metrics=None)``.
+        Returns a History. ``sample_weight`` (N,) and ``class_weight`` (a dict {class:
+        weight} or an array (C,)) weigh each sample's loss (see the training guide);
+        ``validation_data`` may carry sample weights third, ``(x, y, w)``. ``metrics``
+        are logged besides compile's. verbose: "auto" shows a progress bar
         on a terminal and nothing otherwise; 1 the bar, or a line per epoch when not on a
         terminal; 2 a line per epoch; 0 nothing. Batches run natively; Python runs
         once per chunk of batches and once per epoch (callbacks, validation)."""
@@ -376,11 +385,12 @@ class Model:
 
         return fit(self, X, y, **kwargs)
 
-    def evaluate(self, X, y=None, *, batch_size=256) -> dict:
-        """Mean loss (and accuracy for classifiers) in eval mode."""
+    def evaluate(self, X, y=None, *, batch_size=256, sample_weight=None, metrics=None) -> dict:
+        """Mean loss (and accuracy for classifiers, and metrics) in eval mode; with
+        ``sample_weight`` the loss is the weighted mean."""
         from .training import evaluate
 
-        return evaluate(self, X, y, batch_size=batch_size)
+        return evaluate(self, X, y, batch_size=batch_size, sample_weight=sample_weight, metrics=metrics)
 
     def predict(self, X, *, batch_size=256):
         """Outputs for X, batched, in eval mode."""
@@ -394,8 +404,23 @@ class Model:
 
         return predict_proba(self, X, batch_size=batch_size)
 
-    def _check_compile(self, loss, optimizer):
+    @staticmethod
+    def _metric_list(metrics) -> tuple:
+        """compile's metrics as a tuple (names are checked by fit and evaluate, in
+        bricks.metrics: a layer above this one)."""
+        if isinstance(metrics, str) or callable(metrics):
+            metrics = [metrics]
+        if not isinstance(metrics, (list, tuple)):
+            raise TypeError(f"compile: metrics must be a list of names or callables, got {type(metrics).__name__}")
+        for m in metrics:
+            if not (isinstance(m, str) or callable(m)):
+                raise TypeError(f"compile: each metric must be a name or a callable, got {type(m).__name__}")
+        return tuple(metrics)
+
+    def _check_compile(self, loss, optimizer, metrics=None):
         """Validate before changing anything: a failed compile leaves the model as it was."""
+        if metrics is not None:
+            self._metric_list(metrics)
         if not isinstance(loss, Loss):
             raise TypeError(
                 f"compile: loss must be a bricks loss block (e.g. bk.CrossEntropyLoss()), got {type(loss).__name__}"

@@ -5,6 +5,12 @@ Reduction: the mean over the batch (N rows) of a per-sample sum over features.
 returns the gradients of L (times ``dL``, default 1) w.r.t. both inputs: targets
 learn too, as in the lecture. Integer class labels get ``None``. Targets may be bool
 arrays (read as 0/1); predictions must be numbers.
+
+Sample weights: ``loss.sample_weight = w`` (one finite weight >= 0 per row of the next
+batches; ``None`` for none) scales each sample's loss before the mean,
+``L = (1/N) Σ_i w_i l_i`` (Keras's "sum_over_batch_size"), and its gradient rows
+likewise; the weights get no gradient. ``fit`` and ``evaluate`` set them per batch
+from their ``sample_weight=``/``class_weight=`` (see training.md) and clear them after.
 """
 
 from __future__ import annotations
@@ -68,6 +74,8 @@ class Loss(Block, abstract=True):
             target = target[:, None]
         return ((pred > rule) == (target > 0.5)).all(1)
 
+    _sample_weight = None
+
     def __init__(self, *, dtype=None):
         super().__init__(self._core_cls(init_dtype(dtype, type(self).__name__)))
 
@@ -78,8 +86,24 @@ class Loss(Block, abstract=True):
         # targets (input 1) may be bool, read as 0/1; predictions must be numbers
         return as_float_matrix(x, self.dtype, self.name, f"input {i}", bool_ok=i == 1)
 
+    @property
+    def sample_weight(self):
+        """Per-sample weights of the next forwards (a (N,) float64 copy), or None."""
+        return self._sample_weight if self._core.has_sample_weight else None
+
+    @sample_weight.setter
+    def sample_weight(self, w):
+        if w is None:
+            self._core.set_sample_weight(None)
+            self._sample_weight = None
+            return
+        w = _checks.weights(w, self.name, "sample_weight", all_zero_ok=True)
+        self._core.set_sample_weight(w)
+        self._sample_weight = w
+
     def forward(self, *inputs) -> float:
-        """``forward(pred, target)``: the loss value L for a batch."""
+        """``forward(pred, target)``: the loss value L for a batch (weighted by
+        ``sample_weight`` when set: it must have one entry per row)."""
         super().forward(*inputs)
         return self._runner.loss_value  # the double the loss was summed in, not its float32 rounding
 
@@ -150,10 +174,34 @@ class CrossEntropyLoss(Loss):
     (softmax(x) − t) / N when rows sum to 1, and dL/dt = −log softmax(x) / N
     (backprop into the labels). Rows need not sum to 1: the formulas stay exact.
     Shapes: x (N, C); L a float. Caches: log softmax(x) and the target.
+
+    ``weight`` (C,), class weights c as PyTorch's ``weight=`` (finite, >= 0, not all 0):
+    for labels the weighted mean ``L = −Σ_i c_{y_i} log softmax(x_i)[y_i] / Σ_i c_{y_i}``,
+    dL/dx_i = c_{y_i} (softmax(x_i) − onehot(y_i)) / Σ_i c_{y_i} (a batch whose classes
+    all weigh 0 has L = 0 and no gradient, where PyTorch gives NaN); for rows
+    ``L = −(1/N) Σ_ij c_j t_ij log softmax(x_i)_j``, dL/dx_ij = (softmax(x_i)_j Σ_k c_k t_ik
+    − c_j t_ij) / N, dL/dt_ij = −c_j log softmax(x_i)_j / N. Sample weights s_i multiply
+    sample i's term (and gradient rows) on top; the denominators stay as written.
     """
 
     _core_cls = _core.CrossEntropyLoss
     target_kind, probability_map, accuracy_rule = "labels", "softmax", "argmax"
+
+    def __init__(self, weight=None, *, dtype=None):
+        dt = init_dtype(dtype, "CrossEntropyLoss")
+        w = None if weight is None else _checks.weights(weight, "CrossEntropyLoss", "weight")
+        if w is not None and w.size == 0:
+            raise ValueError("CrossEntropyLoss: weight must have one entry per class, got an empty array")
+        Block.__init__(self, _core.CrossEntropyLoss(dt, [] if w is None else w.tolist()))
+        self._weight = w
+
+    @property
+    def weight(self):
+        """The class weights (a (C,) float64 copy), or None."""
+        return None if self._weight is None else self._weight.copy()
+
+    def config(self) -> dict:
+        return {**({"weight": self._weight.tolist()} if self._weight is not None else {}), **super().config()}
 
     def _as_input(self, x, i):
         if i == 1:

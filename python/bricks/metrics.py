@@ -1,4 +1,5 @@
-"""Metrics on NumPy arrays: accuracy, top-k accuracy, MSE, MAE, confusion matrix."""
+"""Metrics on NumPy arrays: accuracy, top-k accuracy, MSE, MAE, confusion matrix; and by
+name (``resolve``) for ``metrics=`` in compile, fit and evaluate."""
 
 from __future__ import annotations
 
@@ -69,3 +70,46 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
     C = np.zeros((n, n), np.int64)
     np.add.at(C, (yt, yp), 1)
     return C
+
+
+# -- metrics by name, for compile(metrics=...), fit(metrics=...) and evaluate(metrics=...) --
+def _top_k(y_true, y_pred):
+    k = min(5, np.shape(y_pred)[1]) if np.ndim(y_pred) == 2 else 1
+    return top_k_accuracy(y_true, y_pred, k)
+
+
+_NAMED = {"accuracy": accuracy, "top_k_accuracy": _top_k, "mse": mse, "mae": mae}
+_ALIASES = {"acc": "accuracy", "top_k": "top_k_accuracy", "mean_squared_error": "mse", "mean_absolute_error": "mae"}
+
+
+def names() -> list:
+    """The metric names ``metrics=`` takes (besides callables ``f(y_true, y_pred) -> float``)."""
+    return sorted(_NAMED)
+
+
+def resolve(metric, who: str = "metrics", *, loss=None):
+    """``(name, f(y_true, y_pred))`` for a metric name of ``names()`` or a callable
+    (logged under its ``__name__``). "accuracy" follows the loss's rule when it has one;
+    "top_k_accuracy" takes k = min(5, classes)."""
+    if isinstance(metric, str):
+        name = _ALIASES.get(metric, metric)
+        if name not in _NAMED:
+            raise ValueError(f"{who}: unknown metric {metric!r}; known: {names()} (or a callable f(y_true, y_pred))")
+        if name == "accuracy" and getattr(loss, "accuracy_rule", None) is not None:
+            return name, lambda yt, yp: accuracy(yt, yp, loss=loss)
+        return name, _NAMED[name]
+    if metric is confusion_matrix:
+        raise ValueError(f"{who}: confusion_matrix is not a number per epoch; metrics take {names()} or callables")
+    if callable(metric):
+        name = getattr(metric, "__name__", type(metric).__name__)
+        return _ALIASES.get(name, name), metric
+    raise TypeError(f"{who}: a metric must be a name of {names()} or a callable, got {type(metric).__name__}")
+
+
+def value_of(name: str, fn, y_true, y_pred) -> float:
+    """fn(y_true, y_pred) as a float (a clear error when it is not a number)."""
+    v = fn(y_true, y_pred)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"metric {name!r} must return a number, got {type(v).__name__}") from None

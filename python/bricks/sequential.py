@@ -102,12 +102,14 @@ class Sequential(Model):
             raise _core.StateError("Sequential: backward called before forward")
         return super().backward(*dys)
 
-    def compile(self, loss, optimizer=None, *, labels=None):
+    def compile(self, loss, optimizer=None, *, labels=None, metrics=None):
         if self.built:
-            return super().compile(loss, optimizer, labels=labels)
-        self._check_compile(loss, optimizer)
+            return super().compile(loss, optimizer, labels=labels, metrics=metrics)
+        self._check_compile(loss, optimizer, metrics)
         self._pending = (loss, isinstance(loss, CrossEntropyLoss) if labels is None else labels)
         self.optimizer, self._loss_block = optimizer, loss
+        if metrics is not None:
+            self.metrics = self._metric_list(metrics)
         return self
 
     @property

@@ -14,10 +14,14 @@ import time
 import numpy as np
 
 from . import _checks, _core
+from . import metrics as _metrics
 from ._arrays import as_array, as_float_matrix, as_labels, check_binary_targets, onehot_to_labels
 from .blocks import Sigmoid, Softmax
-from .callbacks import Callback, LambdaCallback
+from .callbacks import Callback, LambdaCallback, LearningRateScheduler, ReduceLROnPlateau
 from .optim import check_optimizer
+
+
+_LR_CALLBACKS = (ReduceLROnPlateau, LearningRateScheduler)  # with one, fit logs "lr"
 
 
 def _interruptible() -> bool:
@@ -173,6 +177,88 @@ def _accuracy_mode(model):
     return _core.Accuracy.none, -1, 0.0
 
 
+def _class_of_samples(model, data, who):
+    """The class of each sample (int64 (N,)) and the number of classes, from the one
+    loss's targets, as Keras reads them: labels as they are, rows by argmax, one 0/1
+    column rounded."""
+    if len(model.losses) != 1:
+        raise ValueError(
+            f"{who}: class_weight needs a model with one loss, this one has {len(model.losses)}; "
+            f"pass sample_weight instead"
+        )
+    node = model.losses[0].inputs[1]
+    loss = model.losses[0].block
+    if loss.target_kind == "values" or node not in model.inputs:
+        raise ValueError(
+            f"{who}: class_weight needs class targets, but {type(loss).__name__}'s targets are "
+            f"values; pass sample_weight instead"
+        )
+    t = data[model.inputs.index(node)]
+    if node.labels:
+        return t.reshape(-1), model.label_classes(node)
+    if t.shape[1] == 1:
+        return (t[:, 0] > 0.5).astype(np.int64), 2
+    if loss.target_kind == "probabilities":
+        raise ValueError(
+            f"{who}: class_weight needs one class per sample, but {type(loss).__name__} has "
+            f"{t.shape[1]} independent 0/1 targets per sample; pass sample_weight instead"
+        )
+    return t.argmax(1).astype(np.int64), t.shape[1]
+
+
+def _class_weight_table(class_weight, k, who):
+    """class_weight (a dict {class: weight}, missing classes weighing 1, or an array
+    (k,)) as a float64 array (k,)."""
+    if isinstance(class_weight, dict):
+        table = np.ones(k)
+        for c, w in class_weight.items():
+            c = _checks.integer(c, who, "class_weight's classes", low=0, high=k - 1)
+            table[c] = _checks.number(w, who, f"class_weight[{c}]", low=0, finite=True)
+        return table
+    return _checks.weights(class_weight, who, "class_weight", n=k, all_zero_ok=True)
+
+
+def _sample_weights(model, data, n, sample_weight, class_weight, who):
+    """The per-sample weights the losses get (float64 (n,), scaled to mean 1) from
+    sample_weight and class_weight (multiplied, as Keras does), or None for neither."""
+    if sample_weight is None and class_weight is None:
+        return None
+    for blk in model.loss_blocks:
+        if not blk._core.supports_sample_weight:
+            raise ValueError(f"{who}: {type(blk).__name__} does not take sample weights")
+    w = np.ones(n) if sample_weight is None else _checks.weights(sample_weight, who, "sample_weight", n=n)
+    if class_weight is not None:
+        y, k = _class_of_samples(model, data, who)
+        w = w * _class_weight_table(class_weight, k, who)[y]
+    if not w.any():
+        raise ValueError(f"{who}: the sample weights are all 0 (with class_weight applied): nothing to learn from")
+    # mean 1: a full batch's loss is then the weighted mean sum(w l) / sum(w), and
+    # scaling every weight changes nothing (see training.md)
+    return np.ascontiguousarray(w * (n / w.sum()))
+
+
+def _metric_list(model, extra, who):
+    """The metrics fit/evaluate log beyond loss and the native accuracy: compile's then
+    the call's, as [(name, fn(y_true, y_pred))]."""
+    names = list(getattr(model, "metrics", ()) or ())
+    if extra is not None:
+        if isinstance(extra, (str, bytes)) or callable(extra) or not hasattr(extra, "__iter__"):
+            extra = [extra]
+        names += list(extra)
+    out, seen = [], set()
+    for m in names:
+        name, fn = _metrics.resolve(m, who, loss=model.loss_block)
+        if name in seen:
+            continue
+        seen.add(name)
+        out.append((name, fn))
+    if out and len(model.losses) != 1:
+        raise ValueError(f"{who}: metrics need a model with one loss, this one has {len(model.losses)}")
+    if out:
+        _metric_target(model)
+    return out
+
+
 def _reseed_dropout(model, seed):
     ss = np.random.SeedSequence(seed)
     for child, blk in zip(ss.spawn(len(model.blocks)), model.blocks):
@@ -196,6 +282,9 @@ def fit(
     callbacks=(),
     verbose="auto",
     on_nonfinite="raise",
+    sample_weight=None,
+    class_weight=None,
+    metrics=None,
 ):
     model.build_for([X])  # a Sequential without a Linear learns its input width from X
     if loss is not None:
@@ -222,19 +311,33 @@ def fit(
     for c in callbacks:
         if not (isinstance(c, Callback) or callable(c)):
             raise TypeError(f"fit: each callback must be a Callback or a callable, got {type(c).__name__}")
+    metric_fns = _metric_list(model, metrics, "fit")
     data = _as_input_list(model, X, y)
     n = model.executor.check_data(data)
+    if sample_weight is not None:
+        sample_weight = _checks.weights(sample_weight, "fit", "sample_weight", n=n, all_zero_ok=True)
+    val_weight = None
     if validation_split and validation_data is None:
         cut = n - int(round(n * validation_split))
         if cut <= 0 or cut == n:
             raise ValueError(f"fit: validation_split={validation_split} leaves an empty set of {n} samples")
         validation_data = [d[cut:] for d in data]
         data, n = [np.ascontiguousarray(d[:cut]) for d in data], cut
+        if sample_weight is not None:  # the held-out samples keep their weights, as in Keras
+            sample_weight, val_weight = sample_weight[:cut], sample_weight[cut:]
     if validation_data is not None:
+        if (  # (x, y, sample_weight), as Keras takes it
+            isinstance(validation_data, tuple)
+            and len(validation_data) == max(3, len(model.inputs) + 1)
+            and len(model.inputs) >= 2
+        ):
+            *validation_data, val_weight = validation_data
+            validation_data = tuple(validation_data) if len(validation_data) == 2 else validation_data
         if isinstance(validation_data, (list, tuple)) and len(validation_data) != len(model.inputs):
             raise ValueError(
                 f"fit (validation_data): the model has {len(model.inputs)} inputs "
                 f"({[i.name for i in model.inputs]}), got {len(validation_data)} arrays"
+                + (" (and sample weights may come last)" if len(model.inputs) >= 2 else "")
             )
         vx, vy = (
             validation_data
@@ -242,19 +345,28 @@ def fit(
             else (validation_data[:-1], validation_data[-1])
         )
         val = _as_input_list(model, list(vx) if isinstance(vx, list) else vx, vy, "fit (validation_data)")
-        model.executor.check_data(val)
+        nv = model.executor.check_data(val)
+        val_weight = _sample_weights(model, val, nv, val_weight, None, "fit (validation_data)")
     else:
         val = None
     for arrays in (data, val or ()):  # bad labels fail before any training happens
         _check_label_ranges(model, arrays)
+    weight = _sample_weights(model, data, n, sample_weight, class_weight, "fit")
     acc_mode, labels_input, thr = _accuracy_mode(model)
-    for c in callbacks:  # validation metrics without validation data: say so now, not after an epoch
+    logged = _log_names(acc_mode, metric_fns, on_nonfinite == "skip", val is not None)
+    if any(isinstance(c, _LR_CALLBACKS) for c in callbacks):
+        logged.append("lr")
+    for i, c in enumerate(callbacks):  # a metric that will not be logged: say so now, not after an epoch
         mon = getattr(c, "monitor", None)
         if val is None and mon in ("val_loss", "val_accuracy"):
             raise ValueError(
                 f"fit: {type(c).__name__} monitors {mon!r} but there is no validation data; "
                 f"pass validation_data or validation_split, or monitor 'loss'"
             )
+        # unless a callback of the user's before it might add it to the logs
+        ours = all(type(b).__module__ == Callback.__module__ and not isinstance(b, LambdaCallback) for b in callbacks[:i])
+        if mon is not None and type(c).__module__ == Callback.__module__ and ours and mon not in logged:
+            raise ValueError(f"fit: {type(c).__name__} monitors {mon!r}, which fit does not log; it logs {logged}")
     cbs = [History()] + [c if isinstance(c, Callback) else LambdaCallback(c) for c in callbacks]
     for c in cbs:
         c.model = model
@@ -291,6 +403,7 @@ def fit(
                     thr,
                     guards[on_nonfinite],
                     interruptible,
+                    weight,
                 )
             except _core.NonFiniteError as e:
                 raise _core.NonFiniteError(f"epoch {epoch} (0-based): {e}") from None
@@ -301,12 +414,18 @@ def fit(
                 chunk = max(1, min(nb, int(chunk * min(4.0, 0.1 / max(dt, 1e-6)))))
             progress.update(st.samples, _logs(tot, acc_mode))
         logs = _logs(tot, acc_mode)
+        if metric_fns:  # on the epoch's final weights, in eval mode (see training.md)
+            res = _evaluate(model, data, max(batch_size, 256), _core.Accuracy.none, -1, 0.0, None, metric_fns)
+            logs.update((k, v) for k, v in res.items() if k != "loss")
         if on_nonfinite == "skip":  # every epoch, so the list lines up with the epochs
             logs["skipped_batches"] = float(tot.skipped)
         if val is not None:
-            for k, v in _evaluate(model, val, max(batch_size, 256), acc_mode, labels_input, thr).items():
+            res = _evaluate(model, val, max(batch_size, 256), acc_mode, labels_input, thr, val_weight, metric_fns)
+            for k, v in res.items():
                 logs["val_" + k] = v
-            model.train()
+        if "lr" in logged:  # the rate this epoch trained with, before a callback changes it
+            logs["lr"] = float(model.optimizer.lr)
+        model.train()
         progress.end(epoch, logs, tot.samples)
         for c in cbs:
             c.on_epoch_end(epoch, logs)
@@ -324,36 +443,74 @@ def _logs(tot, acc_mode):
     return logs
 
 
-def _evaluate(model, data, batch_size, acc_mode, labels_input, thr):
-    """Mean loss and, with an accuracy mode, the fraction the loss's rule calls right
-    (Loss.correct: the rule fit's native counters apply)."""
+def _log_names(acc_mode, metric_fns, skip, val):
+    """The keys of fit's epoch logs, in order."""
+    names = ["loss"] + (["accuracy"] if acc_mode != _core.Accuracy.none else [])
+    names += [k for k, _ in metric_fns if k not in names]
+    names += ["skipped_batches"] if skip else []
+    return names + ["val_" + k for k in names if k != "skipped_batches"] * bool(val)
+
+
+def _metric_target(model):
+    """(index of the one loss's prediction among the outputs, index of its target input)."""
+    pred, target = model.losses[0].inputs
+    if pred not in model.outputs or target not in model.inputs:
+        raise ValueError("metrics need the loss's prediction to be a model output and its target a model input")
+    return model.outputs.index(pred), model.inputs.index(target)
+
+
+def _evaluate(model, data, batch_size, acc_mode, labels_input, thr, weight=None, metric_fns=()):
+    """Mean loss (weighted by ``weight``, of mean 1: then sum(w l) / sum(w)) and, with
+    an accuracy mode, the fraction the loss's rule calls right (Loss.correct: the rule
+    fit's native counters apply), and each metric on the whole set's predictions.
+    Accuracy and metrics are not weighted (Keras's ``metrics=``)."""
     model.eval()
     n = data[0].shape[0]
     loss_sum, correct = 0.0, 0
     loss = model.loss_block
-    for lo in range(0, n, batch_size):
-        batch = [d[lo : lo + batch_size] for d in data]
-        outs = model.executor.forward(batch, True, False)
-        loss_sum += model.executor.loss * batch[0].shape[0]
-        if acc_mode != _core.Accuracy.none:
-            correct += int(loss.correct(outs[0], batch[labels_input]).sum())
+    metric_fns = [(k, f) for k, f in metric_fns if not (k == "accuracy" and acc_mode != _core.Accuracy.none)]
+    if metric_fns:
+        out_i, target_i = _metric_target(model)
+        preds = []
+    try:
+        for lo in range(0, n, batch_size):
+            batch = [d[lo : lo + batch_size] for d in data]
+            if weight is not None:
+                model.executor.set_sample_weight(weight[lo : lo + batch_size])
+            outs = model.executor.forward(batch, True, False)
+            loss_sum += model.executor.loss * batch[0].shape[0]
+            if acc_mode != _core.Accuracy.none:
+                correct += int(loss.correct(outs[0], batch[labels_input]).sum())
+            if metric_fns:
+                preds.append(outs[out_i])
+    finally:
+        if weight is not None:
+            model.executor.set_sample_weight(None)
     res = {"loss": loss_sum / n}
     if acc_mode != _core.Accuracy.none:
         res["accuracy"] = correct / n
+    if metric_fns:
+        pred = np.concatenate(preds)
+        for k, f in metric_fns:
+            res[k] = _metrics.value_of(k, f, data[target_i], pred)
     return res
 
 
-def evaluate(model, X, y=None, *, batch_size=256) -> dict:
-    """Mean loss (and accuracy for classifiers) over a dataset, in eval mode."""
+def evaluate(model, X, y=None, *, batch_size=256, sample_weight=None, metrics=None) -> dict:
+    """Mean loss (and accuracy for classifiers, and the compiled and given metrics)
+    over a dataset, in eval mode; with ``sample_weight`` the loss is the weighted mean
+    sum(w l) / sum(w) (accuracy and metrics are not weighted, as Keras's metrics=)."""
     batch_size = _checks.positive_int(batch_size, "evaluate", "batch_size")
     if not getattr(model, "losses", None):
         raise ValueError("evaluate: the model has no loss (compile it first)")
+    metric_fns = _metric_list(model, metrics, "evaluate")
     data = _as_input_list(model, X, y, "evaluate")
-    model.executor.check_data(data)
+    n = model.executor.check_data(data)
     _check_label_ranges(model, data)
+    weight = _sample_weights(model, data, n, sample_weight, None, "evaluate")
     was = model.blocks[0].training if model.blocks else True
     try:
-        return _evaluate(model, data, int(batch_size), *_accuracy_mode(model))
+        return _evaluate(model, data, int(batch_size), *_accuracy_mode(model), weight, metric_fns)
     finally:
         model.train(was)
 

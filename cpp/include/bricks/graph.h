@@ -64,6 +64,9 @@ class Graph {
   void backward_fresh();
 
   double loss() const;
+  // Per-sample weights (n = the next batches' rows) for every loss (loss.h), copied;
+  // nullptr goes back to unweighted.
+  void set_sample_weight(const double* w, std::int64_t n);
   Tensor value(int node) const;
   Tensor grad(int node) const;  // empty if no gradient reached the node
   std::int64_t batch() const { return batch_; }

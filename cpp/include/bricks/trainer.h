@@ -25,6 +25,9 @@ struct TrainOptions {
   int labels_input = -1;   // the input accuracy compares output 0 with
   double threshold = 0.0;  // Accuracy::threshold: an output above it predicts 1
   NonFinite guard = NonFinite::ignore;
+  // One weight per row of the data (nullptr: none), gathered with the rows, so
+  // shuffling keeps each sample with its weight; every loss is given the batch's.
+  const double* sample_weight = nullptr;
 };
 
 struct TrainStats {
@@ -64,6 +67,7 @@ class Trainer {
   Backup backup_;
   std::vector<Buffer> batch_bufs_;  // the gathered batch, one per data array
   std::vector<Tensor> batch_views_;
+  std::vector<double> batch_weight_;
 };
 
 }  // namespace bricks

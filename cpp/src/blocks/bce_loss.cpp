@@ -25,6 +25,7 @@ void BCELoss::do_forward(const Tensor* in, const Tensor& out) {
           << p[i] << " at flat index " << i;
         fail(s.str());
       }
+    take_sample_weight(in[0].rows);
     p_ = in[0];
     t_ = in[1];
     log_p_.resize(p_.rows, p_.cols);
@@ -35,8 +36,12 @@ void BCELoss::do_forward(const Tensor* in, const Tensor& out) {
     kernels::log_clamped(p, lp, n);
     kernels::log_clamped(lq, lq, n);
     double s = 0;
-    for (std::int64_t i = 0; i < n; ++i)
-      s += static_cast<double>(t[i]) * lp[i] + (1.0 - static_cast<double>(t[i])) * lq[i];
+    for (std::int64_t i = 0; i < p_.rows; ++i) {
+      double r = 0;
+      for (std::int64_t j = i * p_.cols, e = j + p_.cols; j < e; ++j)
+        r += static_cast<double>(t[j]) * lp[j] + (1.0 - static_cast<double>(t[j])) * lq[j];
+      s += sample_weight(i) * r;
+    }
     set_value(-s / static_cast<double>(p_.rows), out);
   });
 }
@@ -55,6 +60,7 @@ void BCELoss::do_backward(const Tensor& dy, Tensor* din) {
         din[0].ptr<T>()[i] = k * (p[i] - t[i]) / std::max(p[i] * (T(1) - p[i]), T(1e-12));
     if (din[1])
       for (std::int64_t i = 0; i < n; ++i) din[1].ptr<T>()[i] = k * (lq[i] - lp[i]);
+    if (weighted_) scale_rows(din, 2);
   });
 }
 

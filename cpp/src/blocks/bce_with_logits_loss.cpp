@@ -7,6 +7,7 @@
 namespace bricks {
 
 void BCEWithLogitsLoss::do_forward(const Tensor* in, const Tensor& out) {
+  take_sample_weight(in[0].rows);
   x_ = in[0];
   t_ = in[1];
   dispatch_float(dtype_, [&](auto zero) {
@@ -18,8 +19,12 @@ void BCEWithLogitsLoss::do_forward(const Tensor* in, const Tensor& out) {
     const T* t = t_.ptr<T>();
     kernels::log1p_exp_neg_abs(x, sp, n);
     double s = 0;
-    for (std::int64_t i = 0; i < n; ++i)
-      s += static_cast<double>(std::max(x[i], T(0)) - x[i] * t[i]) + sp[i];
+    for (std::int64_t i = 0; i < x_.rows; ++i) {
+      double r = 0;
+      for (std::int64_t j = i * x_.cols, e = j + x_.cols; j < e; ++j)
+        r += static_cast<double>(std::max(x[j], T(0)) - x[j] * t[j]) + sp[j];
+      s += sample_weight(i) * r;
+    }
     set_value(s / static_cast<double>(x_.rows), out);
   });
 }
@@ -38,6 +43,7 @@ void BCEWithLogitsLoss::do_backward(const Tensor& dy, Tensor* din) {
     }
     if (din[1])
       for (std::int64_t i = 0; i < n; ++i) din[1].ptr<T>()[i] = -k * x[i];
+    if (weighted_) scale_rows(din, 2);
   });
 }
 

@@ -4,6 +4,7 @@
 //   p (N, D), t (N, D), L (1, 1).
 //   backward (dy = dL):  dL/dp = dy (p - t) / (N max(p (1 - p), 1e-12))
 //                        dL/dt = dy (log(1 - p) - log p) / N
+//   sample weights w (loss.h): each sample's term, and its gradient rows, times w_i.
 //   caches: a view of t and its own buffers of log p and log(1 - p) (and p).
 #pragma once
 #include <memory>
@@ -16,6 +17,7 @@ class BCELoss : public Loss {
  public:
   explicit BCELoss(DType dtype);
   std::string name() const override { return "BCELoss"; }
+  bool supports_sample_weight() const override { return true; }
 
  protected:
   std::shared_ptr<Block> make_twin() const override { return std::make_shared<BCELoss>(dtype_); }
