@@ -72,38 +72,53 @@ def dropout(x, mask):
 
 
 # -- losses: mean over the N rows of a sum over features; vjp(dL) with dL a float -----
-def mse_loss(x, t):
+def _sw(sample_weight, n):
+    """Per-sample weights as a column (ones without)."""
+    return np.ones((n, 1)) if sample_weight is None else np.asarray(sample_weight, np.float64).reshape(n, 1)
+
+
+def mse_loss(x, t, sample_weight=None):
     n = x.shape[0]
-    return ((x - t) ** 2).sum() / n, lambda dL: _no_params(dL * 2 * (x - t) / n, dL * 2 * (t - x) / n)
+    s = _sw(sample_weight, n)
+    return (s * (x - t) ** 2).sum() / n, lambda dL: _no_params(dL * s * 2 * (x - t) / n, dL * s * 2 * (t - x) / n)
 
 
 def _log_clamped(p):
     return np.maximum(np.log(np.maximum(p, 1e-300)), -100.0)
 
 
-def bce_loss(p, t):
+def bce_loss(p, t, sample_weight=None):
     n = p.shape[0]
+    s = _sw(sample_weight, n)
     lp, lq = _log_clamped(p), _log_clamped(1.0 - p)
-    loss = -(t * lp + (1.0 - t) * lq).sum() / n
-    return loss, lambda dL: _no_params(dL * (p - t) / (n * np.maximum(p * (1 - p), 1e-12)), dL * (lq - lp) / n)
+    loss = -(s * (t * lp + (1.0 - t) * lq)).sum() / n
+    return loss, lambda dL: _no_params(dL * s * (p - t) / (n * np.maximum(p * (1 - p), 1e-12)), dL * s * (lq - lp) / n)
 
 
-def bce_with_logits_loss(x, t):
+def bce_with_logits_loss(x, t, sample_weight=None):
     n = x.shape[0]
-    loss = (np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))).sum() / n
-    return loss, lambda dL: _no_params(dL * (_sigmoid(x) - t) / n, dL * -x / n)
+    s = _sw(sample_weight, n)
+    loss = (s * (np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))))).sum() / n
+    return loss, lambda dL: _no_params(dL * s * (_sigmoid(x) - t) / n, dL * s * -x / n)
 
 
-def cross_entropy_loss(x, t):
-    """t: integer labels (N,) (no gradient) or rows (N, C), which need not sum to 1."""
+def cross_entropy_loss(x, t, weight=None, sample_weight=None):
+    """t: integer labels (N,) (no gradient) or rows (N, C), which need not sum to 1.
+    weight: class weights (C,), PyTorch's: for labels the mean is weighted (divided by
+    the sum of the samples' class weights), for rows it is divided by N."""
     n, c = x.shape
     labels = t.ndim == 1
+    cw = np.ones(c) if weight is None else np.asarray(weight, np.float64)
+    s = _sw(sample_weight, n)
     rows = np.eye(c)[t] if labels else t
+    wrows = rows * cw  # c_j t_ij
+    z = cw[t].sum() if labels and weight is not None else n
     ls = _log_softmax(x)
-    loss = -(rows * ls).sum() / n
+    loss = -(s * wrows * ls).sum() / z if z > 0 else 0.0
 
     def vjp(dL):
-        dx = dL * (np.exp(ls) * rows.sum(axis=1, keepdims=True) - rows) / n
-        return _no_params(dx, None if labels else -dL * ls / n)
+        k = dL / z if z > 0 else 0.0
+        dx = k * s * (np.exp(ls) * wrows.sum(axis=1, keepdims=True) - wrows)
+        return _no_params(dx, None if labels else -k * s * cw * ls)
 
     return loss, vjp

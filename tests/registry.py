@@ -45,6 +45,11 @@ PROB_ROWS = Domain(
 POS_ROWS = Domain("pos_rows", lambda r, n, d: r.uniform(0.0, 2.0, (n, d)), int_ok=False)  # sums != 1
 
 
+def class_weights(c):
+    """Distinct class weights for C classes (> 0, so no batch sums to 0)."""
+    return np.linspace(0.5, 2.0, c) if c > 1 else np.array([1.5])
+
+
 def no_context(blk, shape):
     return {}
 
@@ -135,6 +140,22 @@ SPECS = [
     Spec(bk.CrossEntropyLoss, (REAL, LABELS), R.cross_entropy_loss, tag="labels"),
     Spec(bk.CrossEntropyLoss, (REAL, PROB_ROWS), R.cross_entropy_loss, tag="rows"),
     Spec(bk.CrossEntropyLoss, (REAL, POS_ROWS), R.cross_entropy_loss, tag="rows not summing to 1"),
+    Spec(
+        bk.CrossEntropyLoss,
+        (REAL, LABELS),
+        R.cross_entropy_loss,
+        kwargs=lambda d: dict(weight=class_weights(d)),
+        context=lambda blk, shape: {"weight": blk.weight},
+        tag="labels, class weights",
+    ),
+    Spec(
+        bk.CrossEntropyLoss,
+        (REAL, POS_ROWS),
+        R.cross_entropy_loss,
+        kwargs=lambda d: dict(weight=class_weights(d)),
+        context=lambda blk, shape: {"weight": blk.weight},
+        tag="rows, class weights",
+    ),
 ]
 
 

@@ -1,8 +1,8 @@
 """bricks.sklearn: MLPClassifier / MLPRegressor against scikit-learn itself.
 
 scikit-learn's own conformance suite (check_estimator) runs on both estimators, in
-float32 (the default) and float64. The one check expected to fail in float32, and
-why, is in EXPECTED_FAILED_FLOAT32 below; in float64 nothing is expected to fail.
+float32 (the default) and float64. The checks expected to fail in float32, and
+why, are in EXPECTED_FAILED_FLOAT32 below; in float64 nothing is expected to fail.
 """
 
 import copy
@@ -41,6 +41,16 @@ EXPECTED_FAILED_FLOAT32 = {
         "float32 resolution. The same check passes with dtype='float64'."
     ),
 }
+_SW_EQUIVALENCE = (
+    "float32 arithmetic: weighting a sample by k and repeating it k times sum the same "
+    "terms in a different order, so after 200 Adam steps the outputs differ by about "
+    "1e-6 relative, above the check's rtol of 1e-7. The check passes with "
+    "dtype='float64'; test_sample_weight_equivalence_float32 checks float32 at its resolution."
+)
+EXPECTED_FAILED_FLOAT32.update(
+    check_sample_weight_equivalence_on_dense_data=_SW_EQUIVALENCE,
+    check_sample_weight_equivalence_on_sparse_data=_SW_EQUIVALENCE,
+)
 
 
 def expected_failed_checks(est):

@@ -278,6 +278,78 @@ TEST_CASE(cross_entropy_labels) {
   CHECK_THROWS(ce.backward(dy.view(), d), StateError);
 }
 
+TEST_CASE(sample_weights_scale_each_sample_and_its_gradients) {
+  // each loss with weights w: the value is sum_i w_i L(row i) (row i alone has N = 1)
+  // / N, and the finite-difference Jacobians of both inputs stay exact
+  const std::vector<double> w = {0.5, 0.0, 2.0};
+  auto check = [&](Loss& loss, std::vector<Buffer> in, bool labels) {
+    loss.set_sample_weight(w.data(), 3);
+    CHECK(fd_error(loss, in, {true, !labels}) < TOL);
+    Buffer out(F64, 1, 1);
+    std::vector<Tensor> v = {in[0].view(), in[1].view()};
+    loss.forward(v.data(), out.view());
+    const double weighted = out.ptr<double>()[0];
+    loss.set_sample_weight(nullptr, 0);
+    double expect = 0;
+    for (int i = 0; i < 3; ++i) {
+      std::vector<Tensor> row;
+      for (auto& b : in) {
+        const std::size_t bytes = static_cast<std::size_t>(b.shape().cols) * itemsize(b.dtype());
+        row.push_back({b.dtype(), b.ptr<unsigned char>() + i * bytes, 1, b.shape().cols});
+      }
+      loss.forward(row.data(), out.view());
+      expect += w[i] * out.ptr<double>()[0];
+    }
+    CHECK_NEAR(weighted, expect / 3, 1e-13);
+  };
+  MSELoss mse(F64);
+  check(mse, inputs({{{3, 4}, {-1, 1}}, {{3, 4}, {-1, 1}}}), false);
+  BCELoss bce(F64);
+  check(bce, inputs({{{3, 4}, {0.1, 0.9}}, {{3, 4}, {0, 1}}}), false);
+  BCEWithLogitsLoss bcel(F64);
+  check(bcel, inputs({{{3, 4}, {-3, 3}}, {{3, 4}, {0, 1}}}), false);
+  CrossEntropyLoss ce(F64);
+  check(ce, inputs({{{3, 5}, {-3, 3}}, {{3, 5}, {0, 1}}}), false);
+  std::vector<Buffer> lab = inputs({{{3, 5}, {-3, 3}}});
+  lab.emplace_back(DType::i64, 3, 1);
+  for (int i = 0; i < 3; ++i) lab[1].ptr<std::int64_t>()[i] = (2 * i + 1) % 5;
+  check(ce, lab, true);
+  // weights for another batch size, or negative ones, are errors naming the block
+  mse.set_sample_weight(w.data(), 2);
+  Buffer x(F64, 3, 4), t(F64, 3, 4), out(F64, 1, 1);
+  Tensor v[2] = {x.view(), t.view()};
+  CHECK_THROWS(mse.forward(v, out.view()), ValueError);
+  const double bad[] = {1.0, -1.0};
+  CHECK_THROWS(mse.set_sample_weight(bad, 2), ValueError);
+}
+
+TEST_CASE(cross_entropy_class_weights_are_torchs_weighted_mean) {
+  const std::vector<double> cw = {0.5, 2.0, 0.0};
+  CrossEntropyLoss ce(F64, cw);
+  Buffer x(F64, 2, 3), y(DType::i64, 2, 1), out(F64, 1, 1);
+  const double xs[] = {1, 2, 3, 0, 0, 0};
+  for (int i = 0; i < 6; ++i) x.ptr<double>()[i] = xs[i];
+  y.ptr<std::int64_t>()[0] = 1;
+  y.ptr<std::int64_t>()[1] = 0;
+  Tensor in[2] = {x.view(), y.view()};
+  ce.forward(in, out.view());
+  const double ls1 = 2 - std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0));
+  CHECK_NEAR(out.ptr<double>()[0], -(2.0 * ls1 + 0.5 * std::log(1.0 / 3)) / 2.5, 1e-14);
+  std::vector<Buffer> lab = inputs({{{4, 3}, {-3, 3}}});
+  lab.emplace_back(DType::i64, 4, 1);
+  for (int i = 0; i < 4; ++i) lab[1].ptr<std::int64_t>()[i] = i % 3;
+  CHECK(fd_error(ce, std::move(lab), {true, false}) < TOL);
+  CHECK(fd_error(ce, inputs({{{4, 3}, {-3, 3}}, {{4, 3}, {0, 1}}}), {true, true}) < TOL);
+  // a batch of weight-0 classes only: no loss and no gradient (not 0/0)
+  y.ptr<std::int64_t>()[0] = y.ptr<std::int64_t>()[1] = 2;
+  ce.forward(in, out.view());
+  CHECK(out.ptr<double>()[0] == 0.0);
+  Buffer wrong(F64, 2, 4);
+  CHECK_THROWS(ce.output_shape({wrong.view(), y.view()}), ValueError);  // 3 weights, 4 classes
+  CHECK_THROWS(CrossEntropyLoss(F64, {0.0, 0.0}), ValueError);
+  CHECK_THROWS(CrossEntropyLoss(F64, {1.0, NAN}), ValueError);
+}
+
 TEST_CASE(errors_name_the_block) {
   Linear lin(4, 2, true, F64, "torch", 1);
   Buffer x(F64, 3, 5);

@@ -80,6 +80,39 @@ TEST_CASE(trainer_sums_the_loss_and_accuracy_of_its_batches) {
   CHECK(none.correct == 0 && none.samples == 10);
 }
 
+TEST_CASE(trainer_gathers_each_samples_weight_with_its_row) {
+  // weights follow the rows through any order: weight 0 on the last 4 samples trains
+  // exactly as the first 6 alone would (one batch each, so the same summed gradient
+  // up to the row order, and the same loss)
+  Data d(10);
+  std::vector<double> w(10, 0.0);
+  for (int i = 0; i < 6; ++i) w[i] = 10.0 / 6;  // mean 1, as fit gives them
+  std::vector<std::int64_t> shuffled = {7, 2, 9, 0, 5, 3, 8, 1, 6, 4}, first6 = {0, 1, 2, 3, 4, 5};
+  FanoutNet a, b;
+  Trainer ta(a.g), tb(b.g);
+  SGD sa(a.params(), 0.5), sb(b.params(), 0.5);
+  TrainOptions weighted = kArgmax;
+  weighted.sample_weight = w.data();
+  const auto in = d.views();
+  const TrainStats st = ta.train_batches(in, shuffled.data(), 10, 10, 0, 1, sa, weighted);
+  const TrainStats ref = tb.train_batches(in, first6.data(), 6, 6, 0, 1, sb, kArgmax);
+  CHECK_NEAR(st.loss_sum / 10, ref.loss_sum / 6, 1e-12);
+  const auto wa = weights(a), wb = weights(b);
+  double worst = 0;
+  for (std::size_t k = 0; k < wa.size(); ++k) worst = std::fmax(worst, std::fabs(wa[k] - wb[k]));
+  CHECK(worst < 1e-12);
+  // the losses forget the weights after the call: a batch of 5 rows is not refused
+  // for 10 stale weights
+  std::vector<std::int64_t> five = {0, 1, 2, 3, 4};
+  bool ok = true;
+  try {
+    ta.train_batches(in, five.data(), 5, 5, 0, 1, sa, kArgmax);
+  } catch (const ValueError&) {
+    ok = false;
+  }
+  CHECK(ok);
+}
+
 TEST_CASE(trainer_guard_keeps_the_weights_of_a_non_finite_batch) {
   FanoutNet net;
   Trainer trainer(net.g);

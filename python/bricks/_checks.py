@@ -179,5 +179,5 @@ def weights(value, who: str, name: str, *, n: int | None = None, all_zero_ok: bo
     if bad.size:
         raise _fail(who, name, "finite and >= 0", f"{a[bad[0]]} at index {bad[0]}")
     if not all_zero_ok and a.size and not a.any():
-        raise _fail(who, name, "not all 0", "only zeros")
+        raise ValueError(f"{who}: {name} must have a weight above 0, got only zeros")
     return a

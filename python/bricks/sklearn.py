@@ -35,7 +35,13 @@ Differences from ``sklearn.neural_network.MLP*`` worth knowing:
 * Extra parameters: ``dropout`` (after each hidden activation) and ``dtype``;
   ``solver="adamw"``. Not available: ``solver="lbfgs"``, learning-rate schedules,
   ``beta_1``/``beta_2``/``epsilon`` (Adam's defaults are used), ``warm_start``,
-  ``sample_weight``, multilabel targets.
+  multilabel targets.
+* ``sample_weight`` (``fit``, ``partial_fit``, ``score``) weighs each sample's loss as
+  scikit-learn does: for a full batch the loss is the weighted mean Σ w l / Σ w and the
+  L2 penalty is divided by Σ w, so weight 0 is dropping a sample and an integer weight
+  repeating it. Minibatches differ slightly: bricks scales the weights to mean 1 over
+  the data and each batch's loss is Σ w l / batch size (scikit-learn divides by the
+  batch's Σ w).
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("bricks.sklearn needs scikit-learn >= 1.6: pip install 'bricks[sklearn]'") from e
 
@@ -138,19 +144,22 @@ class _EpochScores(Callback):
     ``train_loss`` (the loss in scikit-learn's scale) and, with a validation set,
     ``val_score`` (accuracy for classifiers, R² for regressors)."""
 
-    def __init__(self, loss_scale, val=None, classifier=True):
-        self.loss_scale, self.val, self.classifier = loss_scale, val, classifier
+    def __init__(self, loss_scale, val=None, classifier=True, val_weight=None):
+        self.loss_scale, self.val, self.classifier, self.val_weight = loss_scale, val, classifier, val_weight
         self.losses, self.scores = [], []
 
     def on_epoch_end(self, epoch, logs=None):
         logs["train_loss"] = logs["loss"] * self.loss_scale
         self.losses.append(logs["train_loss"])
         if self.val is not None:
-            if self.classifier:
+            Xv, yv = self.val
+            if self.classifier and self.val_weight is None:
                 score = logs["val_accuracy"]
+            elif self.classifier:  # weighted, as scikit-learn scores it
+                pred = self.model.predict(Xv).argmax(1)
+                score = np.average(pred == yv, weights=self.val_weight)
             else:
-                Xv, yv = self.val
-                score = r2_score(yv, self.model.predict(Xv).astype(np.float64))
+                score = r2_score(yv, self.model.predict(Xv).astype(np.float64), sample_weight=self.val_weight)
             logs["val_score"] = float(score)
             self.scores.append(float(score))
 
@@ -286,7 +295,8 @@ class _BaseMLP(BaseEstimator):
         if self.solver == "adamw":
             return AdamW(model, lr=lr, weight_decay=float(self.alpha))
         # the gradient of scikit-learn's alpha / (2 · batch) · ‖θ‖², relative to our loss
-        wd = float(self.alpha) * self._grad_scale / self._fit_batch_size
+        # (with sample weights scikit-learn divides by the batch's weight sum instead)
+        wd = float(self.alpha) * self._grad_scale / (self._fit_batch_size * self._weight_mean)
         if self.solver == "adam":
             return Adam(model, lr=lr, weight_decay=wd)
         momentum = float(self.momentum)
@@ -315,19 +325,21 @@ class _BaseMLP(BaseEstimator):
         self.validation_scores_ = None
         self.best_validation_score_ = None
 
-    def _train(self, X, y_enc, epochs, incremental):
+    def _train(self, X, y_enc, epochs, incremental, sample_weight=None):
         model, rng = self._model, self._rng
-        val = None
+        val = wv = None
         if self.early_stopping and not incremental:
-            X, Xv, y_enc, yv = train_test_split(
-                X,
-                y_enc,
+            split = train_test_split(
+                *((X, y_enc) if sample_weight is None else (X, y_enc, sample_weight)),
                 test_size=float(self.validation_fraction),
                 random_state=_draw_seed(rng),
                 stratify=y_enc if self._is_classifier else None,
             )
+            X, Xv, y_enc, yv = split[:4]
+            if sample_weight is not None:
+                sample_weight, wv = split[4:]
             val = (Xv, yv)
-        scores = _EpochScores(self._loss_scale, val, self._is_classifier)
+        scores = _EpochScores(self._loss_scale, val, self._is_classifier, wv)
         callbacks = [scores]
         if not incremental:
             callbacks.append(_NoImprovement(float(self.tol), int(self.n_iter_no_change), val is not None))
@@ -338,9 +350,10 @@ class _BaseMLP(BaseEstimator):
             batch_size=self._batch_size(X.shape[0]),
             shuffle=bool(self.shuffle),
             seed=_draw_seed(rng),
-            validation_data=val,
+            validation_data=val if wv is None else (*val, wv),
             callbacks=callbacks,
             verbose=2 if self.verbose else 0,
+            sample_weight=sample_weight,
         )
         self.loss_curve_ = list(self.loss_curve_) + scores.losses
         self.loss_ = self.loss_curve_[-1]
@@ -364,22 +377,39 @@ class _BaseMLP(BaseEstimator):
                 stacklevel=4,
             )
 
-    def _fit(self, X, y):
+    @staticmethod
+    def _sample_weight(sample_weight, X):
+        """scikit-learn's checks (length, finite, >= 0), and not all zero (nothing to learn)."""
+        if sample_weight is None:
+            return None
+        w = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if not w.any():
+            raise ValueError("Sample weights must contain at least one non-zero number (all weights are zero)")
+        return w
+
+    _weight_mean = 1.0  # mean sample weight of the first fit: scales the L2 penalty
+
+    def _fit(self, X, y, sample_weight=None):
         dtype = self._check_params()
         X, y_enc, n_out = self._validate_fit_data(X, y, dtype, reset=True)
+        sample_weight = self._sample_weight(sample_weight, X)
+        self._weight_mean = 1.0 if sample_weight is None else float(sample_weight.mean())
         self._start(X, y_enc, n_out, dtype)
-        self._train(X, y_enc, self.max_iter, incremental=False)
+        self._train(X, y_enc, self.max_iter, incremental=False, sample_weight=sample_weight)
         return self
 
-    def _partial_fit(self, X, y, classes=None):
+    def _partial_fit(self, X, y, classes=None, sample_weight=None):
         dtype = self._check_params()
         first = not hasattr(self, "_model")
         if first:
             X, y_enc, n_out = self._validate_fit_data(X, y, dtype, reset=True, classes=classes)
+            sample_weight = self._sample_weight(sample_weight, X)
+            self._weight_mean = 1.0 if sample_weight is None else float(sample_weight.mean())
             self._start(X, y_enc, n_out, dtype)
         else:
             X, y_enc, _ = self._validate_fit_data(X, y, self._model.dtype, reset=False, classes=classes)
-        self._train(X, y_enc, 1, incremental=True)
+            sample_weight = self._sample_weight(sample_weight, X)
+        self._train(X, y_enc, 1, incremental=True, sample_weight=sample_weight)
         return self
 
     def _outputs(self, X):
@@ -509,18 +539,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y_enc = np.searchsorted(self.classes_, y).astype(np.int64)
         return X, y_enc, len(self.classes_)
 
-    def fit(self, X, y):
-        """Train from scratch on (X, y) for up to ``max_iter`` epochs. Returns self."""
-        return self._fit(X, y)
+    def fit(self, X, y, sample_weight=None):
+        """Train from scratch on (X, y) for up to ``max_iter`` epochs, each sample's loss
+        weighted by ``sample_weight`` (n_samples,) if given. Returns self."""
+        return self._fit(X, y, sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y), continuing from the current weights and optimizer state.
 
         ``classes`` (every label that will ever appear) is required on the first call
         (unless the estimator was fitted before)."""
         if classes is None and not hasattr(self, "classes_"):
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        return self._partial_fit(X, y, classes)
+        return self._partial_fit(X, y, classes, sample_weight)
 
     def _log_proba(self, X):
         z = self._outputs(X)
@@ -590,13 +621,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             )
         return X, y2, y2.shape[1]
 
-    def fit(self, X, y):
-        """Train from scratch on (X, y) for up to ``max_iter`` epochs. Returns self."""
-        return self._fit(X, y)
+    def fit(self, X, y, sample_weight=None):
+        """Train from scratch on (X, y) for up to ``max_iter`` epochs, each sample's loss
+        weighted by ``sample_weight`` (n_samples,) if given. Returns self."""
+        return self._fit(X, y, sample_weight)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing from the current weights and optimizer state."""
-        return self._partial_fit(X, y)
+        return self._partial_fit(X, y, None, sample_weight)
 
     def predict(self, X):
         """Predictions, (n_samples,) when fitted on 1-D y, else (n_samples, n_outputs)."""

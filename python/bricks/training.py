@@ -226,12 +226,16 @@ def _sample_weights(model, data, n, sample_weight, class_weight, who):
     for blk in model.loss_blocks:
         if not blk._core.supports_sample_weight:
             raise ValueError(f"{who}: {type(blk).__name__} does not take sample weights")
-    w = np.ones(n) if sample_weight is None else _checks.weights(sample_weight, who, "sample_weight", n=n)
+    w = (
+        np.ones(n)
+        if sample_weight is None
+        else _checks.weights(sample_weight, who, "sample_weight", n=n, all_zero_ok=True)
+    )
     if class_weight is not None:
         y, k = _class_of_samples(model, data, who)
         w = w * _class_weight_table(class_weight, k, who)[y]
     if not w.any():
-        raise ValueError(f"{who}: the sample weights are all 0 (with class_weight applied): nothing to learn from")
+        raise ValueError(f"{who}: the sample weights are all zero (with class_weight applied): nothing to learn from")
     # mean 1: a full batch's loss is then the weighted mean sum(w l) / sum(w), and
     # scaling every weight changes nothing (see training.md)
     return np.ascontiguousarray(w * (n / w.sum()))
@@ -364,7 +368,9 @@ def fit(
                 f"pass validation_data or validation_split, or monitor 'loss'"
             )
         # unless a callback of the user's before it might add it to the logs
-        ours = all(type(b).__module__ == Callback.__module__ and not isinstance(b, LambdaCallback) for b in callbacks[:i])
+        ours = all(
+            type(b).__module__ == Callback.__module__ and not isinstance(b, LambdaCallback) for b in callbacks[:i]
+        )
         if mon is not None and type(c).__module__ == Callback.__module__ and ours and mon not in logged:
             raise ValueError(f"fit: {type(c).__name__} monitors {mon!r}, which fit does not log; it logs {logged}")
     cbs = [History()] + [c if isinstance(c, Callback) else LambdaCallback(c) for c in callbacks]
