@@ -1,8 +1,8 @@
 """Bad input to the public API beyond single blocks (test_block_errors.py covers those).
 
 Cases by category (test_case_count checks these numbers):
-    construction 38, model calls 62, optimizers 95, fit 107, evaluate/predict 44,
-    save/load 27, datasets 25  -- 398 cases in all (329 errors, 69 legal inputs).
+    construction 38, model calls 62, optimizers 95, fit 116, evaluate/predict 44,
+    save/load 27, datasets 25  -- 407 cases in all (338 errors, 69 legal inputs).
 
 A case is either an error (the call must raise the expected TypeError/ValueError, or a
 documented subclass; an OSError naming the path for a save the system refuses), whose
@@ -578,7 +578,16 @@ for cid, run, exc, *m in [
     ("validation_data lengths", fit(X, Y, validation_data=(X, Y[:3])), VE, "different lengths"),
     ("validation_data labels", fit(X, Y, validation_data=(X, put(Y, 7, LAST))), VE, "class label 7"),
     ("validation_data str", fit(X, Y, validation_data="abc"), TVE, "validation_data|'input'"),
-    ("validation_data 3-tuple", fit(X, Y, validation_data=(X, Y, Y)), VE, "2 inputs", "3 arrays"),
+    ("validation_data 4-tuple", fit(X, Y, validation_data=(X, Y, Y, Y)), VE, "2 inputs", "4 arrays"),
+    ("validation_data weights < 0", fit(X, Y, validation_data=(X, Y, -1.0 * Y)), VE, "sample_weight", ">= 0"),
+    ("validation_data weights (2,)", fit(X, Y, validation_data=(X, Y, Y[:2])), VE, "sample_weight", "shape"),
+    ("sample_weight NaN", fit(X, Y, sample_weight=np.full(len(Y), np.nan)), VE, "sample_weight", "finite"),
+    ("sample_weight str", fit(X, Y, sample_weight="abc"), TE, "sample_weight", "str"),
+    ("class_weight str", fit(X, Y, class_weight="balanced"), TVE, "class_weight"),
+    ("class_weight key 'a'", fit(X, Y, class_weight={"a": 1.0}), TE, "class_weight", "int"),
+    ("class_weight value NaN", fit(X, Y, class_weight={0: np.nan}), VE, "class_weight", "finite"),
+    ("metrics unknown", fit(X, Y, metrics=["f1"]), VE, "unknown metric 'f1'", "accuracy"),
+    ("metrics=3", fit(X, Y, metrics=3), TE, "metric", "int"),
     ("on_nonfinite=None", fit(X, Y, on_nonfinite=None), VE, "on_nonfinite", "'raise'"),
     ("on_nonfinite='warn'", fit(X, Y, on_nonfinite="warn"), VE, "on_nonfinite", "'skip'"),
     ("seed='a'", fit(X, Y, seed="a"), TVE, r"\bseed\b"),
@@ -1061,7 +1070,7 @@ CATEGORIES = {
     "construction": 38,
     "model calls": 62,
     "optimizers": 95,
-    "fit": 107,
+    "fit": 116,
     "evaluate/predict": 44,
     "save/load": 27,
     "datasets": 25,

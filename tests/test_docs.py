@@ -144,7 +144,9 @@ def test_every_block_has_its_files_under_one_name():
         for path in (f"cpp/include/bricks/blocks/{snake}.h", f"cpp/src/blocks/{snake}.cpp"):
             assert (ROOT / path).is_file(), f"{name}: no {path}"
         assert f'#include "bricks/blocks/{snake}.h"' in binding, f"{name}: not included in module.cpp"
-        assert f'(m, "{name}")' in binding or f"BRICKS_SIMPLE({name})" in binding, f"{name}: not bound"
+        assert any(s in binding for s in (f"(m, \"{name}\")", f"BRICKS_SIMPLE({name})", f"BRICKS_LOSS({name})")), (
+            f"{name}: not bound"
+        )
         assert callable(getattr(reference, snake, None)), f"{name}: no tests/reference.py:{snake}"
         assert name in bk.__all__ and registry()[name] is getattr(bk, name)
         assert any(s.cls.__name__ == name for s in SPECS), f"{name}: no spec in tests/registry.py"

@@ -283,10 +283,9 @@ TEST_CASE(sample_weights_scale_each_sample_and_its_gradients) {
   // / N, and the finite-difference Jacobians of both inputs stay exact
   const std::vector<double> w = {0.5, 0.0, 2.0};
   auto check = [&](Loss& loss, std::vector<Buffer> in, bool labels) {
-    loss.set_sample_weight(w.data(), 3);
-    CHECK(fd_error(loss, in, {true, !labels}) < TOL);
     Buffer out(F64, 1, 1);
     std::vector<Tensor> v = {in[0].view(), in[1].view()};
+    loss.set_sample_weight(w.data(), 3);
     loss.forward(v.data(), out.view());
     const double weighted = out.ptr<double>()[0];
     loss.set_sample_weight(nullptr, 0);
@@ -301,6 +300,9 @@ TEST_CASE(sample_weights_scale_each_sample_and_its_gradients) {
       expect += w[i] * out.ptr<double>()[0];
     }
     CHECK_NEAR(weighted, expect / 3, 1e-13);
+    loss.set_sample_weight(w.data(), 3);
+    CHECK(fd_error(loss, std::move(in), {true, !labels}) < TOL);
+    loss.set_sample_weight(nullptr, 0);
   };
   MSELoss mse(F64);
   check(mse, inputs({{{3, 4}, {-1, 1}}, {{3, 4}, {-1, 1}}}), false);
@@ -313,7 +315,7 @@ TEST_CASE(sample_weights_scale_each_sample_and_its_gradients) {
   std::vector<Buffer> lab = inputs({{{3, 5}, {-3, 3}}});
   lab.emplace_back(DType::i64, 3, 1);
   for (int i = 0; i < 3; ++i) lab[1].ptr<std::int64_t>()[i] = (2 * i + 1) % 5;
-  check(ce, lab, true);
+  check(ce, std::move(lab), true);
   // weights for another batch size, or negative ones, are errors naming the block
   mse.set_sample_weight(w.data(), 2);
   Buffer x(F64, 3, 4), t(F64, 3, 4), out(F64, 1, 1);
