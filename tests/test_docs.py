@@ -144,7 +144,7 @@ def test_every_block_has_its_files_under_one_name():
         for path in (f"cpp/include/bricks/blocks/{snake}.h", f"cpp/src/blocks/{snake}.cpp"):
             assert (ROOT / path).is_file(), f"{name}: no {path}"
         assert f'#include "bricks/blocks/{snake}.h"' in binding, f"{name}: not included in module.cpp"
-        assert any(s in binding for s in (f"(m, \"{name}\")", f"BRICKS_SIMPLE({name})", f"BRICKS_LOSS({name})")), (
+        assert any(s in binding for s in (f'(m, "{name}")', f"BRICKS_SIMPLE({name})", f"BRICKS_LOSS({name})")), (
             f"{name}: not bound"
         )
         assert callable(getattr(reference, snake, None)), f"{name}: no tests/reference.py:{snake}"

@@ -492,3 +492,64 @@ def test_sgd_step_and_convergence_rule_match_scikit_learn():
     np.testing.assert_allclose(lin.params["weight"].T, sk0.coefs_[0], rtol=1e-10, atol=1e-12)
     assert ours.loss_ == ours.loss_curve_[-1] and ours.best_loss_ == min(ours.loss_curve_)
     assert ours.out_activation_ == "identity"
+
+
+# -- sample_weight ---------------------------------------------------------------------------
+@no_convergence_warnings
+@pytest.mark.parametrize("Est", [MLPClassifier, MLPRegressor])
+def test_sample_weight_equivalence_float32(Est):
+    """scikit-learn's check at float32 resolution: weight 0 is dropping a sample and an
+    integer weight repeating it (full batch)."""
+    rng = np.random.RandomState(42)
+    X = rng.rand(15, 30)
+    y = rng.randint(0, 3, size=15)
+    sw = rng.randint(0, 5, size=15)
+    rep = Est(random_state=0, max_iter=50).fit(X.repeat(sw, axis=0), y.repeat(sw))
+    wtd = Est(random_state=0, max_iter=50).fit(X, y, sample_weight=sw)
+    out = (lambda e: e.predict_proba(X)) if Est is MLPClassifier else (lambda e: e.predict(X))
+    np.testing.assert_allclose(out(wtd), out(rep), rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(wtd.loss_curve_, rep.loss_curve_, rtol=2e-5)
+    # and the weights did matter
+    plain = Est(random_state=0, max_iter=50).fit(X, y)
+    assert not np.allclose(out(plain), out(wtd), rtol=1e-3)
+
+
+@no_convergence_warnings
+def test_sample_weight_zero_samples_do_not_count_in_minibatches(digits):
+    Xtr, Xte, ytr, yte = digits
+    w = np.ones(len(ytr))
+    w[::5] = 0
+    garbage = ytr.copy()
+    garbage[::5] = (ytr[::5] + 3) % 10
+    kw = dict(hidden_layer_sizes=(16,), max_iter=5, batch_size=32, random_state=0, dtype="float64")
+    a = MLPClassifier(**kw).fit(Xtr, ytr, sample_weight=w)
+    b = MLPClassifier(**kw).fit(Xtr, garbage, sample_weight=w)
+    np.testing.assert_array_equal(a.predict_proba(Xte), b.predict_proba(Xte))
+    # score weighs too (scikit-learn's ClassifierMixin.score)
+    wt = np.where(yte == 0, 10.0, 1.0)
+    pred = a.predict(Xte)
+    assert a.score(Xte, yte, sample_weight=wt) == pytest.approx(np.average(pred == yte, weights=wt))
+
+
+@no_convergence_warnings
+def test_sample_weight_partial_fit_and_early_stopping(digits):
+    Xtr, Xte, ytr, yte = digits
+    w = np.where(ytr < 5, 2.0, 0.5)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), random_state=0, dtype="float64")
+    for _ in range(3):
+        clf.partial_fit(Xtr, ytr, sample_weight=w, classes=np.arange(10))
+    ref = MLPClassifier(hidden_layer_sizes=(16,), random_state=0, dtype="float64")
+    for _ in range(3):
+        ref.partial_fit(Xtr, ytr, classes=np.arange(10))
+    assert clf.n_iter_ == 3 and not np.allclose(clf.loss_curve_, ref.loss_curve_)
+    es = MLPClassifier(hidden_layer_sizes=(16,), early_stopping=True, max_iter=30, random_state=0)
+    es.fit(Xtr, ytr, sample_weight=w)
+    assert len(es.validation_scores_) == es.n_iter_ and 0.5 < es.best_validation_score_ <= 1
+    reg = MLPRegressor(hidden_layer_sizes=(8,), early_stopping=True, max_iter=20, random_state=0)
+    Xr, yr = smooth_regression()
+    reg.fit(Xr, yr, sample_weight=np.linspace(0.1, 2, len(yr)))
+    assert len(reg.validation_scores_) == reg.n_iter_
+    with pytest.raises(ValueError, match="zero"):
+        MLPRegressor().fit(Xr, yr, sample_weight=np.zeros(len(yr)))
+    with pytest.raises(ValueError, match="sample_weight"):
+        MLPRegressor().fit(Xr, yr, sample_weight=np.ones(3))

@@ -20,6 +20,7 @@ __all__: list[str] = [
     "Hadamard",
     "Linear",
     "LogSoftmax",
+    "Loss",
     "MSELoss",
     "NonFinite",
     "NonFiniteError",
@@ -108,17 +109,31 @@ class LogSoftmax(Block):
 class Hadamard(Block):
     def __init__(self, dtype: str) -> None: ...
 
-class MSELoss(Block):
+class Loss(Block):
+    def set_sample_weight(self, sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None) -> None:
+        """
+        Per-sample weights for the next forwards (None: unweighted).
+        """
+    @property
+    def has_sample_weight(self) -> bool: ...
+    @property
+    def supports_sample_weight(self) -> bool: ...
+
+class MSELoss(Loss):
     def __init__(self, dtype: str) -> None: ...
 
-class BCELoss(Block):
+class BCELoss(Loss):
     def __init__(self, dtype: str) -> None: ...
 
-class BCEWithLogitsLoss(Block):
+class BCEWithLogitsLoss(Loss):
     def __init__(self, dtype: str) -> None: ...
 
-class CrossEntropyLoss(Block):
-    def __init__(self, dtype: str) -> None: ...
+class CrossEntropyLoss(Loss):
+    def __init__(
+        self, dtype: str, weight: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex] = []
+    ) -> None: ...
+    @property
+    def weight(self) -> list[float]: ...
 
 class Dropout(Block):
     def __init__(
@@ -260,7 +275,12 @@ class Graph:
         threshold: typing.SupportsFloat | typing.SupportsIndex,
         guard: NonFinite,
         interruptible: bool,
+        sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None,
     ) -> TrainStats: ...
+    def set_sample_weight(self, sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None) -> None:
+        """
+        Per-sample weights for every loss of the following forwards (None: unweighted).
+        """
     def train_step(self, arg0: list, arg1: Optimizer) -> float: ...
     def value(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray: ...
     def zero_grad(self) -> None: ...

@@ -89,7 +89,7 @@ class Loss(Block, abstract=True):
     @property
     def sample_weight(self):
         """Per-sample weights of the next forwards (a (N,) float64 copy), or None."""
-        return self._sample_weight if self._core.has_sample_weight else None
+        return self._sample_weight if getattr(self._core, "has_sample_weight", False) else None
 
     @sample_weight.setter
     def sample_weight(self, w):
@@ -98,6 +98,8 @@ class Loss(Block, abstract=True):
             self._sample_weight = None
             return
         w = _checks.weights(w, self.name, "sample_weight", all_zero_ok=True)
+        if not getattr(self._core, "supports_sample_weight", False):
+            raise ValueError(f"{self.name}: this loss does not take sample weights")
         self._core.set_sample_weight(w)
         self._sample_weight = w
 

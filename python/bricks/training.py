@@ -224,7 +224,7 @@ def _sample_weights(model, data, n, sample_weight, class_weight, who):
     if sample_weight is None and class_weight is None:
         return None
     for blk in model.loss_blocks:
-        if not blk._core.supports_sample_weight:
+        if not getattr(blk._core, "supports_sample_weight", False):
             raise ValueError(f"{who}: {type(blk).__name__} does not take sample weights")
     w = (
         np.ones(n)
