@@ -316,6 +316,9 @@ def fit(
         if not (isinstance(c, Callback) or callable(c)):
             raise TypeError(f"fit: each callback must be a Callback or a callable, got {type(c).__name__}")
     metric_fns = _metric_list(model, metrics, "fit")
+    train_fns = [
+        (k, f) for k, f in metric_fns if not (k == "accuracy" and _accuracy_mode(model)[0] != _core.Accuracy.none)
+    ]
     data = _as_input_list(model, X, y)
     n = model.executor.check_data(data)
     if sample_weight is not None:
@@ -420,8 +423,8 @@ def fit(
                 chunk = max(1, min(nb, int(chunk * min(4.0, 0.1 / max(dt, 1e-6)))))
             progress.update(st.samples, _logs(tot, acc_mode))
         logs = _logs(tot, acc_mode)
-        if metric_fns:  # on the epoch's final weights, in eval mode (see training.md)
-            res = _evaluate(model, data, max(batch_size, 256), _core.Accuracy.none, -1, 0.0, None, metric_fns)
+        if train_fns:  # on the epoch's final weights, in eval mode (see training.md)
+            res = _evaluate(model, data, max(batch_size, 256), _core.Accuracy.none, -1, 0.0, None, train_fns)
             logs.update((k, v) for k, v in res.items() if k != "loss")
         if on_nonfinite == "skip":  # every epoch, so the list lines up with the epochs
             logs["skipped_batches"] = float(tot.skipped)
