@@ -46,16 +46,17 @@ def block_case(draw, spec):
     dtype = draw(st.sampled_from([F32, F64]))
     n, d = draw(st.integers(1, 8)), draw(st.integers(1, 8))
     xs = []
-    for dom in spec.domains:
+    for k, dom in enumerate(spec.domains):
+        dk = d + (spec.widths[k] if spec.widths else 0)  # Concat: inputs of several widths
         if dom.labels:
             xs.append(np.array(draw(st.lists(st.integers(0, d - 1), min_size=n, max_size=n)), np.int64))
             continue
-        x = draw(arrays(dtype, (n, d), elements=values(dom, dtype, spec.cls in EXTREME)))
+        x = draw(arrays(dtype, (n, dk), elements=values(dom, dtype, spec.cls in EXTREME)))
         if dom.name == "prob_rows":  # rows summing to 1 (a zero row becomes uniform)
             s = x.sum(1, keepdims=True, dtype=F64)
             x = np.where(s > 0, x / np.where(s > 0, s, 1), 1.0 / d).astype(dtype)
         xs.append(x)
-    out = (n, spec.kwargs(d).get("out_features", d))
+    out = (n, spec.out_width(d))
     dy = draw(
         st.floats(0.25, 4.0, width=32) if spec.is_loss else arrays(dtype, out, elements=st.floats(-10, 10, width=32))
     )

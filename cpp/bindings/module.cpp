@@ -8,11 +8,14 @@
 
 #include "binding_utils.h"
 #include "bricks/blas.h"
+#include "bricks/blocks/add.h"
 #include "bricks/blocks/bce_loss.h"
 #include "bricks/blocks/bce_with_logits_loss.h"
+#include "bricks/blocks/concat.h"
 #include "bricks/blocks/cross_entropy_loss.h"
 #include "bricks/blocks/dropout.h"
 #include "bricks/blocks/hadamard.h"
+#include "bricks/blocks/identity.h"
 #include "bricks/blocks/linear.h"
 #include "bricks/blocks/log_softmax.h"
 #include "bricks/blocks/mse_loss.h"
@@ -196,7 +199,18 @@ PYBIND11_MODULE(_core, m) {
   BRICKS_SIMPLE(BCELoss)
   BRICKS_SIMPLE(BCEWithLogitsLoss)
   BRICKS_SIMPLE(CrossEntropyLoss)
+  BRICKS_SIMPLE(Identity)
 #undef BRICKS_SIMPLE
+
+  // Add and Concat: n inputs, fixed per native block (the Python class keeps one per n)
+  py::class_<Add, Block, std::shared_ptr<Add>>(m, "Add").def(
+      py::init([](int n, const std::string& dt) { return std::make_shared<Add>(parse_dtype(dt), n); }),
+      py::arg("n"), py::arg("dtype"));
+  py::class_<Concat, Block, std::shared_ptr<Concat>>(m, "Concat")
+      .def(py::init([](int n, const std::string& dt) {
+             return std::make_shared<Concat>(parse_dtype(dt), n);
+           }),
+           py::arg("n"), py::arg("dtype"));
 
   py::class_<Dropout, Block, std::shared_ptr<Dropout>>(m, "Dropout")
       .def(py::init([](double p, const std::string& dt, std::uint64_t seed) {

@@ -11,13 +11,16 @@ import typing
 __all__: list[str] = [
     "Accuracy",
     "Adam",
+    "Add",
     "BCELoss",
     "BCEWithLogitsLoss",
     "Block",
+    "Concat",
     "CrossEntropyLoss",
     "Dropout",
     "Graph",
     "Hadamard",
+    "Identity",
     "Linear",
     "LogSoftmax",
     "MSELoss",
@@ -119,6 +122,15 @@ class BCEWithLogitsLoss(Block):
 
 class CrossEntropyLoss(Block):
     def __init__(self, dtype: str) -> None: ...
+
+class Identity(Block):
+    def __init__(self, dtype: str) -> None: ...
+
+class Add(Block):
+    def __init__(self, n: typing.SupportsInt | typing.SupportsIndex, dtype: str) -> None: ...
+
+class Concat(Block):
+    def __init__(self, n: typing.SupportsInt | typing.SupportsIndex, dtype: str) -> None: ...
 
 class Dropout(Block):
     def __init__(

@@ -34,6 +34,11 @@ class Sequential(Model):
         if not blocks:
             raise ValueError("Sequential: needs at least one block")
         for i, b in enumerate(blocks):
+            if isinstance(b, Model):
+                raise TypeError(
+                    f"Sequential: item {i} is a {type(b).__name__}; a Sequential holds blocks. Call the model on "
+                    f"nodes instead: x = bk.Input(width); y = head(inner(x)); bk.Model(inputs=x, outputs=y)"
+                )
             if not isinstance(b, Block):
                 raise TypeError(f"Sequential: item {i} is not a block, got {type(b).__name__}")
             if b.n_inputs != 1:
@@ -84,6 +89,10 @@ class Sequential(Model):
                 f"Sequential: input must be a 2-D array (batch, features), got {None if a is None else a.shape}"
             )
         self._chain(a.shape[1])
+
+    def build_for_node(self, nodes) -> None:
+        if not self.built and nodes and isinstance(nodes[0], Node) and not nodes[0].labels:
+            self._chain(nodes[0].features)
 
     def forward(self, *xs):
         self.build_for(xs)
