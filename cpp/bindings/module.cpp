@@ -204,7 +204,8 @@ PYBIND11_MODULE(_core, m) {
 
   // Add and Concat: n inputs, fixed per native block (the Python class keeps one per n)
   py::class_<Add, Block, std::shared_ptr<Add>>(m, "Add").def(
-      py::init([](int n, const std::string& dt) { return std::make_shared<Add>(parse_dtype(dt), n); }),
+      py::init(
+          [](int n, const std::string& dt) { return std::make_shared<Add>(parse_dtype(dt), n); }),
       py::arg("n"), py::arg("dtype"));
   py::class_<Concat, Block, std::shared_ptr<Concat>>(m, "Concat")
       .def(py::init([](int n, const std::string& dt) {
