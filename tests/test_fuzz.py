@@ -3,7 +3,8 @@
 Blocks: over shapes (batch 1..8, features 1..8), dtypes (float32/float64) and finite values
 within ±1e3 (plus ±1e4 for the overflow-prone softmax, log-softmax, sigmoid and the
 logit losses), forward and backward agree with the NumPy reference of tests/reference.py.
-Graphs: random chains and DAGs of 2-6 blocks (fan-out, Hadamard gates, one or two inputs)
+Graphs: random chains and DAGs of 2-6 blocks (fan-out, Hadamard gates, Add and Concat
+joins of 2-4 inputs, one or two inputs)
 built from bk.Input and block calls: forward/backward never crash, give finite gradients
 of the right shapes, and in float64 pass bk.gradcheck on tiny shapes.
 
@@ -96,7 +97,19 @@ def test_block_agrees_with_numpy(spec, data):
 
 
 # -- random graphs ------------------------------------------------------------------------------------
-KINDS = ["Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Hadamard", "Dropout"]
+KINDS = [
+    "Linear",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "LogSoftmax",
+    "Hadamard",
+    "Dropout",
+    "Add",
+    "Concat",
+    "Identity",
+]
 
 
 @st.composite
@@ -116,6 +129,10 @@ def graph_case(draw, dtype, max_n, max_d, limit):
         elif kind == "Hadamard":
             blk = bk.Hadamard(dtype=dtype)
             args = (a, draw(st.sampled_from([m for m in nodes if m.features == a.features])))  # may be a itself
+        elif kind in ("Add", "Concat"):  # 2-4 inputs, repeats allowed (x + x)
+            pool = [m for m in nodes if m.features == a.features] if kind == "Add" else nodes
+            blk = getattr(bk, kind)(dtype=dtype)
+            args = (a, *draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3)))
         elif kind == "Dropout":
             blk, args = bk.Dropout(draw(st.sampled_from([0.0, 0.3, 0.7])), dtype=dtype, seed=next(seed)), (a,)
             drops.append(blk)

@@ -336,3 +336,15 @@ def test_add_has_no_state_dict_name_for_a_branching_model():
     model = residual()
     with pytest.raises(ValueError, match="takes 2 inputs"):
         model.state_dict()
+
+
+def test_a_node_repeated_in_a_join_gets_every_gradient(rng):
+    """x feeds one Add three times and a Concat twice (a gradient buffer per use: found by the fuzzer)."""
+    x = bk.Input(3, dtype=F64)
+    h = bk.Tanh(dtype=F64)(x)
+    s = bk.Add(dtype=F64)(x, h, x, x, h)
+    y = bk.Concat(dtype=F64)(s, x, s, h)
+    model = bk.Model(inputs=x, outputs=y)
+    X = rng.normal(size=(2, 3))
+    np.testing.assert_allclose(model.forward(X)[:, :3], 3 * X + 2 * np.tanh(X), rtol=1e-15)
+    assert bk.gradcheck(model, X)
