@@ -251,9 +251,58 @@ def test_a_sequential_without_width_is_built_from_the_node(rng):
     np.testing.assert_allclose(model.forward(X), np.tanh(X), rtol=1e-15)
 
 
-def test_nested_sequential_is_a_clear_error():
-    with pytest.raises(TypeError, match=r"item 0 is a Sequential.*Call the model on nodes"):
-        bk.Sequential(encoder(), bk.Linear(6, 2))
+def test_a_sequential_in_a_sequential_is_named_as_pytorch_names_it(rng, tmp_path):
+    enc = encoder()
+    model = bk.Sequential(enc, bk.Linear(6, 3, dtype=F64, seed=1))
+    assert model.input_width == 4 and model[0] is enc
+    assert list(model.params) == ["0.0.weight", "0.0.bias", "1.weight", "1.bias"]
+    assert list(model.state_dict()) == list(model.params)
+    X = rng.normal(size=(5, 4))
+    np.testing.assert_array_equal(model.forward(X), model[1].forward(enc.forward(X)))
+    assert bk.gradcheck(model, X)
+    model.compile(bk.MSELoss(dtype=F64), bk.Adam(model, lr=0.01))
+    model.fit(X, np.zeros((5, 3)), epochs=2, batch_size=5, verbose=0)
+    model.save(tmp_path / "m.npz")
+    loaded = bk.load(tmp_path / "m.npz")
+    assert isinstance(loaded[0], bk.Sequential) and list(loaded.params) == list(model.params)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.train_step(X, np.zeros((5, 3))) == model.train_step(X, np.zeros((5, 3)))
+    assert "  Sequential(\n    Linear(4, 6)" in repr(model)
+    # no width anywhere: built from the first data, the nested chain too
+    acts = bk.Sequential(bk.Sequential(bk.Tanh(dtype=F64)), bk.Identity(dtype=F64))
+    assert acts.input_width is None
+    np.testing.assert_allclose(acts.forward(X), np.tanh(X), rtol=1e-15)
+    assert acts[0].built and acts[0].input_width == 4
+
+
+def test_what_a_sequential_cannot_hold():
+    x = bk.Input(4)
+    with pytest.raises(TypeError, match=r"item 0 is a Model.*Call the model on nodes"):
+        bk.Sequential(bk.Model(inputs=x, outputs=bk.Linear(4, 2)(x)))
+    enc = encoder()
+    with pytest.raises(ValueError, match="appears twice"):
+        bk.Sequential(enc, enc[1])
+    with pytest.raises(ValueError, match=r"block 1 \(Sequential\) after a width of 6: .*expects \(N, 4\)"):
+        bk.Sequential(bk.Linear(3, 6, dtype=F64), encoder())
+
+
+def test_a_file_nested_too_deep_is_refused(tmp_path):
+    import json
+
+    model = bk.Sequential(bk.Linear(2, 2))
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as f:
+        members = dict(f)
+    key = "__bricks__"  # the architecture member (bricks.io.ARCH)
+    arch = json.loads(str(members[key]))
+    deep = {"class": "Sequential", "blocks": [{"class": "Identity", "config": {}}]}
+    for _ in range(40):
+        deep = {"class": "Sequential", "blocks": [deep]}
+    arch["blocks"].append(deep)
+    members[key] = np.array(json.dumps(arch))
+    np.savez(tmp_path / "deep.npz", **members)
+    with pytest.raises(ValueError, match="nested deeper than 32"):
+        bk.load(tmp_path / "deep.npz")
 
 
 # -- through save, load, pickle, ONNX, state_dict ------------------------------------------------
@@ -328,6 +377,22 @@ def test_pytorch_round_trip_through_a_nested_sequential(rng):
     with torch.no_grad():
         for p in twin.parameters():
             p.mul_(0.5)
+    bk.from_state_dict(model, twin.state_dict())
+    np.testing.assert_allclose(twin(torch.from_numpy(X)).detach().numpy(), model.forward(X), rtol=1e-12, atol=1e-12)
+
+
+def test_pytorch_round_trip_of_a_nested_sequential(rng):
+    torch = pytest.importorskip("torch")
+    model = bk.Sequential(encoder(), bk.Linear(6, 3, dtype=F64, seed=2))
+    twin = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Tanh()), torch.nn.Linear(6, 3))
+    twin = twin.double()
+    assert list(twin.state_dict()) == list(model.state_dict())
+    twin.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+    X = rng.normal(size=(5, 4))
+    np.testing.assert_allclose(twin(torch.from_numpy(X)).detach().numpy(), model.forward(X), rtol=1e-12, atol=1e-12)
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.add_(0.25)
     bk.from_state_dict(model, twin.state_dict())
     np.testing.assert_allclose(twin(torch.from_numpy(X)).detach().numpy(), model.forward(X), rtol=1e-12, atol=1e-12)
 
