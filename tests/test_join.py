@@ -413,3 +413,15 @@ def test_a_node_repeated_in_a_join_gets_every_gradient(rng):
     X = rng.normal(size=(2, 3))
     np.testing.assert_allclose(model.forward(X)[:, :3], 3 * X + 2 * np.tanh(X), rtol=1e-15)
     assert bk.gradcheck(model, X)
+
+
+def test_calls_on_nodes_that_cannot_feed_the_model():
+    acts = bk.Sequential(bk.Tanh())
+    with pytest.raises(TypeError, match="input width is unknown"):
+        acts(bk.Input(1, labels=True))
+    enc = encoder(F32)
+    x = bk.Input(4)
+    with pytest.raises(TypeError, match="is a loss"):
+        enc(bk.MSELoss()(x, bk.Input(4)))
+    with pytest.raises(TypeError, match="name must be a non-empty str"):
+        enc(x, name="")

@@ -172,6 +172,8 @@ class Model:
             raise TypeError(f"{who}: name must be a non-empty str, got {name!r}")
         if not self.built:
             self.build_for_node(nodes)
+            if not self.built:
+                raise TypeError(f"{who}: its input width is unknown; call it on a float node of shape (N, D)")
         inner = [self.inputs[i] for i in self._pred_inputs]
         if len(nodes) != len(inner):
             raise TypeError(
