@@ -49,6 +49,9 @@ class Model:
     node: a learnable target gets its gradient). Their sum is the objective. A block
     instance may appear at one node only, unless ``share_weights=True`` (its weights
     are then shared by every node that uses it, and their gradients summed).
+
+    A built model is itself called on nodes like a block (``y = head(enc(x))``): see
+    ``__call__``.
     """
 
     _checked_opt = None  # the optimizer train_step last validated against this model
