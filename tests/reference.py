@@ -66,6 +66,21 @@ def hadamard(a, b):
     return a * b, lambda dy: _no_params(dy * b, dy * a)
 
 
+def add(*xs):
+    """y = Σ_k x_k; every input's gradient is dy."""
+    return sum(xs[1:], xs[0].copy()), lambda dy: _no_params(*[dy.copy() for _ in xs])
+
+
+def concat(*xs):
+    """y = [x_1 | ... | x_n] along the features; dy split back by the input widths."""
+    cuts = np.cumsum([x.shape[1] for x in xs])[:-1]
+    return np.concatenate(xs, axis=1), lambda dy: _no_params(*np.split(dy, cuts, axis=1))
+
+
+def identity(x):
+    return x.copy(), lambda dy: _no_params(dy.copy())
+
+
 def dropout(x, mask):
     """Dropout with a given mask (0 or 1/(1-p) in training, all ones in eval)."""
     return x * mask, lambda dy: _no_params(dy * mask)

@@ -82,6 +82,7 @@ class Spec:
     training: bool = True
     tag: str = ""
     shapes: tuple = field(default=SHAPES)
+    widths: tuple = ()  # Concat: input k has D + widths[k] features (inputs of several widths)
 
     @property
     def id(self) -> str:
@@ -95,12 +96,27 @@ class Spec:
     def n_inputs(self) -> int:
         return len(self.domains)
 
+    @property
+    def variadic(self) -> bool:
+        """Add and Concat take any n >= 2 inputs (the spec's n is one of them)."""
+        return issubclass(self.cls, (bk.Add, bk.Concat))
+
+    def out_width(self, d: int) -> int:
+        """The output's features for inputs of D = d features."""
+        if issubclass(self.cls, bk.Concat):
+            return sum(d + (self.widths[k] if self.widths else 0) for k in range(self.n_inputs))
+        return self.kwargs(d).get("out_features", d)
+
     def build(self, d: int, dtype=np.float64) -> bk.Block:
         return self.cls(**self.kwargs(d), dtype=dtype).train(self.training)
 
     def inputs(self, rng, shape, dtype=np.float64) -> list:
         n, d = shape
-        return [dom.draw(rng, n, d) if dom.labels else dom.draw(rng, n, d).astype(dtype) for dom in self.domains]
+        ds = [d + (self.widths[k] if self.widths else 0) for k in range(len(self.domains))]
+        return [
+            dom.draw(rng, n, dk) if dom.labels else dom.draw(rng, n, dk).astype(dtype)
+            for dom, dk in zip(self.domains, ds)
+        ]
 
     def reference(self, blk, inputs, shape):
         """(y, vjp) of the NumPy reference for these inputs, in float64."""
@@ -130,6 +146,13 @@ SPECS = [
     Spec(bk.Softmax, (REAL,), R.softmax),
     Spec(bk.LogSoftmax, (REAL,), R.log_softmax),
     Spec(bk.Hadamard, (REAL, REAL), R.hadamard),
+    Spec(bk.Identity, (REAL,), R.identity),
+    Spec(bk.Add, (REAL, REAL), R.add, tag="2"),
+    Spec(bk.Add, (REAL,) * 3, R.add, tag="3"),
+    Spec(bk.Add, (REAL,) * 5, R.add, tag="5"),
+    Spec(bk.Concat, (REAL, REAL), R.concat, tag="2"),
+    Spec(bk.Concat, (REAL,) * 3, R.concat, tag="3", widths=(1, 2, 0)),
+    Spec(bk.Concat, (REAL,) * 5, R.concat, tag="5", widths=(0, 3, 1, 0, 2)),
     Spec(bk.Dropout, (REAL,), R.dropout, kwargs=lambda d: dict(p=0.5), context=dropout_mask, setup=reseed, tag="train"),
     Spec(
         bk.Dropout, (REAL,), R.dropout, kwargs=lambda d: dict(p=0.3), context=dropout_mask, training=False, tag="eval"

@@ -1,8 +1,8 @@
 """Bad input to the public API beyond single blocks (test_block_errors.py covers those).
 
 Cases by category (test_case_count checks these numbers):
-    construction 38, model calls 62, optimizers 95, fit 116, evaluate/predict 44,
-    save/load 27, datasets 25  -- 407 cases in all (338 errors, 69 legal inputs).
+    construction 39, model calls 62, optimizers 95, fit 116, evaluate/predict 44,
+    save/load 27, datasets 25  -- 408 cases in all (338 errors, 70 legal inputs).
 
 A case is either an error (the call must raise the expected TypeError/ValueError, or a
 documented subclass; an OSError naming the path for a save the system refuses), whose
@@ -200,7 +200,22 @@ for cid, run, exc, *m in [
     ("Sequential str item", lambda e: bk.Sequential(L(4, 3), "relu"), TE, "Sequential", "item 1", "not a block", "str"),
     ("Sequential None item", lambda e: bk.Sequential(None), TE, "item 0", "NoneType"),
     ("Sequential block class", lambda e: bk.Sequential(bk.ReLU), TE, "item 0", "not a block", "type"),
-    ("Sequential in Sequential", lambda e: bk.Sequential(bk.Sequential(L(4, 3))), TE, "item 0", "Sequential"),
+    (
+        "Model in Sequential",  # a Sequential may hold Sequentials; a functional Model is called on nodes
+        lambda e: (lambda x: bk.Sequential(bk.Model(inputs=x, outputs=L(4, 3)(x))))(bk.Input(4)),
+        TE,
+        "item 0",
+        "Model",
+        "Call the model on nodes",
+    ),
+    (
+        "Sequential in Sequential width mismatch",
+        lambda e: bk.Sequential(L(4, 3), bk.Sequential(L(4, 3))),
+        VE,
+        r"block 1 \(Sequential\)",
+        r"expects \(N, 4\)",
+        r"\(N, 3\)",
+    ),
     ("Sequential Hadamard", lambda e: bk.Sequential(L(4, 3), bk.Hadamard()), VE, "Hadamard", "2 inputs"),
     ("Sequential loss block", lambda e: bk.Sequential(L(4, 3), bk.MSELoss()), VE, "MSELoss", "2 inputs"),
     ("Sequential same instance", lambda e: (lambda r: bk.Sequential(L(4, 4), r, r))(bk.ReLU()), VE, "appears twice"),
@@ -1067,7 +1082,7 @@ for cid, run, exc, *m in [
     bad(C, f"{C}: {cid}", run, exc, *m)
 
 CATEGORIES = {
-    "construction": 38,
+    "construction": 39,
     "model calls": 62,
     "optimizers": 95,
     "fit": 116,

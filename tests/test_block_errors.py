@@ -38,8 +38,8 @@ def put_at(x, value, at=(1, 2)):
 def bad_inputs(spec):
     """(id, make(good inputs) -> bad inputs, exception) for every way to call forward wrongly."""
     cases = [
-        ("too few inputs", lambda xs: xs[:-1], TypeError),
-        ("too many inputs", lambda xs: xs + [xs[0]], TypeError),
+        ("too few inputs", (lambda xs: xs[:1]) if spec.variadic else (lambda xs: xs[:-1]), TypeError),
+        *([] if spec.variadic else [("too many inputs", lambda xs: xs + [xs[0]], TypeError)]),
         ("empty batch", lambda xs: [x[:0] for x in xs], ValueError),
     ]
     for i, dom in enumerate(spec.domains):
@@ -80,9 +80,10 @@ def bad_inputs(spec):
             (f"input {i} +inf", change(lambda x: put_at(x, np.inf, (0, 0))), ValueError),
             (f"input {i} -inf", change(lambda x: put_at(x, -np.inf, (-1, -1))), ValueError),
         ]
-        if spec.n_inputs == 2:
+        if spec.n_inputs >= 2:
             cases.append((f"input {i} batch mismatch", change(lambda x: np.concatenate([x, x[:1]])), ValueError))
-        if spec.cls is bk.Linear or spec.n_inputs == 2 and not any(d.labels for d in spec.domains):
+        widths_agree = spec.n_inputs >= 2 and not any(d.labels for d in spec.domains) and spec.cls is not bk.Concat
+        if spec.cls is bk.Linear or widths_agree:
             cases.append(
                 (f"input {i} feature mismatch", change(lambda x: np.concatenate([x, x[:, :1]], axis=1)), ValueError)
             )
@@ -188,7 +189,7 @@ def test_inputs_are_converted_to_the_right_answer(spec, layout, rng):
     blk, twin = spec.build(SHAPE[1]), spec.build(SHAPE[1])
     for p, q in zip(blk.params.values(), twin.params.values()):
         q[...] = p
-    dy = 0.75 if spec.is_loss else rng.normal(size=(SHAPE[0], getattr(blk, "out_features", SHAPE[1])))
+    dy = 0.75 if spec.is_loss else rng.normal(size=(SHAPE[0], spec.out_width(SHAPE[1])))
     for a, b in zip(outputs(spec, blk, odd, dy), outputs(spec, twin, want, dy)):
         assert (a is None) == (b is None)
         if isinstance(a, np.ndarray):

@@ -120,6 +120,10 @@ JACOBIAN_CASES = [
     ("Linear", "weight"),
     ("Linear", "bias"),
     ("Hadamard", 1),
+    ("Add[3]", 2),
+    ("Concat[3]", 1),
+    ("Concat[5]", 4),
+    ("Identity", 0),
     ("BCELoss", 0),
     ("CrossEntropyLoss[rows not summing to 1]", 0),
     ("CrossEntropyLoss[rows not summing to 1]", 1),
@@ -187,12 +191,12 @@ def test_linear_parameter_shapes_and_writable_views(rng):
 
 
 @pytest.mark.parametrize(
-    "spec", [s for s in SPECS if s.n_inputs == 2 and not s.domains[1].labels] + [by_id("Linear")], ids=lambda s: s.id
+    "spec", [s for s in SPECS if s.n_inputs >= 2 and not s.domains[1].labels] + [by_id("Linear")], ids=lambda s: s.id
 )
 def test_changing_inputs_after_forward_does_not_change_gradients(spec, rng):
     blk, shape = spec.build(4), (3, 4)
     xs = spec.inputs(rng, shape)
-    dy = cotangent(spec, rng, np.zeros((3, blk.out_features if spec.cls is bk.Linear else 4)), np.float64)
+    dy = cotangent(spec, rng, np.zeros((3, spec.out_width(4))), np.float64)
     _, g1, p1 = run(spec, blk, xs, dy)
     blk.zero_grad()
     spec.setup(blk)

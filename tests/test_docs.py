@@ -35,6 +35,9 @@ BLOCK_PAGES = {
     "LogSoftmax": "log-softmax",
     "Hadamard": "hadamard",
     "Dropout": "dropout",
+    "Add": "add",
+    "Concat": "concat",
+    "Identity": "identity",
     "MSELoss": "mse-loss",
     "BCELoss": "bce-loss",
     "BCEWithLogitsLoss": "bce-with-logits-loss",
@@ -255,7 +258,7 @@ def test_the_readme_code_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"^```python\n(.*?)^```\s*$", text, re.S | re.M)
-    assert len(blocks) == 5, "the README's examples changed: check what this test expects of each"
+    assert len(blocks) == 6, "the README's examples changed: check what this test expects of each"
     ns = {"__name__": "readme"}
     out = []
     for i, block in enumerate(blocks):
@@ -273,13 +276,17 @@ def test_the_readme_code_runs(tmp_path, monkeypatch, capsys):
     table = out[2].split("digraph")[0]
     assert len(re.findall(r"^\w+_\d+ ", table, re.M)) == 7 and "total parameters: 89 " in table
     assert out[2].count(" -> ") == 7  # the fan-out: x feeds two blocks
-    # 4. save, load, export: identical predictions, and the files
+    # 4. the residual MLP: "the skip connection: an Add node"
+    assert "the skip connection: an Add node" in blocks[3]
+    add = ns["res"].outputs[0].inputs[0]
+    assert isinstance(add.block, bk.Add) and add.inputs[1] is ns["h"]
+    # 5. save, load, export: identical predictions, and the files
     np.testing.assert_array_equal(ns["same"].predict(ns["Xte"]), ns["model"].predict(ns["Xte"]))
     for name in ("digits.npz", "digits.onnx"):
         assert (tmp_path / name).stat().st_size > 0
-    # 5. scikit-learn: "three scores, each about 0.9"
-    assert "three scores, each about 0.9" in blocks[4]
-    scores = [float(v) for v in out[4].strip().strip("[]").split()]
+    # 6. scikit-learn: "three scores, each about 0.9"
+    assert "three scores, each about 0.9" in blocks[5]
+    scores = [float(v) for v in out[5].strip().strip("[]").split()]
     assert len(scores) == 3 and all(abs(v - 0.9) <= 0.05 for v in scores), scores
     for img in re.findall(r"!\[[^]]*\]\(([^)]+)\)", text):
         assert (ROOT / img).is_file(), f"README shows a missing picture {img}"

@@ -3,7 +3,8 @@
 Blocks: over shapes (batch 1..8, features 1..8), dtypes (float32/float64) and finite values
 within ±1e3 (plus ±1e4 for the overflow-prone softmax, log-softmax, sigmoid and the
 logit losses), forward and backward agree with the NumPy reference of tests/reference.py.
-Graphs: random chains and DAGs of 2-6 blocks (fan-out, Hadamard gates, one or two inputs)
+Graphs: random chains and DAGs of 2-6 blocks (fan-out, Hadamard gates, Add and Concat
+joins of 2-4 inputs, one or two inputs)
 built from bk.Input and block calls: forward/backward never crash, give finite gradients
 of the right shapes, and in float64 pass bk.gradcheck on tiny shapes.
 
@@ -46,16 +47,17 @@ def block_case(draw, spec):
     dtype = draw(st.sampled_from([F32, F64]))
     n, d = draw(st.integers(1, 8)), draw(st.integers(1, 8))
     xs = []
-    for dom in spec.domains:
+    for k, dom in enumerate(spec.domains):
+        dk = d + (spec.widths[k] if spec.widths else 0)  # Concat: inputs of several widths
         if dom.labels:
             xs.append(np.array(draw(st.lists(st.integers(0, d - 1), min_size=n, max_size=n)), np.int64))
             continue
-        x = draw(arrays(dtype, (n, d), elements=values(dom, dtype, spec.cls in EXTREME)))
+        x = draw(arrays(dtype, (n, dk), elements=values(dom, dtype, spec.cls in EXTREME)))
         if dom.name == "prob_rows":  # rows summing to 1 (a zero row becomes uniform)
             s = x.sum(1, keepdims=True, dtype=F64)
             x = np.where(s > 0, x / np.where(s > 0, s, 1), 1.0 / d).astype(dtype)
         xs.append(x)
-    out = (n, spec.kwargs(d).get("out_features", d))
+    out = (n, spec.out_width(d))
     dy = draw(
         st.floats(0.25, 4.0, width=32) if spec.is_loss else arrays(dtype, out, elements=st.floats(-10, 10, width=32))
     )
@@ -95,7 +97,19 @@ def test_block_agrees_with_numpy(spec, data):
 
 
 # -- random graphs ------------------------------------------------------------------------------------
-KINDS = ["Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Hadamard", "Dropout"]
+KINDS = [
+    "Linear",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "LogSoftmax",
+    "Hadamard",
+    "Dropout",
+    "Add",
+    "Concat",
+    "Identity",
+]
 
 
 @st.composite
@@ -115,6 +129,10 @@ def graph_case(draw, dtype, max_n, max_d, limit):
         elif kind == "Hadamard":
             blk = bk.Hadamard(dtype=dtype)
             args = (a, draw(st.sampled_from([m for m in nodes if m.features == a.features])))  # may be a itself
+        elif kind in ("Add", "Concat"):  # 2-4 inputs, repeats allowed (x + x)
+            pool = [m for m in nodes if m.features == a.features] if kind == "Add" else nodes
+            blk = getattr(bk, kind)(dtype=dtype)
+            args = (a, *draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3)))
         elif kind == "Dropout":
             blk, args = bk.Dropout(draw(st.sampled_from([0.0, 0.3, 0.7])), dtype=dtype, seed=next(seed)), (a,)
             drops.append(blk)

@@ -9,11 +9,14 @@
 
 #include "binding_utils.h"
 #include "bricks/blas.h"
+#include "bricks/blocks/add.h"
 #include "bricks/blocks/bce_loss.h"
 #include "bricks/blocks/bce_with_logits_loss.h"
+#include "bricks/blocks/concat.h"
 #include "bricks/blocks/cross_entropy_loss.h"
 #include "bricks/blocks/dropout.h"
 #include "bricks/blocks/hadamard.h"
+#include "bricks/blocks/identity.h"
 #include "bricks/blocks/linear.h"
 #include "bricks/blocks/log_softmax.h"
 #include "bricks/blocks/mse_loss.h"
@@ -193,6 +196,7 @@ PYBIND11_MODULE(_core, m) {
   BRICKS_SIMPLE(Softmax)
   BRICKS_SIMPLE(LogSoftmax)
   BRICKS_SIMPLE(Hadamard)
+  BRICKS_SIMPLE(Identity)
 #undef BRICKS_SIMPLE
 
   py::class_<Loss, Block, std::shared_ptr<Loss>>(m, "Loss")
@@ -225,6 +229,17 @@ PYBIND11_MODULE(_core, m) {
            }),
            py::arg("dtype"), py::arg("weight") = std::vector<double>{})
       .def_property_readonly("weight", &CrossEntropyLoss::weight);
+
+  // Add and Concat: n inputs, fixed per native block (the Python class keeps one per n)
+  py::class_<Add, Block, std::shared_ptr<Add>>(m, "Add").def(
+      py::init(
+          [](int n, const std::string& dt) { return std::make_shared<Add>(parse_dtype(dt), n); }),
+      py::arg("n"), py::arg("dtype"));
+  py::class_<Concat, Block, std::shared_ptr<Concat>>(m, "Concat")
+      .def(py::init([](int n, const std::string& dt) {
+             return std::make_shared<Concat>(parse_dtype(dt), n);
+           }),
+           py::arg("n"), py::arg("dtype"));
 
   py::class_<Dropout, Block, std::shared_ptr<Dropout>>(m, "Dropout")
       .def(py::init([](double p, const std::string& dt, std::uint64_t seed) {

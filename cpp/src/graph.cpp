@@ -57,6 +57,7 @@ int Graph::add_node(std::shared_ptr<Block> block, const std::vector<int>& inputs
     probe.push_back({src.labels ? DType::i64 : dtype_, nullptr, 1, src.features});
   }
   const Shape s = block->probe_shape(probe);  // validates the wiring now
+  if (scratch_.size() < inputs.size()) scratch_.resize(inputs.size());
   Node n;
   n.block = std::move(block);
   n.inputs = inputs;
@@ -99,10 +100,10 @@ void Graph::prepare(std::int64_t batch) {
     try {
       if (n.block) n.value.resize(rows, cols);
       n.grad.resize(rows, cols);
-      scratch_[0].set_dtype(dtype_);
-      scratch_[1].set_dtype(dtype_);
-      scratch_[0].resize(rows, cols);  // grows to the largest node
-      scratch_[1].resize(rows, cols);
+      for (Buffer& s : scratch_) {
+        s.set_dtype(dtype_);
+        s.resize(rows, cols);  // grows to the largest node
+      }
     } catch (const OutOfMemory& e) {
       throw OutOfMemory("Model: the activations of " +
                         (n.block ? n.block->name() : std::string("an input")) + " for a batch of " +

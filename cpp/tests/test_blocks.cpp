@@ -1,15 +1,19 @@
 // Every block: golden values, finite-difference Jacobians (float64, every input and
 // parameter), stability, accumulation and the errors of its contract.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
 #include <vector>
 
+#include "bricks/blocks/add.h"
 #include "bricks/blocks/bce_loss.h"
 #include "bricks/blocks/bce_with_logits_loss.h"
+#include "bricks/blocks/concat.h"
 #include "bricks/blocks/cross_entropy_loss.h"
 #include "bricks/blocks/dropout.h"
 #include "bricks/blocks/hadamard.h"
+#include "bricks/blocks/identity.h"
 #include "bricks/blocks/linear.h"
 #include "bricks/blocks/log_softmax.h"
 #include "bricks/blocks/mse_loss.h"
@@ -377,6 +381,79 @@ TEST_CASE(errors_name_the_block) {
   Buffer bad(F64, 1, 2);
   bad.ptr<double>()[1] = std::nan("");
   CHECK_THROWS(r.forward({bad.view()}), ValueError);
+}
+
+TEST_CASE(join_blocks_gradients) {
+  for (int n : {2, 3, 5}) {
+    Add add(F64, n);
+    std::vector<Buffer> in;
+    for (int k = 0; k < n; ++k) in.push_back(std::move(inputs({{{3, 4}, {-2, 2}}})[0]));
+    CHECK(fd_error(add, std::move(in), std::vector<bool>(n, true)) < TOL);
+  }
+  Concat cat(F64, 3);  // inputs of three widths
+  CHECK(fd_error(cat, inputs({{{3, 1}, {-2, 2}}, {{3, 4}, {-2, 2}}, {{3, 2}, {-2, 2}}}),
+                 {true, false, true}) < TOL);
+  Identity id(F64);
+  CHECK(fd_error(id, inputs({{{2, 5}, {-3, 3}}}), {true}) < TOL);
+}
+
+template <class T>
+void join_golden() {
+  const DType dt = dtype_of<T>();
+  Buffer a(dt, 2, 1), b(dt, 2, 2), c(dt, 2, 1), y(dt, 2, 4), s(dt, 2, 1);
+  const T av[] = {1, 2}, bv[] = {3, 4, 5, 6}, cv[] = {7, 8};
+  std::copy(av, av + 2, a.ptr<T>());
+  std::copy(bv, bv + 4, b.ptr<T>());
+  std::copy(cv, cv + 2, c.ptr<T>());
+  Tensor in[3] = {a.view(), b.view(), c.view()};
+  Concat cat(dt, 3);
+  CHECK(cat.output_shape({in[0], in[1], in[2]}) == (Shape{2, 4}));
+  cat.forward(in, y.view());
+  const T want[] = {1, 3, 4, 7, 2, 5, 6, 8};
+  for (int i = 0; i < 8; ++i) CHECK(y.ptr<T>()[i] == want[i]);
+  Buffer da(dt, 2, 1), db(dt, 2, 2), dc(dt, 2, 1);
+  Tensor d[3] = {da.view(), Tensor{}, dc.view()};  // input 1's gradient is not wanted
+  for (int i = 0; i < 8; ++i) y.ptr<T>()[i] = static_cast<T>(10 * i);
+  cat.backward(y.view(), d);  // dy rows (0 10 20 30), (40 50 60 70)
+  CHECK(da.ptr<T>()[0] == 0 && da.ptr<T>()[1] == 40 && dc.ptr<T>()[0] == 30 &&
+        dc.ptr<T>()[1] == 70);
+  Tensor ac[3] = {a.view(), c.view(), a.view()};
+  Add add(dt, 3);
+  add.forward(ac, s.view());
+  CHECK(s.ptr<T>()[0] == 9 && s.ptr<T>()[1] == 12);
+  Buffer g0(dt, 2, 1), g2(dt, 2, 1);
+  Tensor g[3] = {g0.view(), Tensor{}, g2.view()};
+  add.backward(s.view(), g);
+  CHECK(g0.ptr<T>()[0] == 9 && g2.ptr<T>()[1] == 12);
+}
+
+TEST_CASE(join_blocks_golden_both_dtypes) {
+  join_golden<float>();
+  join_golden<double>();
+}
+
+TEST_CASE(join_blocks_errors) {
+  CHECK_THROWS(Add(F64, 1), ValueError);
+  CHECK_THROWS(Concat(F64, 0), ValueError);
+  Add add(F64, 3);
+  Buffer a(F64, 2, 3), b(F64, 2, 4), c(F64, 3, 3);
+  try {
+    add.output_shape({a.view(), a.view(), b.view()});
+    CHECK(false);
+  } catch (const ValueError& e) {  // names both shapes
+    const std::string m = e.what();
+    CHECK(m.find("Add") != std::string::npos && m.find("(2, 3)") != std::string::npos &&
+          m.find("(2, 4)") != std::string::npos);
+  }
+  CHECK_THROWS(add.output_shape({a.view(), a.view()}), ValueError);  // arity
+  Concat cat(F64, 2);
+  CHECK_THROWS(cat.output_shape({a.view(), c.view()}), ValueError);  // batch sizes differ
+  Buffer labels(DType::i64, 2, 1);
+  CHECK_THROWS(cat.output_shape({a.view(), labels.view()}), TypeError);
+  CHECK(cat.output_shape({a.view(), b.view()}) == (Shape{2, 7}));
+  // twins keep the arity
+  auto twin = add.clone_shared();
+  CHECK(twin->num_inputs() == 3 && twin->name() == "Add");
 }
 
 TEST_CASE(sgd_matches_torch_semantics) {

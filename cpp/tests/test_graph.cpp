@@ -1,8 +1,12 @@
 // The graph executor: gradients of a fan-out graph against finite differences, and
 // no heap allocation in the steady state of a training step.
 #include <cmath>
+#include <memory>
 
 #include "bricks/blas.h"
+#include "bricks/blocks/add.h"
+#include "bricks/blocks/concat.h"
+#include "bricks/blocks/identity.h"
 #include "bricks/graph.h"
 #include "bricks/rng.h"
 #include "check.h"
@@ -67,4 +71,35 @@ TEST_CASE(steady_state_training_step_allocates_nothing) {
     CHECK(heap_allocations() == before);
     CHECK(last < first);  // and it learns
   }
+}
+
+// An input used several times by one node (x + x + x + h), and one whose gradient is
+// already written when the join's arrives: each needs a scratch buffer of its own.
+TEST_CASE(graph_join_of_repeated_inputs_sums_their_gradients) {
+  Graph g(DType::f64);
+  const int x = g.add_input(3, false);
+  const int h = g.add_node(std::make_shared<Identity>(DType::f64), {x});
+  const int y = g.add_node(std::make_shared<Add>(DType::f64, 5), {x, h, x, x, h});
+  g.set_outputs({y});
+  Buffer X(DType::f64, 2, 3), dY(DType::f64, 2, 3);
+  for (int i = 0; i < 6; ++i) {
+    X.ptr<double>()[i] = i - 2.5;
+    dY.ptr<double>()[i] = 0.5 * i + 1;
+  }
+  g.forward({X.view()}, false, false);
+  for (int i = 0; i < 6; ++i) CHECK(g.value(y).ptr<double>()[i] == 5 * X.ptr<double>()[i]);
+  g.backward({dY.view()}, 0.0, true);
+  for (int i = 0; i < 6; ++i) CHECK(g.grad(x).ptr<double>()[i] == 5 * dY.ptr<double>()[i]);
+  const int c = g.add_node(std::make_shared<Concat>(DType::f64, 4), {y, x, y, h});
+  g.set_outputs({c});
+  Buffer dC(DType::f64, 2, 12);
+  for (int i = 0; i < 24; ++i) dC.ptr<double>()[i] = i;
+  g.forward({X.view()}, false, false);
+  g.backward({dC.view()}, 0.0, true);
+  // dx = 5 (dC[:, 0:3] + dC[:, 6:9]) + dC[:, 3:6] + dC[:, 9:12] (the last via h)
+  for (int r = 0; r < 2; ++r)
+    for (int k = 0; k < 3; ++k) {
+      const double* d = dC.ptr<double>() + r * 12;
+      CHECK(g.grad(x).ptr<double>()[r * 3 + k] == 5 * (d[k] + d[6 + k]) + d[3 + k] + d[9 + k]);
+    }
 }

@@ -40,8 +40,11 @@ _atexit.register(_core._at_exit, 30.0)
 from ._core import NonFiniteError, StateError  # noqa: E402
 from .block import Block, manual_seed  # noqa: E402
 from .blocks import (  # noqa: E402
+    Add,
+    Concat,
     Dropout,
     Hadamard,
+    Identity,
     Linear,
     LogSoftmax,
     ReLU,
@@ -112,6 +115,9 @@ __all__ = [
     "LogSoftmax",
     "Hadamard",
     "Dropout",
+    "Add",
+    "Concat",
+    "Identity",
     "Loss",
     "MSELoss",
     "BCELoss",

@@ -11,13 +11,16 @@ import typing
 __all__: list[str] = [
     "Accuracy",
     "Adam",
+    "Add",
     "BCELoss",
     "BCEWithLogitsLoss",
     "Block",
+    "Concat",
     "CrossEntropyLoss",
     "Dropout",
     "Graph",
     "Hadamard",
+    "Identity",
     "Linear",
     "LogSoftmax",
     "Loss",
@@ -134,6 +137,15 @@ class CrossEntropyLoss(Loss):
     ) -> None: ...
     @property
     def weight(self) -> list[float]: ...
+
+class Identity(Block):
+    def __init__(self, dtype: str) -> None: ...
+
+class Add(Block):
+    def __init__(self, n: typing.SupportsInt | typing.SupportsIndex, dtype: str) -> None: ...
+
+class Concat(Block):
+    def __init__(self, n: typing.SupportsInt | typing.SupportsIndex, dtype: str) -> None: ...
 
 class Dropout(Block):
     def __init__(

@@ -200,6 +200,10 @@ class Block:
         return self._core.name
 
     # -- helpers ---------------------------------------------------------------
+    def _native(self, n: int):
+        """The native block a graph node with n inputs runs (Add and Concat keep one per n)."""
+        return self._core
+
     def _check_arity(self, args, verb):
         if len(args) != self.n_inputs:
             raise TypeError(f"{self._core.name}: {verb} takes {self.n_inputs} input(s), got {len(args)}")

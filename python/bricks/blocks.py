@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _checks, _core
 from .block import Block, _seed, init_dtype
+from .node import _OPERATORS
 
 
 _MAX_SIZE = 2**31 - 1  # OpenBLAS here takes 32-bit sizes
@@ -193,6 +194,93 @@ class Hadamard(_Simple):
 
     n_inputs = 2
     _core_cls = _core.Hadamard
+
+
+class Identity(_Simple):
+    r"""The identity: ``y = x``.
+
+    Backward: dL/dx = dy.
+    Shapes: x, y (N, D). Caches: nothing.
+    A named pass-through: a placeholder layer, or the skip branch of a residual block.
+    """
+
+    _core_cls = _core.Identity
+
+
+class _Join(Block, abstract=True):
+    """A block of n ≥ 2 inputs, n set by each call: one native block per n (the native
+    arity is fixed), made when first needed."""
+
+    _core_cls = None
+
+    def __init__(self, *, dtype=None):
+        self._dt = init_dtype(dtype, type(self).__name__)
+        self._natives = {}  # n -> (native block, runner)
+        super().__init__(self._native(2))
+
+    def _native(self, n: int):
+        if n not in self._natives:
+            core = self._core_cls(n, self._dt)
+            self._natives[n] = (core, _core.Runner(core))
+        return self._natives[n][0]
+
+    def _use(self, n: int) -> None:
+        self._native(n)
+        training = self._core.training
+        self._core, self._runner = self._natives[n]
+        self._core.training = training
+
+    @property
+    def n_inputs(self) -> int:
+        """The number of inputs of the last call (2 before any)."""
+        return self._core.num_inputs
+
+    def forward(self, *inputs):
+        """The output for n ≥ 2 arrays; ``backward(dy)`` then returns n gradients."""
+        self._core.invalidate()  # a rejected call leaves no stale cache for backward
+        self._check_arity(inputs, "forward")
+        self._use(len(inputs))
+        return super().forward(*inputs)
+
+    def train(self, mode: bool = True):
+        for core, _ in self._natives.values():
+            core.training = bool(mode)
+        return self
+
+    def _check_arity(self, args, verb):
+        if len(args) < 2:
+            raise TypeError(f"{self._core.name}: {verb} takes 2 or more inputs, got {len(args)}")
+
+
+class Add(_Join):
+    r"""Elementwise sum of n ≥ 2 inputs of one shape: ``y = x₁ + x₂ + … + xₙ``.
+
+    Backward: dL/dx_k = dy for every input k (the sum hands the gradient to each).
+    Shapes: every x_k and y (N, D); inputs of different shapes are a ValueError that
+    names both. Caches: nothing.
+    ``forward(*xs)`` takes any n ≥ 2 arrays and ``backward(dy)`` returns a tuple of n
+    gradients; on graph nodes ``bk.Add()(a, b, c)`` (or ``a + b``) builds one node.
+    """
+
+    _core_cls = _core.Add
+
+
+class Concat(_Join):
+    r"""n ≥ 2 inputs joined along the features: ``y = [x₁ | x₂ | … | xₙ]``.
+
+    Backward: dL/dx_k = dy[:, o_k : o_k + D_k] with o_k = D₁ + … + D_{k−1} (dy split by
+    columns, each input getting its own).
+    Shapes: x_k (N, D_k), y (N, D₁ + … + Dₙ); every input has the same N. Class
+    labels cannot be joined (a TypeError). Caches: nothing (the widths are the inputs'
+    shapes).
+    ``forward(*xs)`` takes any n ≥ 2 arrays and ``backward(dy)`` returns a tuple of n
+    gradients.
+    """
+
+    _core_cls = _core.Concat
+
+
+_OPERATORS.update({"+": Add, "*": Hadamard})  # what `a + b` and `a * b` on nodes build
 
 
 class Dropout(Block):

@@ -8,6 +8,7 @@ its gradient is the sum of theirs (the multivariate chain rule).
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections import Counter
 
@@ -20,6 +21,8 @@ from .blocks import Sigmoid, Softmax
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss
 from .node import Input, Node
 from .optim import check_optimizer
+
+_calls = itertools.count()  # numbers the calls of models on nodes (the new nodes' names)
 
 
 def _as_list(x, what):
@@ -46,6 +49,9 @@ class Model:
     node: a learnable target gets its gradient). Their sum is the objective. A block
     instance may appear at one node only, unless ``share_weights=True`` (its weights
     are then shared by every node that uses it, and their gradients summed).
+
+    A built model is itself called on nodes like a block (``y = head(enc(x))``): see
+    ``__call__``.
     """
 
     _checked_opt = None  # the optimizer train_step last validated against this model
@@ -121,7 +127,7 @@ class Model:
             ids[n._uid] = g.add_input(n.features, n.labels)
         self._cores = []
         for n in self._nodes:
-            core = n.block._core
+            core = n.block._native(len(n.inputs))
             if uses[id(n.block)] > 1:
                 if not self.share_weights:
                     users = [m.name for m in self._nodes if m.block is n.block]
@@ -145,6 +151,62 @@ class Model:
                 needed.update(u._uid for u in n.inputs)
                 needed.add(n._uid)
         self._pred_inputs = [i for i, n in enumerate(self.inputs) if n._uid in needed]
+
+    # -- a model as a block: called on nodes, it is inlined -------------------------------
+    def __call__(self, *nodes, name: str | None = None):
+        """Call the model on graph nodes, like a block: ``y = head(enc(x))``.
+
+        The model is inlined: its blocks (the nodes its outputs need; losses are left
+        out) are called again on ``nodes``, so the new nodes run the *same* blocks and
+        share their weights with this model. Training the outer model trains them; a
+        block used twice in one model needs ``share_weights=True`` there, so calling
+        a model twice in one outer model does too. ``nodes`` stand for the inputs the
+        outputs need (`prediction_inputs`), in order, with their widths. Returns the
+        output node, or a tuple of them for a model with several outputs. The new nodes
+        are named ``"<name>.<inner node name>"``; ``name`` defaults to the model's
+        class name and a number (``"sequential_3.0"``).
+        """
+        who = f"{type(self).__name__} (called on nodes)"
+        bad = [type(n).__name__ for n in nodes if not isinstance(n, Node)]
+        if bad:
+            raise TypeError(
+                f"{who}: takes bk.Input/graph nodes, got {', '.join(bad)}; to compute on arrays use .forward(...)"
+            )
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"{who}: name must be a non-empty str, got {name!r}")
+        if not self.built:
+            self.build_for_node(nodes)
+            if not self.built:
+                raise TypeError(f"{who}: its input width is unknown; call it on a float node of shape (N, D)")
+        inner = [self.inputs[i] for i in self._pred_inputs]
+        if len(nodes) != len(inner):
+            raise TypeError(
+                f"{who}: takes {len(inner)} node(s) (its inputs {[n.name for n in inner]}), got {len(nodes)}"
+            )
+        for k, (got, want) in enumerate(zip(nodes, inner)):
+            if got.is_loss:
+                raise TypeError(f"{who}: node {got.name!r} is a loss, not a value to feed input {want.name!r}")
+            if got.labels != want.labels or got.features != want.features:
+                shape = lambda n: "labels (N,)" if n.labels else f"(N, {n.features})"  # noqa: E731
+                raise ValueError(
+                    f"{who}: input {k} ({want.name!r}) expects {shape(want)}, node {got.name!r} is {shape(got)}"
+                )
+            if not got.labels and got.dtype != self.dtype:
+                raise TypeError(f"{who}: the model is {self.dtype}, node {got.name!r} is {got.dtype}")
+        scope = name or f"{type(self).__name__.lower()}_{next(_calls)}"
+        copy = {w._uid: g for w, g in zip(inner, nodes)}
+        losses = {n._uid for n in self.losses}
+        for n in self._nodes:  # topological order; only what the outputs need
+            if n._uid in losses or not all(u._uid in copy for u in n.inputs):
+                continue
+            m = Node._from_block(n.block, [copy[u._uid] for u in n.inputs])
+            m.name = f"{scope}.{n.name}"
+            copy[n._uid] = m
+        return self._one([copy[n._uid] for n in self.outputs])
+
+    def build_for_node(self, nodes) -> None:
+        """Make sure the graph exists before being called on these nodes (a Sequential
+        without a Linear takes the first node's width)."""
 
     # -- the surface bricks' own modules use (training, io, interop, onnx_export, optim) --
     @property

@@ -15,7 +15,9 @@ unchanged:
     >>> bk.from_state_dict(model, torch_model.state_dict())     # tensors are accepted as they are
 
 A general ``bk.Model`` works too when its blocks form one chain from its input to
-its output (losses aside).
+its output (losses aside); a model called on nodes inside it is inlined, so its blocks
+count one by one (``head(enc(x))`` is named as the flat chain). A Sequential nested in
+a Sequential is named as PyTorch names a nested ``nn.Sequential``: ``"0.0.weight"``.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def architecture(model) -> dict:
     }
     if isinstance(model, Sequential):
         arch["kind"] = "Sequential"
-        arch["blocks"] = [b.spec() for b in model]
+        arch["blocks"] = [_layer_spec(b) for b in model]
         arch["input_features"] = model.input_width
         loss = model.compiled_loss
         arch["loss"] = None if loss is None else {**loss[0].spec(), "labels": loss[1]}
@@ -86,6 +86,33 @@ def architecture(model) -> dict:
         losses=[n.name for n in model.losses],
     )
     return arch
+
+
+def _layer_spec(b) -> dict:
+    """A chain's item: a block's spec, or a nested Sequential's items."""
+    if isinstance(b, Sequential):
+        return {"class": "Sequential", "blocks": [_layer_spec(c) for c in b]}
+    return b.spec()
+
+
+_MAX_NESTING = 32  # nested Sequentials in a file (a deeper file is refused, not recursed into)
+
+
+def _chain_items(blocks, prefix="", depth=0) -> list:
+    """(parameter name prefix, block spec) of a chain's blocks, nested Sequentials flattened."""
+    if depth > _MAX_NESTING:
+        raise ValueError(f"Sequentials nested deeper than {_MAX_NESTING}")
+    if not isinstance(blocks, list) or not blocks:
+        raise ValueError(f"a nested Sequential's 'blocks' must be a non-empty list, got {blocks!r:.200}")
+    out = []
+    for i, spec in enumerate(blocks):
+        if isinstance(spec, dict) and spec.get("class") == "Sequential":
+            if set(spec) != {"class", "blocks"}:
+                raise ValueError(f"nested Sequential {prefix}{i} must be {{'class', 'blocks'}}, got {sorted(spec)}")
+            out += _chain_items(spec["blocks"], f"{prefix}{i}.", depth + 1)
+        else:
+            out.append((f"{prefix}{i}", spec))
+    return out
 
 
 def _path(path, who):
@@ -557,7 +584,7 @@ def _expect_members(arch) -> dict:
     if not isinstance(blocks, list) or not blocks:
         raise ValueError(f"'blocks' must be a non-empty list, got {type(blocks).__name__}")
     if kind == "Sequential":
-        owners = [(str(i), i) for i in range(len(blocks))]
+        owners = [(name, spec, f"block {name}") for name, spec in _chain_items(blocks)]
         loss = arch.get("loss")
         if loss and _block_params(loss, "the loss"):
             raise ValueError(f"the loss must be a loss block, got {loss.get('class')!r}")
@@ -572,14 +599,14 @@ def _expect_members(arch) -> dict:
                 raise ValueError(f"node {n!r:.200} must name a block 0..{len(blocks) - 1}")
             if b not in seen:
                 seen.add(b)
-                owners.append((str(n.get("name")), b))
+                owners.append((str(n.get("name")), blocks[b], f"block {b}"))
         if len(seen) != len(blocks):  # an unused block would still be built
             raise ValueError(f"blocks {sorted(set(range(len(blocks))) - seen)[:8]} are used by no node")
     else:
         raise ValueError(f"unknown model kind {kind!r:.200}")
     want, order = {}, []
-    for name, b in owners:
-        for p, shape, core_shape in _block_params(blocks[b], f"block {b}"):
+    for name, spec, where in owners:
+        for p, shape, core_shape in _block_params(spec, where):
             want[f"param/{name}.{p}"] = _Want(dtype, shape, f"parameter {f'{name}.{p}'!r}")
             order.append((f"{name}.{p}", core_shape))
     spec = arch.get("optimizer")
@@ -629,16 +656,21 @@ def _check_values(files, want, path) -> None:
 def _build(arch):
 
     dtype = np.dtype(arch["dtype"])
-    specs = [{**s, "config": {**s["config"], "dtype": dtype}} for s in arch["blocks"]]
+
+    def block(s):
+        if s.get("class") == "Sequential":  # nested (its depth checked by _chain_items)
+            return Sequential(*[block(c) for c in s["blocks"]])
+        return from_spec({**s, "config": {**s["config"], "dtype": dtype}})
+
     if arch["kind"] == "Sequential":
-        model = Sequential(*[from_spec(s) for s in specs])
+        model = Sequential(*[block(s) for s in arch["blocks"]])
         if arch.get("loss"):
             loss = arch["loss"]
             model.compile(from_spec({**loss, "config": {**loss["config"], "dtype": dtype}}), labels=loss["labels"])
         if arch.get("input_features") is not None:
             model.build_for([np.empty((0, arch["input_features"]), dtype)])
     elif arch["kind"] == "Model":
-        blocks = [from_spec(s) for s in specs]
+        blocks = [from_spec({**s, "config": {**s["config"], "dtype": dtype}}) for s in arch["blocks"]]
         nodes = {
             i["name"]: Input(i["features"], dtype=dtype, name=i["name"], labels=i["labels"]) for i in arch["inputs"]
         }

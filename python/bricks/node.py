@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import itertools
 
-
 from . import _checks
 from ._arrays import resolve_dtype
 
 _ids = itertools.count()
+# The block classes `a + b` and `a * b` build ({"+": Add, "*": Hadamard}): filled in by
+# blocks.py, which this module may not import (imports run one way).
+_OPERATORS: dict = {}
 
 
 class Node:
@@ -27,7 +29,7 @@ class Node:
         for n in nodes:
             if not n.labels and n.dtype != block.dtype:
                 raise TypeError(f"{block.name}: its dtype {block.dtype} differs from node {n.name!r}'s {n.dtype}")
-        features = block._core.infer_features([(n.features, n.labels) for n in nodes])
+        features = block._native(len(nodes)).infer_features([(n.features, n.labels) for n in nodes])
         return cls(block, nodes, features, block.dtype)
 
     @property
@@ -37,6 +39,39 @@ class Node:
     @property
     def shape(self):
         return () if self.is_loss else (None, self.features)
+
+    # -- operators: `a + b` is bk.Add()(a, b), `a * b` is bk.Hadamard()(a, b) -----------
+    __array_ufunc__ = None  # `array + node` asks the node (and gets its TypeError), not NumPy
+
+    def _operator(self, op, other, reflected=False):
+        what = {"+": "add", "*": "multiply"}[op]
+        if not isinstance(other, Node):
+            raise TypeError(
+                f"cannot {what} node {self.name!r} and a {type(other).__name__}: `a {op} b` builds a "
+                f"{_OPERATORS[op].__name__} node from two graph nodes (use a block for constants)"
+            )
+        a, b = (other, self) if reflected else (self, other)
+        for n in (a, b):
+            if n.is_loss or n.labels:
+                kind = "a loss" if n.is_loss else "class labels"
+                raise TypeError(f"cannot {what} node {n.name!r}: it is {kind}, not an (N, D) value")
+        if a.dtype != b.dtype:
+            raise TypeError(f"cannot {what} nodes {a.name!r} ({a.dtype}) and {b.name!r} ({b.dtype}): dtypes differ")
+        return _OPERATORS[op](dtype=a.dtype)(a, b)
+
+    def __add__(self, other):
+        return self._operator("+", other)
+
+    def __radd__(self, other):
+        if isinstance(other, int) and not isinstance(other, bool) and other == 0:
+            return self  # sum(nodes) starts from 0
+        return self._operator("+", other, reflected=True)
+
+    def __mul__(self, other):
+        return self._operator("*", other)
+
+    def __rmul__(self, other):
+        return self._operator("*", other, reflected=True)
 
     def __repr__(self) -> str:
         what = "Input" if self.block is None else self.block.name

@@ -16,6 +16,9 @@ outputs do not depend on. Each block maps to standard ONNX operators:
     LogSoftmax      LogSoftmax(axis=1)
     Hadamard        Mul
     Dropout         Identity (inference: dropout is the identity)
+    Add             Sum (of its n inputs)
+    Concat          Concat(axis=1)
+    Identity        Identity
     ==============  ==========================================================
 
 Every tensor is (N, features) with the batch dimension symbolic (``"N"``); the
@@ -144,6 +147,9 @@ def _converters():
         "LogSoftmax": simple("LogSoftmax", axis=1),
         "Hadamard": simple("Mul"),
         "Dropout": simple("Identity"),
+        "Add": simple("Sum"),  # one node for any number of inputs
+        "Concat": simple("Concat", axis=1),
+        "Identity": simple("Identity"),
     }
 
 
@@ -190,8 +196,7 @@ def build_onnx(model, *, opset=17, input_names=None, output_names=None):
     convs = [_converter_for(blk, table, name) for _, name, blk, _ in nodes]  # fail before building
     by_key = {k: (name, blk) for k, name, blk, _ in nodes}
     feats = {k: f for k, _, f in inputs}
-    for k, _, blk, srcs in nodes:  # Linear changes the width, every other block keeps it
-        feats[k] = blk.out_features if hasattr(blk, "out_features") else feats[srcs[0]]
+    feats.update({n._uid: n.features for n in model.nodes})  # each node's width, as the graph inferred it
 
     if isinstance(model, Sequential):
         default_out = ["output"]

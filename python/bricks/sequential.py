@@ -21,6 +21,9 @@ from .node import Input, Node
 class Sequential(Model):
     """A chain of one-input blocks: ``Sequential(Linear(784, 256), ReLU(), Linear(256, 10))``.
 
+    An item may itself be a Sequential (its blocks are then named ``"<i>.<j>"``, as
+    PyTorch names a nested ``nn.Sequential``); it shares its blocks with the outer chain.
+
     A Sequential is a Model: ``forward(x)``, ``backward(dy)`` (returns dx),
     ``compile(loss, optimizer)``, ``train_step(x, y)``. Parameters are named by
     position ("0.weight", "0.bias", ...). The input width is the first Linear's
@@ -34,11 +37,22 @@ class Sequential(Model):
         if not blocks:
             raise ValueError("Sequential: needs at least one block")
         for i, b in enumerate(blocks):
+            if isinstance(b, Sequential):
+                continue  # a nested chain (PyTorch names its weights "<i>.<j>.weight")
+            if isinstance(b, Model):
+                raise TypeError(
+                    f"Sequential: item {i} is a {type(b).__name__}; a Sequential holds blocks and Sequentials. "
+                    f"Call the model on nodes instead: x = bk.Input(width); y = head(inner(x)); "
+                    f"bk.Model(inputs=x, outputs=y)"
+                )
             if not isinstance(b, Block):
                 raise TypeError(f"Sequential: item {i} is not a block, got {type(b).__name__}")
             if b.n_inputs != 1:
                 raise ValueError(f"Sequential: block {i} ({b.name}) takes {b.n_inputs} inputs; use bk.Model for graphs")
-        if len({id(b) for b in blocks}) != len(blocks):
+        leaves = [
+            b for item in blocks for _, b in (item.named_blocks() if isinstance(item, Sequential) else [("", item)])
+        ]
+        if len({id(b) for b in leaves}) != len(leaves) or len({id(b) for b in blocks}) != len(blocks):
             raise ValueError("Sequential: a block instance appears twice; use separate blocks")
         dtypes = {b.dtype for b in blocks}
         if len(dtypes) > 1:
@@ -57,7 +71,11 @@ class Sequential(Model):
         (every other one-input block keeps the width); None until data shows it."""
         if self.built:
             return self.inputs[0].features
-        return next((b.in_features for b in self._layers if hasattr(b, "in_features")), None)
+        for b in self._layers:  # the first block that fixes a width (a nested chain may)
+            w = b.input_width if isinstance(b, Sequential) else getattr(b, "in_features", None)
+            if w is not None:
+                return w
+        return None
 
     def _chain(self, width):
         """Build the graph for inputs of `width` columns (and the waiting compile)."""
@@ -65,10 +83,14 @@ class Sequential(Model):
         h = x
         for i, b in enumerate(self._layers):
             try:
-                h = Node._from_block(b, (h,))
+                if isinstance(b, Sequential):
+                    h = b(h, name=str(i))  # inlined: its nodes are "<i>.0", "<i>.1", ...
+                else:
+                    h = Node._from_block(b, (h,))
+                    h.name = str(i)
             except ValueError as e:  # say where in the chain
-                raise ValueError(f"Sequential: block {i} ({b.name}) after a width of {h.features}: {e}") from None
-            h.name = str(i)
+                what = "Sequential" if isinstance(b, Sequential) else b.name
+                raise ValueError(f"Sequential: block {i} ({what}) after a width of {h.features}: {e}") from None
         compiled, optimizer = self.compiled_loss, self.optimizer
         Model.__init__(self, x, h)
         self._pending = None
@@ -84,6 +106,10 @@ class Sequential(Model):
                 f"Sequential: input must be a 2-D array (batch, features), got {None if a is None else a.shape}"
             )
         self._chain(a.shape[1])
+
+    def build_for_node(self, nodes) -> None:
+        if not self.built and nodes and isinstance(nodes[0], Node) and not nodes[0].labels:
+            self._chain(nodes[0].features)
 
     def forward(self, *xs):
         self.build_for(xs)
@@ -121,10 +147,17 @@ class Sequential(Model):
 
     @property
     def native_blocks(self) -> list:
-        return super().native_blocks if self.built else [b._core for b in self._layers]
+        return super().native_blocks if self.built else [b._core for _, b in self.named_blocks()]
 
     def named_blocks(self) -> list:
-        return [(str(i), b) for i, b in enumerate(self._layers)]
+        """(position, block) pairs; a nested Sequential's blocks are ``"<i>.<j>"``."""
+        out = []
+        for i, b in enumerate(self._layers):
+            if isinstance(b, Sequential):
+                out += [(f"{i}.{k}", blk) for k, blk in b.named_blocks()]
+            else:
+                out.append((str(i), b))
+        return out
 
     def zero_grad(self) -> None:
         if self.built:
@@ -180,5 +213,5 @@ class Sequential(Model):
         return iter(self._layers)
 
     def __repr__(self) -> str:
-        inner = ",\n  ".join(repr(b) for b in self._layers)
+        inner = ",\n  ".join(repr(b).replace("\n", "\n  ") for b in self._layers)
         return f"Sequential(\n  {inner}\n)"

@@ -119,7 +119,9 @@ class Graph {
   std::int64_t batch_ = -1;  // batch size the buffers are shaped for
   int shared_params_ = -1;   // whether nodes share parameters (-1: not yet known)
   bool ran_losses_ = false, has_forward_ = false;
-  Buffer scratch_[2];
+  // Gradients of inputs already written (or repeated) land here first: one buffer per
+  // input of the widest node (Add and Concat take any number).
+  std::vector<Buffer> scratch_ = std::vector<Buffer>(2);
   std::vector<Tensor> in_views_, din_;
   std::vector<char> need_;
   std::vector<int> scratch_of_;
