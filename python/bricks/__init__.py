@@ -49,6 +49,7 @@ from .blocks import (  # noqa: E402
     Softmax,
     Tanh,
 )
+from .blocks import BatchNorm, LayerNorm  # noqa: E402
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss  # noqa: E402
 from .optim import SGD, Adam, AdamW, Optimizer  # noqa: E402
 from . import optim  # noqa: E402
@@ -112,6 +113,8 @@ __all__ = [
     "LogSoftmax",
     "Hadamard",
     "Dropout",
+    "LayerNorm",
+    "BatchNorm",
     "Loss",
     "MSELoss",
     "BCELoss",
