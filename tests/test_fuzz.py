@@ -44,7 +44,7 @@ def values(dom, dtype, extreme):
 @st.composite
 def block_case(draw, spec):
     dtype = draw(st.sampled_from([F32, F64]))
-    n, d = draw(st.integers(1, 8)), draw(st.integers(1, 8))
+    n, d = draw(st.integers(spec.min_batch, 8)), draw(st.integers(1, 8))
     xs = []
     for dom in spec.domains:
         if dom.labels:

@@ -381,9 +381,11 @@ def test_round_trips_keep_working(tmp_path):
 def test_params_table_matches_every_block():
     """io._PARAMS must list every block with parameters, with the shapes it gets."""
     for name, cls in registry().items():
-        configs = (
-            [{"in_features": 3, "out_features": 2, "bias": b} for b in (True, False)] if name == "Linear" else [{}]
-        )
+        configs = {
+            "Linear": [{"in_features": 3, "out_features": 2, "bias": b} for b in (True, False)],
+            "LayerNorm": [{"features": 3, "elementwise_affine": b} for b in (True, False)],
+            "BatchNorm": [{"features": 3}],
+        }.get(name, [{}])
         for cfg in configs:
             block = cls(**cfg)
             expected = bio._block_params({"class": name, "config": cfg}, name)

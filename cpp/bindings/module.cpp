@@ -8,8 +8,8 @@
 
 #include "binding_utils.h"
 #include "bricks/blas.h"
-#include "bricks/blocks/bce_loss.h"
 #include "bricks/blocks/batch_norm.h"
+#include "bricks/blocks/bce_loss.h"
 #include "bricks/blocks/bce_with_logits_loss.h"
 #include "bricks/blocks/cross_entropy_loss.h"
 #include "bricks/blocks/dropout.h"

@@ -166,7 +166,8 @@ class Block:
         (caches and gradients are not copied). Blocks defined in Python pickle as usual."""
         if _REGISTRY.get(type(self).__name__) is not type(self):
             return super().__reduce_ex__(protocol)
-        return _unpickle_block, (self.spec(), dict(self.params), dict(self.buffers))
+        buffers = dict(self.buffers)  # most blocks have none: their pickles stay as they were
+        return _unpickle_block, (self.spec(), dict(self.params)) + ((buffers,) if buffers else ())
 
     def spec(self) -> dict:
         """The block's class name and constructor arguments: what save writes, and

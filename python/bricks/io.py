@@ -98,7 +98,7 @@ def _path(path, who):
 def _arrays(model) -> dict:
     """Everything a model file holds: parameters, optimizer state, the architecture."""
     arrays = {f"param/{k}": np.ascontiguousarray(v) for k, v in model.params.items()}
-    arrays.update({f"buffer/{k}": np.ascontiguousarray(v) for k, v in model.buffers.items()})
+    arrays.update({f"buffer/{k}": np.array(v, order="C") for k, v in model.buffers.items()})  # 0-d stays 0-d
     if model.optimizer is not None:
         for i, s in enumerate(model.optimizer._core.get_state()):
             arrays[f"optim/{i}"] = s

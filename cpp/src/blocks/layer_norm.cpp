@@ -66,7 +66,8 @@ void LayerNorm::do_backward(const Tensor& dy, Tensor* din) {
     using T = decltype(zero);
     const T* g = affine_ ? params_[0].value->ptr<T>() : nullptr;
     std::vector<double> dg, db;
-    if (affine_) dg.assign(static_cast<std::size_t>(D), 0.0), db.assign(static_cast<std::size_t>(D), 0.0);
+    if (affine_)
+      dg.assign(static_cast<std::size_t>(D), 0.0), db.assign(static_cast<std::size_t>(D), 0.0);
     for (std::int64_t i = 0; i < N; ++i) {
       const T* G = dy.ptr<T>() + i * D;
       const T* h = xhat_.ptr<T>() + i * D;
