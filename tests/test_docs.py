@@ -35,6 +35,8 @@ BLOCK_PAGES = {
     "LogSoftmax": "log-softmax",
     "Hadamard": "hadamard",
     "Dropout": "dropout",
+    "LayerNorm": "layer-norm",
+    "BatchNorm": "batch-norm",
     "MSELoss": "mse-loss",
     "BCELoss": "bce-loss",
     "BCEWithLogitsLoss": "bce-with-logits-loss",

@@ -188,7 +188,13 @@ def test_validation_runs_in_eval_mode(rng):
     X, y = data(rng, 40)
     model = bn_model()
     model.fit(
-        X, y, loss=bk.CrossEntropyLoss(), optimizer=bk.SGD(model, lr=0.05), batch_size=10, validation_split=0.25, verbose=0
+        X,
+        y,
+        loss=bk.CrossEntropyLoss(),
+        optimizer=bk.SGD(model, lr=0.05),
+        batch_size=10,
+        validation_split=0.25,
+        verbose=0,
     )
     assert model[1].buffers["num_batches_tracked"] == 3  # 30 training rows; validation adds nothing
 
@@ -287,7 +293,9 @@ def test_buffer_table_matches_every_block():
     for name, cls in registry().items():
         cfg = configs.get(name, {})
         block = cls(**cfg, dtype=F64)
-        want = [(k, s, F64 if dt is None else dt) for k, s, dt in bio._block_buffers({"class": name, "config": cfg}, "")]
+        want = [
+            (k, s, F64 if dt is None else dt) for k, s, dt in bio._block_buffers({"class": name, "config": cfg}, "")
+        ]
         assert want == [(k, a.shape, a.dtype) for k, a in block.buffers.items()], name
 
 
