@@ -395,6 +395,25 @@ def test_params_table_matches_every_block():
                 assert [c for _, _, c in expected] == [s.shape for s in state], name
 
 
+def test_buffer_table_matches_every_block():
+    """io._BUFFERS must list every block with buffers, with their shapes and dtypes."""
+    from bricks.block import registry
+
+    configs = {
+        "Linear": {"in_features": 3, "out_features": 2},
+        "LayerNorm": {"features": 3},
+        "BatchNorm": {"features": 3},
+    }
+    for name, cls in registry().items():
+        cfg = configs.get(name, {})
+        block = cls(**cfg, dtype=np.float64)
+        want = [
+            (k, s, np.float64 if dt is None else dt)
+            for k, s, dt in bio._block_buffers({"class": name, "config": cfg}, "")
+        ]
+        assert want == [(k, a.shape, a.dtype) for k, a in block.buffers.items()], name
+
+
 @pytest.mark.parametrize(
     "make",
     [

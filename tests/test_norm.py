@@ -10,7 +10,6 @@ import pytest
 
 import bricks as bk
 import reference as R
-from bricks import io as bio
 
 F32, F64 = np.float32, np.float64
 
@@ -281,24 +280,6 @@ def test_block_pickles_carry_and_check_the_buffers(rng):
         fn(spec, params)
 
 
-def test_buffer_table_matches_every_block():
-    """io._BUFFERS must list every block with buffers, with their shapes and dtypes."""
-    from bricks.block import registry
-
-    configs = {
-        "Linear": {"in_features": 3, "out_features": 2},
-        "LayerNorm": {"features": 3},
-        "BatchNorm": {"features": 3},
-    }
-    for name, cls in registry().items():
-        cfg = configs.get(name, {})
-        block = cls(**cfg, dtype=F64)
-        want = [
-            (k, s, F64 if dt is None else dt) for k, s, dt in bio._block_buffers({"class": name, "config": cfg}, "")
-        ]
-        assert want == [(k, a.shape, a.dtype) for k, a in block.buffers.items()], name
-
-
 # -- PyTorch names (no torch needed) ----------------------------------------------------------
 def test_state_dict_names_and_round_trip(rng):
     model, X = trained(rng)
@@ -438,3 +419,13 @@ def test_state_dict_moves_both_ways_with_pytorch(rng):
     assert back[1].buffers["num_batches_tracked"] == tm[1].num_batches_tracked.item() == 4 + 3
     with torch.no_grad():
         np.testing.assert_allclose(back.predict(X), tm(torch.from_numpy(X)).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_chain_starting_with_a_norm_knows_its_width(tmp_path, rng):
+    model = bk.Sequential(bk.BatchNorm(3), bk.ReLU(), bk.LayerNorm(3))
+    assert model.built and model.input_width == 3
+    model.save(tmp_path / "m.npz")
+    X = rng.normal(size=(4, 3)).astype(F32)
+    np.testing.assert_array_equal(bk.load(tmp_path / "m.npz").predict(X), model.predict(X))
+    with pytest.raises(ValueError, match=r"block 1 \(LayerNorm\(4\)\) after a width of 3"):
+        bk.Sequential(bk.LayerNorm(3), bk.LayerNorm(4))

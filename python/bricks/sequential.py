@@ -24,8 +24,8 @@ class Sequential(Model):
     A Sequential is a Model: ``forward(x)``, ``backward(dy)`` (returns dx),
     ``compile(loss, optimizer)``, ``train_step(x, y)``. Parameters are named by
     position ("0.weight", "0.bias", ...). The input width is the first Linear's
-    ``in_features`` (the blocks before it keep the width), or, for a chain without a
-    Linear, the width of the first array seen.
+    ``in_features`` (or LayerNorm's or BatchNorm's ``features``; the blocks before it keep
+    the width), or, for a chain without one, the width of the first array seen.
     """
 
     def __init__(self, *blocks: Block):
@@ -57,7 +57,11 @@ class Sequential(Model):
         (every other one-input block keeps the width); None until data shows it."""
         if self.built:
             return self.inputs[0].features
-        return next((b.in_features for b in self._layers if hasattr(b, "in_features")), None)
+        for b in self._layers:  # a Linear's in_features, or a LayerNorm's or BatchNorm's features
+            width = getattr(b, "in_features", None) or getattr(b, "features", None)
+            if width is not None:
+                return width
+        return None
 
     def _chain(self, width):
         """Build the graph for inputs of `width` columns (and the waiting compile)."""
