@@ -299,8 +299,8 @@ class BatchNorm(Block):
     Sums are taken in double precision (two passes) in both dtypes.
 
     A gradient check in training mode is exact (the output does not depend on the
-    running statistics), but each of its forwards updates them: save
-    ``{k: v.copy() for k, v in blk.buffers.items()}`` first to put them back.
+    running statistics); each of its forwards updates them, and ``bk.gradcheck`` and
+    ``bk.jacobian`` put them back when they end.
 
     Args:
         features: the width D, a positive int.

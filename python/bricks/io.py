@@ -96,7 +96,7 @@ def _path(path, who):
 
 
 def _arrays(model) -> dict:
-    """Everything a model file holds: parameters, optimizer state, the architecture."""
+    """Everything a model file holds: parameters, buffers, optimizer state, the architecture."""
     arrays = {f"param/{k}": np.ascontiguousarray(v) for k, v in model.params.items()}
     arrays.update({f"buffer/{k}": np.array(v, order="C") for k, v in model.buffers.items()})  # 0-d stays 0-d
     if model.optimizer is not None:
@@ -538,7 +538,7 @@ _PARAMS["LayerNorm"] = _layer_norm_params
 _PARAMS["BatchNorm"] = _batch_norm_params
 
 # The buffers (state that is not trained) a block's config implies: (name, shape, dtype or
-# None for the model's). Blocks not listed have none (tests/test_norm.py checks this).
+# None for the model's). Blocks not listed have none (tests/test_io_safety.py checks this).
 _BUFFERS = {
     "BatchNorm": lambda cfg, where: [
         ("running_mean", (_features(cfg, where, "BatchNorm"),), None),

@@ -130,7 +130,7 @@ def _converters(opset=17):
     """The ONNX converter of each exportable block, keyed by its registered name
     (`bricks.block.registry`). A converter gets (onnx.helper, block, input names, output
     name, init): ``init(name)`` is the initializer of the block's parameter or buffer
-    ``name``, ``init(name, value=array)`` a new constant."""
+    ``name``, ``init(name, const=array)`` a new constant."""
 
     def linear(h, blk, xs, y, init):
         ins = [xs[0], init("weight")]
@@ -149,7 +149,7 @@ def _converters(opset=17):
         if "weight" in blk.params:
             ins = [xs[0], init("weight"), init("bias")]
         else:  # the scale is not optional in ONNX
-            ins = [xs[0], init("scale", value=np.ones(blk.features))]
+            ins = [xs[0], init("scale", const=np.ones(blk.features))]
         return [h.make_node("LayerNormalization", ins, [y], axis=-1, epsilon=blk.config()["eps"])]
 
     def batch_norm(h, blk, xs, y, init):
@@ -253,11 +253,11 @@ def build_onnx(model, *, opset=17, input_names=None, output_names=None):
         if k not in value:
             value[k] = names.fresh(name)
 
-        def init(param, blk=blk, name=name, value=None):
+        def init(param, blk=blk, name=name, const=None):
             # one initializer per parameter or buffer, named "<first node>.<param>" like
             # Model.params; a block shared by several nodes (share_weights=True) reuses it
             if (id(blk), param) not in inits:
-                src = value if value is not None else blk.params[param] if param in blk.params else blk.buffers[param]
+                src = const if const is not None else blk.params[param] if param in blk.params else blk.buffers[param]
                 arr = np.array(src, dtype=dtype, order="C")  # a copy
                 key = names.fresh(f"{name}.{param}")
                 initializers.append(numpy_helper.from_array(arr, key))
