@@ -242,7 +242,7 @@ class LayerNorm(Block):
 
     Shapes: x, y (N, features); ``params["weight"]`` (γ, init 1) and ``params["bias"]``
     (β, init 0) are (features,), as in PyTorch. Caches: x̂ and r (one per row).
-    Means and variances are summed in double precision (two passes) in both dtypes.
+    Means and variances (two passes), x̂ and every sum are in double precision in both dtypes.
 
     Args:
         features: the width D, a positive int.
@@ -296,7 +296,7 @@ class BatchNorm(Block):
     (β, init 0), ``buffers["running_mean"]`` (init 0) and ``buffers["running_var"]``
     (init 1) are (features,); ``buffers["num_batches_tracked"]`` is an int64 scalar.
     Caches: x̂, r (one per feature) and whether the forward used batch statistics.
-    Sums are taken in double precision (two passes) in both dtypes.
+    Means and variances (two passes), x̂ and every sum are in double precision in both dtypes.
 
     A gradient check in training mode is exact (the output does not depend on the
     running statistics); each of its forwards updates them, and ``bk.gradcheck`` and

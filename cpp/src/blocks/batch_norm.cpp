@@ -15,7 +15,7 @@ BatchNorm::BatchNorm(std::int64_t features, double eps, double momentum, DType d
       << " and momentum " << momentum;
     throw ValueError(s.str());
   }
-  xhat_.set_dtype(dtype);
+  xhat_.set_dtype(DType::f64);  // float32 too: backward sums it, and the sum cancels
   add_param("weight", 1, features).flat = true;
   add_param("bias", 1, features).flat = true;
   add_buffer("running_mean", dtype, 1, features, 1);
@@ -84,12 +84,12 @@ void BatchNorm::do_forward(const Tensor* in, const Tensor& out) {
     const T* b = params_[1].value->ptr<T>();
     for (std::int64_t i = 0; i < N; ++i) {
       const T* x = in[0].ptr<T>() + i * D;  // y may alias x: each x is read before its y is written
-      T* h = xhat_.ptr<T>() + i * D;
+      double* h = xhat_.ptr<double>() + i * D;
       T* y = out.ptr<T>() + i * D;
       for (std::int64_t j = 0; j < D; ++j) {
         const auto k = static_cast<std::size_t>(j);
         const double xh = (x[j] - mu[k]) * rstd_[k];
-        h[j] = static_cast<T>(xh);
+        h[j] = xh;
         y[j] = static_cast<T>(static_cast<double>(g[j]) * xh + b[j]);
       }
     }
@@ -114,7 +114,7 @@ void BatchNorm::do_backward(const Tensor& dy, Tensor* din) {
     std::vector<double> sdy(ud, 0.0), sdyh(ud, 0.0);  // per feature: sum dy, sum dy * xhat
     for (std::int64_t i = 0; i < N; ++i) {
       const T* G = dy.ptr<T>() + i * D;
-      const T* h = xhat_.ptr<T>() + i * D;
+      const double* h = xhat_.ptr<double>() + i * D;
       for (std::int64_t j = 0; j < D; ++j) {
         sdy[static_cast<std::size_t>(j)] += G[j];
         sdyh[static_cast<std::size_t>(j)] += static_cast<double>(G[j]) * h[j];
@@ -125,7 +125,7 @@ void BatchNorm::do_backward(const Tensor& dy, Tensor* din) {
       const double n = static_cast<double>(N);
       for (std::int64_t i = 0; i < N; ++i) {
         const T* G = dy.ptr<T>() + i * D;
-        const T* h = xhat_.ptr<T>() + i * D;
+        const double* h = xhat_.ptr<double>() + i * D;
         T* dx = din[0].ptr<T>() + i * D;
         for (std::int64_t j = 0; j < D; ++j) {
           const auto k = static_cast<std::size_t>(j);

@@ -14,7 +14,7 @@ LayerNorm::LayerNorm(std::int64_t features, double eps, bool affine, DType dtype
     s << "LayerNorm: eps must be a finite number > 0, got " << eps;
     throw ValueError(s.str());
   }
-  xhat_.set_dtype(dtype);
+  xhat_.set_dtype(DType::f64);  // float32 too: backward sums it, and the sum cancels
   if (!affine) return;
   add_param("weight", 1, features).flat = true;
   add_param("bias", 1, features).flat = true;
@@ -42,7 +42,7 @@ void LayerNorm::do_forward(const Tensor* in, const Tensor& out) {
     const T* b = affine_ ? params_[1].value->ptr<T>() : nullptr;
     for (std::int64_t i = 0; i < N; ++i) {
       const T* x = in[0].ptr<T>() + i * D;  // read in full before y (which may alias x) is written
-      T* h = xhat_.ptr<T>() + i * D;
+      double* h = xhat_.ptr<double>() + i * D;
       T* y = out.ptr<T>() + i * D;
       double s = 0.0;  // two passes in double: no cancellation from a large mean
       for (std::int64_t j = 0; j < D; ++j) s += x[j];
@@ -53,7 +53,7 @@ void LayerNorm::do_forward(const Tensor* in, const Tensor& out) {
       rstd_[static_cast<std::size_t>(i)] = r;
       for (std::int64_t j = 0; j < D; ++j) {
         const double xh = (x[j] - mu) * r;
-        h[j] = static_cast<T>(xh);
+        h[j] = xh;
         y[j] = static_cast<T>(affine_ ? static_cast<double>(g[j]) * xh + b[j] : xh);
       }
     }
@@ -70,7 +70,7 @@ void LayerNorm::do_backward(const Tensor& dy, Tensor* din) {
       dg.assign(static_cast<std::size_t>(D), 0.0), db.assign(static_cast<std::size_t>(D), 0.0);
     for (std::int64_t i = 0; i < N; ++i) {
       const T* G = dy.ptr<T>() + i * D;
-      const T* h = xhat_.ptr<T>() + i * D;
+      const double* h = xhat_.ptr<double>() + i * D;
       double a = 0.0, c = 0.0;  // sums over the row of gh and gh * xhat
       for (std::int64_t j = 0; j < D; ++j) {
         const double gh = affine_ ? static_cast<double>(G[j]) * g[j] : G[j];

@@ -14,7 +14,7 @@
 //   backward, eval (the statistics are constants):  dL/dx_ij = r_j gh_ij
 //   both:  dL/dg_j += sum_i dy_ij xhat_ij;   dL/db_j += sum_i dy_ij
 //   caches: xhat (its own buffer), r (one per feature) and the mode of the forward.
-//   Sums in double for both dtypes.
+//   xhat, r and every sum are double for both dtypes (backward's sums of xhat cancel).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -44,7 +44,7 @@ class BatchNorm : public Block {
  private:
   std::int64_t features_;
   double eps_, momentum_;
-  Buffer xhat_;
+  Buffer xhat_;  // float64 whatever the dtype
   std::vector<double> rstd_;
   bool batch_stats_ = false;  // whether the last forward used the batch's statistics
 };

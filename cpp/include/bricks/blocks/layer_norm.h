@@ -6,7 +6,8 @@
 //   backward, with gh_ij = dy_ij g_j:
 //     dL/dx_ij = r_i (gh_ij - mean_j(gh_i.) - xhat_ij mean_j(gh_i. xhat_i.))
 //     dL/dg_j += sum_i dy_ij xhat_ij;   dL/db_j += sum_i dy_ij
-//   caches: xhat (its own buffer) and r (one per row). Sums in double for both dtypes.
+//   caches: xhat (its own buffer) and r (one per row). xhat, r and every sum are
+//   double for both dtypes (backward's sums of xhat cancel).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -37,7 +38,7 @@ class LayerNorm : public Block {
   std::int64_t features_;
   double eps_;
   bool affine_;
-  Buffer xhat_;
+  Buffer xhat_;  // float64 whatever the dtype
   std::vector<double> rstd_;
 };
 
