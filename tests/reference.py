@@ -137,3 +137,60 @@ def cross_entropy_loss(x, t, weight=None, sample_weight=None):
         return _no_params(dx, None if labels else -k * s * cw * ls)
 
     return loss, vjp
+
+
+# -- normalisation: written out from the definitions, no shortcut formula for the vjp -----
+def _normalize(x, axis, eps):
+    mu = x.mean(axis=axis, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axis, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps), mu, var
+
+
+def _norm_vjp(x, axis, eps, weight, dy):
+    """dL/dx of y = γ (x - μ) / √(σ² + ε) by the chain rule through μ and σ² (not the
+    folded formula the blocks use): dx = dx̂ r + dσ² 2(x - μ)/n + dμ / n."""
+    n = x.shape[axis]
+    mu = x.mean(axis=axis, keepdims=True)
+    d = x - mu
+    var = (d**2).mean(axis=axis, keepdims=True)
+    r = 1.0 / np.sqrt(var + eps)
+    dxh = dy * weight
+    dvar = (dxh * d).sum(axis=axis, keepdims=True) * -0.5 * r**3
+    dmu = -(dxh * r).sum(axis=axis, keepdims=True) - dvar * 2.0 * d.sum(axis=axis, keepdims=True) / n
+    return dxh * r + dvar * 2.0 * d / n + dmu / n
+
+
+def layer_norm(x, weight=None, bias=None, eps=1e-5):
+    """y = γ x̂ + β with x̂ normalised over each row's features (biased variance)."""
+    xh = _normalize(x, 1, eps)[0]
+    g = 1.0 if weight is None else weight
+    y = g * xh + (0.0 if bias is None else bias)
+
+    def vjp(dy):
+        grads = {} if weight is None else {"weight": (dy * xh).sum(axis=0), "bias": dy.sum(axis=0)}
+        return [_norm_vjp(x, 1, eps, g, dy)], grads
+
+    return y, vjp
+
+
+def batch_norm(x, weight, bias, running_mean, running_var, training, eps=1e-5):
+    """Training: x̂ normalised over the batch for each feature (biased variance), the
+    running statistics unused; eval: x̂ = (x - running_mean) / √(running_var + ε), constants."""
+    if training:
+        xh = _normalize(x, 0, eps)[0]
+    else:
+        xh = (x - running_mean) / np.sqrt(running_var + eps)
+    y = weight * xh + bias
+
+    def vjp(dy):
+        dx = _norm_vjp(x, 0, eps, weight, dy) if training else dy * weight / np.sqrt(running_var + eps)
+        return [dx], {"weight": (dy * xh).sum(axis=0), "bias": dy.sum(axis=0)}
+
+    return y, vjp
+
+
+def batch_norm_running(running_mean, running_var, x, momentum):
+    """The running statistics after one training forward on x (PyTorch's update)."""
+    n = x.shape[0]
+    mu, var = x.mean(axis=0), x.var(axis=0)
+    return (1 - momentum) * running_mean + momentum * mu, (1 - momentum) * running_var + momentum * var * n / (n - 1)

@@ -71,6 +71,27 @@ def dropout_mask(blk, shape):
     return {"mask": np.array(blk.forward(np.ones(shape, blk.dtype)), dtype=np.float64)}
 
 
+def norm_params(blk, shape):
+    """LayerNorm, BatchNorm: the parameters, the buffers and the mode, as float64 copies."""
+    ctx = {**params_of(blk, shape), "eps": blk.config()["eps"]}
+    if isinstance(blk, bk.BatchNorm):
+        ctx.update({k: np.array(blk.buffers[k], np.float64) for k in ("running_mean", "running_var")})
+        ctx["training"] = blk.training
+    return ctx
+
+
+def random_norm_state(blk):
+    """LayerNorm, BatchNorm: γ, β and running statistics away from their initial 1, 0, 0, 1
+    (so that the tests see every one of them), the same for the same width."""
+    r = np.random.default_rng(blk.features)
+    if "weight" in blk.params:
+        blk.params["weight"][...] = r.uniform(0.5, 2.0, blk.features) * r.choice([-1, 1], blk.features)
+        blk.params["bias"][...] = r.normal(0.0, 1.0, blk.features)
+    if blk.buffers:
+        blk.buffers["running_mean"][...] = r.normal(0.0, 1.0, blk.features)
+        blk.buffers["running_var"][...] = r.uniform(0.5, 2.0, blk.features)
+
+
 @dataclass(frozen=True)
 class Spec:
     cls: type
@@ -83,6 +104,9 @@ class Spec:
     tag: str = ""
     shapes: tuple = field(default=SHAPES)
     widths: tuple = ()  # Concat: input k has D + widths[k] features (inputs of several widths)
+    small_shapes: tuple = field(default=SMALL_SHAPES)  # for full Jacobians
+    min_batch: int = 1  # BatchNorm in training mode needs 2 rows
+    prepare: Callable = lambda blk: None  # run once on a new block (set its parameters)
 
     @property
     def id(self) -> str:
@@ -108,7 +132,9 @@ class Spec:
         return self.kwargs(d).get("out_features", d)
 
     def build(self, d: int, dtype=np.float64) -> bk.Block:
-        return self.cls(**self.kwargs(d), dtype=dtype).train(self.training)
+        blk = self.cls(**self.kwargs(d), dtype=dtype).train(self.training)
+        self.prepare(blk)
+        return blk
 
     def inputs(self, rng, shape, dtype=np.float64) -> list:
         n, d = shape
@@ -156,6 +182,44 @@ SPECS = [
     Spec(bk.Dropout, (REAL,), R.dropout, kwargs=lambda d: dict(p=0.5), context=dropout_mask, setup=reseed, tag="train"),
     Spec(
         bk.Dropout, (REAL,), R.dropout, kwargs=lambda d: dict(p=0.3), context=dropout_mask, training=False, tag="eval"
+    ),
+    Spec(
+        bk.LayerNorm,
+        (REAL,),
+        R.layer_norm,
+        kwargs=lambda d: dict(features=d),
+        context=norm_params,
+        prepare=random_norm_state,
+    ),
+    Spec(
+        bk.LayerNorm,
+        (REAL,),
+        R.layer_norm,
+        tag="no affine",
+        context=norm_params,
+        kwargs=lambda d: dict(features=d, elementwise_affine=False, eps=1e-3),
+    ),
+    Spec(
+        bk.BatchNorm,
+        (REAL,),
+        R.batch_norm,
+        kwargs=lambda d: dict(features=d),
+        context=norm_params,
+        prepare=random_norm_state,
+        tag="train",
+        shapes=((2, 1), (2, 7), (5, 3), (17, 33)),
+        small_shapes=((2, 1), (3, 4)),
+        min_batch=2,
+    ),
+    Spec(
+        bk.BatchNorm,
+        (REAL,),
+        R.batch_norm,
+        kwargs=lambda d: dict(features=d, eps=1e-3, momentum=0.3),
+        context=norm_params,
+        prepare=random_norm_state,
+        training=False,
+        tag="eval",
     ),
     Spec(bk.MSELoss, (REAL, REAL), R.mse_loss),
     Spec(bk.BCELoss, (PROB, UNIT), R.bce_loss),

@@ -83,7 +83,8 @@ def bad_inputs(spec):
         if spec.n_inputs >= 2:
             cases.append((f"input {i} batch mismatch", change(lambda x: np.concatenate([x, x[:1]])), ValueError))
         widths_agree = spec.n_inputs >= 2 and not any(d.labels for d in spec.domains) and spec.cls is not bk.Concat
-        if spec.cls is bk.Linear or widths_agree:
+        fixed_width = spec.cls is bk.Linear or "features" in spec.kwargs(SHAPE[1])  # LayerNorm, BatchNorm
+        if fixed_width or widths_agree:
             cases.append(
                 (f"input {i} feature mismatch", change(lambda x: np.concatenate([x, x[:, :1]], axis=1)), ValueError)
             )
@@ -259,6 +260,21 @@ CTOR_ERRORS = [
     ("Linear", lambda: bk.Linear(True, 3), TypeError),
     ("Linear", lambda: bk.Linear(2, 3, init="xavier"), ValueError),
     ("Linear", lambda: bk.Linear(2, 3, seed=1.5), TypeError),
+    ("LayerNorm", lambda: bk.LayerNorm(0), ValueError),
+    ("LayerNorm", lambda: bk.LayerNorm(2.0), TypeError),
+    ("LayerNorm", lambda: bk.LayerNorm(True), TypeError),
+    ("LayerNorm", lambda: bk.LayerNorm(3, eps=0.0), ValueError),
+    ("LayerNorm", lambda: bk.LayerNorm(3, eps=float("nan")), ValueError),
+    ("LayerNorm", lambda: bk.LayerNorm(3, eps="1e-5"), TypeError),
+    ("LayerNorm", lambda: bk.LayerNorm(3, elementwise_affine=1), TypeError),
+    ("BatchNorm", lambda: bk.BatchNorm(-2), ValueError),
+    ("BatchNorm", lambda: bk.BatchNorm(None), TypeError),
+    ("BatchNorm", lambda: bk.BatchNorm(3, eps=-1e-5), ValueError),
+    ("BatchNorm", lambda: bk.BatchNorm(3, eps=float("inf")), ValueError),
+    ("BatchNorm", lambda: bk.BatchNorm(3, momentum=1.5), ValueError),
+    ("BatchNorm", lambda: bk.BatchNorm(3, momentum=-0.1), ValueError),
+    ("BatchNorm", lambda: bk.BatchNorm(3, momentum=float("nan")), ValueError),
+    ("BatchNorm", lambda: bk.BatchNorm(3, momentum=None), TypeError),
     ("SGD", lambda: bk.SGD([bk.Linear(2, 2)], lr=-0.1), ValueError),
     ("SGD", lambda: bk.SGD([bk.Linear(2, 2)], lr=float("nan")), ValueError),
     ("SGD", lambda: bk.SGD([bk.Linear(2, 2)], lr="0.1"), TypeError),

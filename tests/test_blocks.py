@@ -6,13 +6,17 @@ import pytest
 import bricks as bk
 import reference as R
 from bricks.check import GradcheckError
-from registry import SMALL_SHAPES, SPECS, by_id, exported_blocks
+from registry import SPECS, by_id, exported_blocks
 
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-12)}
 
 
-def spec_params(shapes=None):
-    return [pytest.param(s, shape, id=f"{s.id}-{shape[0]}x{shape[1]}") for s in SPECS for shape in (shapes or s.shapes)]
+def spec_params(small=False):
+    return [
+        pytest.param(s, shape, id=f"{s.id}-{shape[0]}x{shape[1]}")
+        for s in SPECS
+        for shape in (s.small_shapes if small else s.shapes)
+    ]
 
 
 def cotangent(spec, rng, y, dtype):
@@ -77,7 +81,7 @@ def test_parity_with_numpy(spec, shape, dtype, rng):
 
 
 # -- Jacobians ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("spec, shape", spec_params(SMALL_SHAPES))
+@pytest.mark.parametrize("spec, shape", spec_params(small=True))
 def test_gradcheck_every_input_and_parameter(spec, shape, rng):
     blk = spec.build(shape[1], np.float64)
     xs = spec.inputs(rng, shape)
@@ -127,6 +131,14 @@ JACOBIAN_CASES = [
     ("BCELoss", 0),
     ("CrossEntropyLoss[rows not summing to 1]", 0),
     ("CrossEntropyLoss[rows not summing to 1]", 1),
+    ("LayerNorm", 0),
+    ("LayerNorm", "weight"),
+    ("LayerNorm", "bias"),
+    ("LayerNorm[no affine]", 0),
+    ("BatchNorm[train]", 0),
+    ("BatchNorm[train]", "weight"),
+    ("BatchNorm[eval]", 0),
+    ("BatchNorm[eval]", "bias"),
 ]
 
 

@@ -38,6 +38,8 @@ BLOCK_PAGES = {
     "Add": "add",
     "Concat": "concat",
     "Identity": "identity",
+    "LayerNorm": "layer-norm",
+    "BatchNorm": "batch-norm",
     "MSELoss": "mse-loss",
     "BCELoss": "bce-loss",
     "BCEWithLogitsLoss": "bce-with-logits-loss",

@@ -45,7 +45,7 @@ def values(dom, dtype, extreme):
 @st.composite
 def block_case(draw, spec):
     dtype = draw(st.sampled_from([F32, F64]))
-    n, d = draw(st.integers(1, 8)), draw(st.integers(1, 8))
+    n, d = draw(st.integers(spec.min_batch, 8)), draw(st.integers(1, 8))
     xs = []
     for k, dom in enumerate(spec.domains):
         dk = d + (spec.widths[k] if spec.widths else 0)  # Concat: inputs of several widths

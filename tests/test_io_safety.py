@@ -381,9 +381,11 @@ def test_round_trips_keep_working(tmp_path):
 def test_params_table_matches_every_block():
     """io._PARAMS must list every block with parameters, with the shapes it gets."""
     for name, cls in registry().items():
-        configs = (
-            [{"in_features": 3, "out_features": 2, "bias": b} for b in (True, False)] if name == "Linear" else [{}]
-        )
+        configs = {
+            "Linear": [{"in_features": 3, "out_features": 2, "bias": b} for b in (True, False)],
+            "LayerNorm": [{"features": 3, "elementwise_affine": b} for b in (True, False)],
+            "BatchNorm": [{"features": 3}],
+        }.get(name, [{}])
         for cfg in configs:
             block = cls(**cfg)
             expected = bio._block_params({"class": name, "config": cfg}, name)
@@ -391,6 +393,25 @@ def test_params_table_matches_every_block():
             if block.params:  # the core's own shapes: those of the optimizer state
                 state = bk.SGD([block], lr=0.1, momentum=0.5)._core.get_state()
                 assert [c for _, _, c in expected] == [s.shape for s in state], name
+
+
+def test_buffer_table_matches_every_block():
+    """io._BUFFERS must list every block with buffers, with their shapes and dtypes."""
+    from bricks.block import registry
+
+    configs = {
+        "Linear": {"in_features": 3, "out_features": 2},
+        "LayerNorm": {"features": 3},
+        "BatchNorm": {"features": 3},
+    }
+    for name, cls in registry().items():
+        cfg = configs.get(name, {})
+        block = cls(**cfg, dtype=np.float64)
+        want = [
+            (k, s, np.float64 if dt is None else dt)
+            for k, s, dt in bio._block_buffers({"class": name, "config": cfg}, "")
+        ]
+        assert want == [(k, a.shape, a.dtype) for k, a in block.buffers.items()], name
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@
 #include "binding_utils.h"
 #include "bricks/blas.h"
 #include "bricks/blocks/add.h"
+#include "bricks/blocks/batch_norm.h"
 #include "bricks/blocks/bce_loss.h"
 #include "bricks/blocks/bce_with_logits_loss.h"
 #include "bricks/blocks/concat.h"
@@ -17,6 +18,7 @@
 #include "bricks/blocks/dropout.h"
 #include "bricks/blocks/hadamard.h"
 #include "bricks/blocks/identity.h"
+#include "bricks/blocks/layer_norm.h"
 #include "bricks/blocks/linear.h"
 #include "bricks/blocks/log_softmax.h"
 #include "bricks/blocks/mse_loss.h"
@@ -37,21 +39,26 @@ void bind_graph(py::module_& m);    // graph_bindings.cpp
 
 namespace {
 
-py::array param_array(const Param& p, bool grad) {
-  const auto& buf = grad ? p.grad : p.value;
+// A writable view of `buf` (which it keeps alive) with `ndim` dimensions: 0 a scalar,
+// 1 a vector (a one-row buffer), 2 a matrix.
+py::array buffer_view(const std::shared_ptr<Buffer>& buf, int ndim) {
   auto* keep = new std::shared_ptr<Buffer>(buf);
   py::capsule owner(keep, [](void* q) { delete static_cast<std::shared_ptr<Buffer>*>(q); });
   const Shape s = buf->shape();
   const auto isz = static_cast<py::ssize_t>(itemsize(buf->dtype()));
   std::vector<py::ssize_t> shape, strides;
-  if (p.flat) {
+  if (ndim == 1) {
     shape = {s.size()};
     strides = {isz};
-  } else {
+  } else if (ndim == 2) {
     shape = {s.rows, s.cols};
     strides = {s.cols * isz, isz};
   }
   return py::array(numpy_dtype(buf->dtype()), shape, strides, buf->ptr<unsigned char>(), owner);
+}
+
+py::array param_array(const Param& p, bool grad) {
+  return buffer_view(grad ? p.grad : p.value, p.flat ? 1 : 2);
 }
 
 std::vector<Param> collect_params(const std::vector<std::shared_ptr<Block>>& blocks) {
@@ -65,6 +72,12 @@ const Param& find_param(Block& b, const std::string& name) {
   for (const auto& p : b.params())
     if (p.name == name) return p;
   throw py::key_error(b.name() + " has no parameter '" + name + "'");
+}
+
+const StateBuffer& find_buffer(Block& b, const std::string& name) {
+  for (const auto& s : b.buffers())
+    if (s.name == name) return s;
+  throw py::key_error(b.name() + " has no buffer '" + name + "'");
 }
 
 py::list runner_backward(Runner& r, const py::array& dy_in) {
@@ -160,6 +173,17 @@ PYBIND11_MODULE(_core, m) {
            [](Block& b, const std::string& n) { return param_array(find_param(b, n), false); })
       .def("grad",
            [](Block& b, const std::string& n) { return param_array(find_param(b, n), true); })
+      .def("buffer_names",
+           [](const Block& b) {
+             std::vector<std::string> names;
+             for (const auto& s : b.buffers()) names.push_back(s.name);
+             return names;
+           })
+      .def("buffer",
+           [](Block& b, const std::string& n) {
+             const StateBuffer& s = find_buffer(b, n);
+             return buffer_view(s.value, s.ndim);
+           })
       .def("zero_grad", [](Block& b) { with_block(b, [](Block& x) { x.zero_grad(); }); })
       .def("invalidate", [](Block& b) { with_block(b, [](Block& x) { x.invalidate(); }); })
       .def("clone_shared",
@@ -248,6 +272,20 @@ PYBIND11_MODULE(_core, m) {
            py::arg("p"), py::arg("dtype"), py::arg("seed"))
       .def_property_readonly("p", &Dropout::p)
       .def("reseed", &Dropout::reseed);
+
+  py::class_<LayerNorm, Block, std::shared_ptr<LayerNorm>>(m, "LayerNorm")
+      .def(py::init([](std::int64_t features, double eps, bool affine, const std::string& dt) {
+             return std::make_shared<LayerNorm>(features, eps, affine, parse_dtype(dt));
+           }),
+           py::arg("features"), py::arg("eps"), py::arg("elementwise_affine"), py::arg("dtype"))
+      .def_property_readonly("features", &LayerNorm::features);
+
+  py::class_<BatchNorm, Block, std::shared_ptr<BatchNorm>>(m, "BatchNorm")
+      .def(py::init([](std::int64_t features, double eps, double momentum, const std::string& dt) {
+             return std::make_shared<BatchNorm>(features, eps, momentum, parse_dtype(dt));
+           }),
+           py::arg("features"), py::arg("eps"), py::arg("momentum"), py::arg("dtype"))
+      .def_property_readonly("features", &BatchNorm::features);
 
   py::class_<Runner>(m, "Runner")
       .def(py::init<std::shared_ptr<Block>>())

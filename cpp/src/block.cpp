@@ -67,6 +67,7 @@ void Block::backward(const Tensor& dy, Tensor* dinputs) {
 std::shared_ptr<Block> Block::clone_shared() const {
   auto twin = make_twin();
   twin->params_ = params_;
+  twin->buffers_ = buffers_;
   twin->training_ = training_;
   twin->mu_ = mu_;  // the same weights: one lock
   return twin;
@@ -80,6 +81,12 @@ Param& Block::add_param(const std::string& pname, std::int64_t rows, std::int64_
   params_.push_back({pname, std::make_shared<Buffer>(dtype_, rows, cols),
                      std::make_shared<Buffer>(dtype_, rows, cols)});
   return params_.back();
+}
+
+StateBuffer& Block::add_buffer(const std::string& bname, DType dt, std::int64_t rows,
+                               std::int64_t cols, int ndim) {
+  buffers_.push_back({bname, std::make_shared<Buffer>(dt, rows, cols), ndim});
+  return buffers_.back();
 }
 
 }  // namespace bricks

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "bricks/blocks/add.h"
+#include "bricks/blocks/batch_norm.h"
 #include "bricks/blocks/bce_loss.h"
 #include "bricks/blocks/bce_with_logits_loss.h"
 #include "bricks/blocks/concat.h"
@@ -14,6 +15,7 @@
 #include "bricks/blocks/dropout.h"
 #include "bricks/blocks/hadamard.h"
 #include "bricks/blocks/identity.h"
+#include "bricks/blocks/layer_norm.h"
 #include "bricks/blocks/linear.h"
 #include "bricks/blocks/log_softmax.h"
 #include "bricks/blocks/mse_loss.h"
@@ -472,4 +474,102 @@ TEST_CASE(sgd_matches_torch_semantics) {
   CHECK_NEAR(*w, w1 - 0.1 * (d2 + 0.9 * buf2), 1e-15);
   CHECK_THROWS(SGD(lin->params(), -1.0), ValueError);
   CHECK_THROWS(SGD(lin->params(), 0.1, 0.0, 0.0, 0.0, true), ValueError);
+}
+
+// -- LayerNorm and BatchNorm ------------------------------------------------------------------
+namespace {
+
+// Sets gamma and beta away from 1 and 0 so that the checks see them.
+void scramble_affine(Block& b, std::uint64_t seed) {
+  Rng rng(seed);
+  for (auto& p : b.params())
+    for (std::int64_t k = 0; k < p.value->size(); ++k)
+      p.value->ptr<double>()[k] = rng.uniform(0.5, 2.0);
+}
+
+}  // namespace
+
+TEST_CASE(layer_norm_gradients_and_golden) {
+  LayerNorm ln(5, 1e-5, true, F64);
+  scramble_affine(ln, 4);
+  CHECK(fd_error(ln, inputs({{{3, 5}, {-2, 2}}}), {true}) < TOL);
+  LayerNorm plain(4, 1e-3, false, F64);
+  CHECK(plain.params().empty() && plain.buffers().empty());
+  CHECK(fd_error(plain, inputs({{{2, 4}, {-2, 2}}}), {true}) < TOL);
+  // one row (1, 2, 3): mean 2, biased variance 2/3
+  Buffer x(F64, 1, 3), y(F64, 1, 3);
+  for (int j = 0; j < 3; ++j) x.ptr<double>()[j] = j + 1.0;
+  Tensor xv = x.view();
+  LayerNorm three(3, 1e-3, false, F64);
+  three.forward(&xv, y.view());
+  const double r = 1.0 / std::sqrt(2.0 / 3.0 + 1e-3);
+  CHECK_NEAR(y.ptr<double>()[0], -r, 1e-14);
+  CHECK_NEAR(y.ptr<double>()[1], 0.0, 1e-14);
+  CHECK_NEAR(y.ptr<double>()[2], r, 1e-14);
+  // a large common offset loses nothing in float32 (two passes, sums in double)
+  LayerNorm f(3, 1e-5, true, DType::f32);
+  Buffer xf(DType::f32, 1, 3), yf(DType::f32, 1, 3);
+  for (int j = 0; j < 3; ++j) xf.ptr<float>()[j] = 1e4f + static_cast<float>(j);
+  Tensor xfv = xf.view();
+  f.forward(&xfv, yf.view());
+  CHECK_NEAR(yf.ptr<float>()[0], -1.0 / std::sqrt(2.0 / 3.0 + 1e-5), 1e-6);
+}
+
+TEST_CASE(batch_norm_gradients_in_both_modes) {
+  BatchNorm bn(3, 1e-5, 0.1, F64);
+  scramble_affine(bn, 5);
+  CHECK(bn.buffers().size() == 3 && bn.params().size() == 2);
+  CHECK(fd_error(bn, inputs({{{4, 3}, {-2, 2}}}), {true}) < TOL);  // through the batch's stats
+  bn.set_training(false);
+  CHECK(fd_error(bn, inputs({{{4, 3}, {-2, 2}}}), {true}) < TOL);  // the running stats: constants
+  CHECK(fd_error(bn, inputs({{{1, 3}, {-2, 2}}}), {true}) < TOL);  // one row is fine in eval
+}
+
+TEST_CASE(batch_norm_running_statistics) {
+  BatchNorm bn(2, 1e-5, 0.25, F64);
+  const double xs[3][2] = {{1, 10}, {2, 20}, {6, 30}};  // means 3, 20; unbiased vars 7, 100
+  Buffer x(F64, 3, 2), y(F64, 3, 2);
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 2; ++j) x.ptr<double>()[i * 2 + j] = xs[i][j];
+  Tensor xv = x.view();
+  bn.forward(&xv, y.view());
+  const double* rm = bn.buffers()[0].value->ptr<double>();
+  const double* rv = bn.buffers()[1].value->ptr<double>();
+  CHECK_NEAR(rm[0], 0.25 * 3, 1e-15);
+  CHECK_NEAR(rm[1], 0.25 * 20, 1e-15);
+  CHECK_NEAR(rv[0], 0.75 + 0.25 * 7, 1e-15);
+  CHECK_NEAR(rv[1], 0.75 + 0.25 * 100, 1e-15);
+  CHECK(*bn.buffers()[2].value->ptr<std::int64_t>() == 1);
+  CHECK(bn.buffers()[2].value->dtype() == DType::i64 && bn.buffers()[2].ndim == 0);
+  // eval: the running statistics, and nothing is updated
+  bn.set_training(false);
+  bn.forward(&xv, y.view());
+  CHECK_NEAR(y.ptr<double>()[0], (1 - rm[0]) / std::sqrt(rv[0] + 1e-5), 1e-14);
+  CHECK(*bn.buffers()[2].value->ptr<std::int64_t>() == 1);
+  // a weight-shared twin shares the statistics
+  auto twin = bn.clone_shared();
+  twin->set_training(true);
+  twin->forward(&xv, y.view());
+  CHECK(*bn.buffers()[2].value->ptr<std::int64_t>() == 2);
+  CHECK(twin->buffers()[0].value == bn.buffers()[0].value);
+}
+
+TEST_CASE(batch_norm_errors) {
+  BatchNorm bn(2, 1e-5, 0.1, F64);
+  Buffer one(F64, 1, 2), y(F64, 1, 2);
+  Tensor ov = one.view();
+  CHECK_THROWS(bn.forward(&ov, y.view()), ValueError);  // one sample has no batch variance
+  CHECK(*bn.buffers()[2].value->ptr<std::int64_t>() == 0);
+  CHECK(!bn.has_forward());
+  bn.set_training(false);
+  bn.buffers()[1].value->ptr<double>()[1] = -1.0;
+  CHECK_THROWS(bn.forward(&ov, y.view()), ValueError);  // a negative running variance
+  CHECK_THROWS(BatchNorm(0, 1e-5, 0.1, F64), ValueError);
+  CHECK_THROWS(BatchNorm(2, 0.0, 0.1, F64), ValueError);
+  CHECK_THROWS(BatchNorm(2, 1e-5, 1.5, F64), ValueError);
+  CHECK_THROWS(LayerNorm(0, 1e-5, true, F64), ValueError);
+  CHECK_THROWS(LayerNorm(2, -1.0, true, F64), ValueError);
+  LayerNorm ln(3, 1e-5, true, F64);
+  Buffer w(F64, 2, 4);
+  CHECK_THROWS(ln.output_shape({w.view()}), ValueError);
 }

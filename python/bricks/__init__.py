@@ -52,6 +52,7 @@ from .blocks import (  # noqa: E402
     Softmax,
     Tanh,
 )
+from .blocks import BatchNorm, LayerNorm  # noqa: E402
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss  # noqa: E402
 from .optim import SGD, Adam, AdamW, Optimizer  # noqa: E402
 from . import optim  # noqa: E402
@@ -118,6 +119,8 @@ __all__ = [
     "Add",
     "Concat",
     "Identity",
+    "LayerNorm",
+    "BatchNorm",
     "Loss",
     "MSELoss",
     "BCELoss",

@@ -14,6 +14,7 @@ __all__: list[str] = [
     "Add",
     "BCELoss",
     "BCEWithLogitsLoss",
+    "BatchNorm",
     "Block",
     "Concat",
     "CrossEntropyLoss",
@@ -21,6 +22,7 @@ __all__: list[str] = [
     "Graph",
     "Hadamard",
     "Identity",
+    "LayerNorm",
     "Linear",
     "LogSoftmax",
     "Loss",
@@ -59,6 +61,8 @@ class NonFiniteError(ValueError):
 class Block:
     training: bool
     def accepts_labels(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> bool: ...
+    def buffer(self, arg0: str) -> numpy.ndarray: ...
+    def buffer_names(self) -> list[str]: ...
     def clone_shared(self) -> Block: ...
     def grad(self, arg0: str) -> numpy.ndarray: ...
     def infer_features(
@@ -157,6 +161,28 @@ class Dropout(Block):
     def reseed(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None: ...
     @property
     def p(self) -> float: ...
+
+class LayerNorm(Block):
+    def __init__(
+        self,
+        features: typing.SupportsInt | typing.SupportsIndex,
+        eps: typing.SupportsFloat | typing.SupportsIndex,
+        elementwise_affine: bool,
+        dtype: str,
+    ) -> None: ...
+    @property
+    def features(self) -> int: ...
+
+class BatchNorm(Block):
+    def __init__(
+        self,
+        features: typing.SupportsInt | typing.SupportsIndex,
+        eps: typing.SupportsFloat | typing.SupportsIndex,
+        momentum: typing.SupportsFloat | typing.SupportsIndex,
+        dtype: str,
+    ) -> None: ...
+    @property
+    def features(self) -> int: ...
 
 class Runner:
     def __init__(self, arg0: Block) -> None: ...

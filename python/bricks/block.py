@@ -152,12 +152,22 @@ class Block:
         """Accumulated gradients, keyed like ``params`` (a read-only mapping of arrays)."""
         return MappingProxyType({n: self._core.grad(n) for n in self._core.param_names()})
 
+    @property
+    def buffers(self) -> dict:
+        """State that is not trained (BatchNorm's ``running_mean``, ``running_var`` and
+        ``num_batches_tracked``) as NumPy arrays viewing native memory, like ``params``: a
+        read-only mapping of writable views. Buffers have no gradients, so optimizers,
+        gradient clipping and weight decay never see them; saving, loading, pickling and
+        PyTorch state dicts carry them. Most blocks have none (an empty mapping)."""
+        return MappingProxyType({n: self._core.buffer(n) for n in self._core.buffer_names()})
+
     def __reduce_ex__(self, protocol):
-        """pickle and copy.deepcopy: the block's configuration and parameter values
+        """pickle and copy.deepcopy: the block's configuration, parameter and buffer values
         (caches and gradients are not copied). Blocks defined in Python pickle as usual."""
         if _REGISTRY.get(type(self).__name__) is not type(self):
             return super().__reduce_ex__(protocol)
-        return _unpickle_block, (self.spec(), dict(self.params))
+        buffers = dict(self.buffers)  # most blocks have none: their pickles stay as they were
+        return _unpickle_block, (self.spec(), dict(self.params)) + ((buffers,) if buffers else ())
 
     def spec(self) -> dict:
         """The block's class name and constructor arguments: what save writes, and
@@ -227,19 +237,27 @@ def from_spec(spec, who: str = "load"):
     return cls(**dict(spec.get("config", {})))
 
 
-def _unpickle_block(spec, params):
+def _unpickle_block(spec, params, buffers=None):
     block = from_spec(spec, "unpickle")
-    want = block.params
-    if set(params) != set(want):
-        raise ValueError(f"unpickle {block.name}: expected parameters {sorted(want)}, got {sorted(params)}")
-    for k, a in want.items():  # all checked before any is written
-        v = np.asarray(params[k])
-        if v.shape != a.shape or v.dtype != a.dtype:
-            raise ValueError(
-                f"unpickle {block.name}: parameter {k!r} is {v.dtype} {v.shape}, expected {a.dtype} {a.shape}"
-            )
-        if not np.isfinite(v).all():
-            raise ValueError(f"unpickle {block.name}: parameter {k!r} contains NaN or infinite values")
-    for k, a in want.items():
-        a[...] = params[k]
+    pairs = []
+    for what, got, want in (("parameter", params, block.params), ("buffer", buffers or {}, block.buffers)):
+        if set(got) != set(want):
+            raise ValueError(f"unpickle {block.name}: expected {what}s {sorted(want)}, got {sorted(got)}")
+        for k, a in want.items():  # all checked before any is written
+            v = np.asarray(got[k])
+            if v.shape != a.shape or v.dtype != a.dtype:
+                raise ValueError(
+                    f"unpickle {block.name}: {what} {k!r} is {v.dtype} {v.shape}, expected {a.dtype} {a.shape}"
+                )
+            if not np.isfinite(v).all():
+                raise ValueError(f"unpickle {block.name}: {what} {k!r} contains NaN or infinite values")
+            if what == "buffer" and k in NONNEGATIVE_BUFFERS and (v < 0).any():
+                raise ValueError(f"unpickle {block.name}: buffer {k!r} holds negative values; expected values >= 0")
+            pairs.append((a, v))
+    for a, v in pairs:
+        a[...] = v
     return block
+
+
+# Buffers whose values are never negative (a variance, a count): loading checks them.
+NONNEGATIVE_BUFFERS = frozenset({"running_var", "num_batches_tracked"})

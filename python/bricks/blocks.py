@@ -315,3 +315,101 @@ class Dropout(Block):
 
     def config(self) -> dict:
         return {"p": self._p, **super().config()}
+
+
+class LayerNorm(Block):
+    r"""Layer normalisation over the features of each row (PyTorch's ``nn.LayerNorm(features)``).
+
+    Forward, per row i (μ and σ² over the D features, σ² biased):
+        μ_i = (1/D) Σ_j x_ij,   σ²_i = (1/D) Σ_j (x_ij − μ_i)²,   r_i = 1 / √(σ²_i + eps)
+        x̂_ij = (x_ij − μ_i) r_i,   y_ij = γ_j x̂_ij + β_j   (y = x̂ without elementwise_affine)
+
+    Backward, with ĝ_ij = dy_ij γ_j (through μ and σ² of the row):
+        dL/dx_ij = r_i (ĝ_ij − mean_j ĝ_ij − x̂_ij mean_j(ĝ_ij x̂_ij))
+        dL/dγ_j += Σ_i dy_ij x̂_ij;   dL/dβ_j += Σ_i dy_ij
+
+    Shapes: x, y (N, features); ``params["weight"]`` (γ, init 1) and ``params["bias"]``
+    (β, init 0) are (features,), as in PyTorch. Caches: x̂ and r (one per row).
+    Means and variances (two passes), x̂ and every sum are in double precision in both dtypes.
+
+    Args:
+        features: the width D, a positive int.
+        eps: added to the variance, a finite number > 0 (default 1e-5).
+        elementwise_affine: learn γ and β (default True); False: no parameters.
+        dtype: np.float32 (default) or np.float64.
+    """
+
+    def __init__(self, features: int, eps: float = 1e-5, elementwise_affine: bool = True, *, dtype=None):
+        features = _size(features, "LayerNorm", "features")
+        eps = _checks.positive_float(eps, "LayerNorm", "eps")
+        affine = _checks.boolean(elementwise_affine, "LayerNorm", "elementwise_affine")
+        dt = init_dtype(dtype, "LayerNorm")
+        _check_memory(f"LayerNorm({features})", {"weight": (features,), "bias": (features,)}, dt)
+        super().__init__(_core.LayerNorm(features, eps, affine, dt))
+        self._cfg = {"features": features, "eps": eps, "elementwise_affine": affine}
+
+    @property
+    def features(self) -> int:
+        return self._cfg["features"]
+
+    def config(self) -> dict:
+        return {**self._cfg, **super().config()}
+
+
+class BatchNorm(Block):
+    r"""Batch normalisation of each feature over the batch (PyTorch's ``nn.BatchNorm1d(features)``).
+
+    Forward, per feature j. In training mode (``blk.train()``, and during ``fit``) with
+    the batch's statistics (σ² biased); in eval mode (``blk.eval()``, ``predict``,
+    ``evaluate``) with the running ones:
+        training:  μ_j = (1/N) Σ_i x_ij,  σ²_j = (1/N) Σ_i (x_ij − μ_j)²
+        eval:      μ_j = running_mean_j,  σ²_j = running_var_j
+        r_j = 1 / √(σ²_j + eps),   x̂_ij = (x_ij − μ_j) r_j,   y_ij = γ_j x̂_ij + β_j
+
+    A training forward also updates the buffers (``blk.buffers``, not trained), once per
+    forward, as PyTorch does:
+        running_mean ← (1 − momentum) running_mean + momentum μ
+        running_var  ← (1 − momentum) running_var + momentum σ² N / (N − 1)   (unbiased)
+        num_batches_tracked ← num_batches_tracked + 1
+    and needs more than one row: a batch of 1 in training mode is a ValueError (call
+    ``.eval()`` to normalise single samples with the running statistics).
+
+    Backward, with ĝ_ij = dy_ij γ_j. Training (through the batch's μ and σ²):
+        dL/dx_ij = r_j (ĝ_ij − mean_i ĝ_ij − x̂_ij mean_i(ĝ_ij x̂_ij))
+    eval (the running statistics are constants):
+        dL/dx_ij = r_j ĝ_ij
+    both:  dL/dγ_j += Σ_i dy_ij x̂_ij;   dL/dβ_j += Σ_i dy_ij
+
+    Shapes: x, y (N, features); ``params["weight"]`` (γ, init 1), ``params["bias"]``
+    (β, init 0), ``buffers["running_mean"]`` (init 0) and ``buffers["running_var"]``
+    (init 1) are (features,); ``buffers["num_batches_tracked"]`` is an int64 scalar.
+    Caches: x̂, r (one per feature) and whether the forward used batch statistics.
+    Means and variances (two passes), x̂ and every sum are in double precision in both dtypes.
+
+    A gradient check in training mode is exact (the output does not depend on the
+    running statistics); each of its forwards updates them, and ``bk.gradcheck`` and
+    ``bk.jacobian`` put them back when they end.
+
+    Args:
+        features: the width D, a positive int.
+        eps: added to the variance, a finite number > 0 (default 1e-5).
+        momentum: weight of the new batch in the running statistics, in [0, 1] (default 0.1).
+        dtype: np.float32 (default) or np.float64.
+    """
+
+    def __init__(self, features: int, eps: float = 1e-5, momentum: float = 0.1, *, dtype=None):
+        features = _size(features, "BatchNorm", "features")
+        eps = _checks.positive_float(eps, "BatchNorm", "eps")
+        momentum = _checks.number(momentum, "BatchNorm", "momentum", low=0, high=1)
+        dt = init_dtype(dtype, "BatchNorm")
+        shapes = {k: (features,) for k in ("weight", "bias", "running_mean", "running_var")}
+        _check_memory(f"BatchNorm({features})", shapes, dt)
+        super().__init__(_core.BatchNorm(features, eps, momentum, dt))
+        self._cfg = {"features": features, "eps": eps, "momentum": momentum}
+
+    @property
+    def features(self) -> int:
+        return self._cfg["features"]
+
+    def config(self) -> dict:
+        return {**self._cfg, **super().config()}

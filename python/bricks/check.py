@@ -66,6 +66,23 @@ class _Fn:
         return t + [(f"parameter {k!r}", v) for k, v in self.params.items()]
 
 
+class _KeepBuffers:
+    """Puts f's buffers (BatchNorm's running statistics) back as they were: the many
+    forwards of a check in training mode would move them."""
+
+    def __init__(self, f):
+        self.f = f
+        self.saved = {k: np.array(v) for k, v in getattr(f, "buffers", {}).items()}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for k, v in getattr(self.f, "buffers", {}).items():
+            if k in self.saved:
+                v[...] = self.saved[k]
+
+
 def _random_blocks(f):
     """Names of the Dropouts in training mode in f (a block or a model)."""
     if isinstance(f, Dropout):
@@ -153,9 +170,10 @@ def jacobian(f, *inputs, wrt=0, numeric: bool = False, eps: float = 1e-6, setup=
     label = f"input {wrt}" if isinstance(wrt, int) else f"parameter {wrt!r}"
     if label not in dict(fn.targets()):
         raise ValueError(f"{f!r}: nothing to differentiate by {wrt!r}; have {[lbl for lbl, _ in fn.targets()]}")
-    if numeric:
-        _check_deterministic(fn)
-    return (_numeric(fn, eps) if numeric else _analytic(fn))[label]
+    with _KeepBuffers(f):
+        if numeric:
+            _check_deterministic(fn)
+        return (_numeric(fn, eps) if numeric else _analytic(fn))[label]
 
 
 def gradcheck(f, *inputs, eps: float = 1e-6, tol: float = 1e-6, setup=None) -> bool:
@@ -165,14 +183,18 @@ def gradcheck(f, *inputs, eps: float = 1e-6, tol: float = 1e-6, setup=None) -> b
     Returns True, or raises GradcheckError naming the input or parameter, the worst
     entry and both values. Use inputs away from kinks (ReLU at 0).
 
+    Buffers (BatchNorm's running statistics, which every forward in training mode
+    updates) are put back as they were when the check ends.
+
     ``setup`` is called before every forward. A forward that is not deterministic (two
     evaluations at the same point differ, as with a Dropout in training mode) raises
     NondeterministicError (a GradcheckError and a ValueError) saying so: check in eval
     mode, or fix the mask with ``setup=lambda: drop.reseed(0)`` (see ``Dropout.reseed``).
     """
     fn = _Fn(f, inputs, setup)
-    _check_deterministic(fn)
-    a, n = _analytic(fn), _numeric(fn, eps)
+    with _KeepBuffers(f):
+        _check_deterministic(fn)
+        a, n = _analytic(fn), _numeric(fn, eps)
     for label in n:
         err = np.abs(a[label] - n[label]) / np.maximum(1.0, np.abs(n[label]))
         if err.size and err.max() > tol:

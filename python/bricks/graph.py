@@ -520,6 +520,12 @@ class Model:
         return ParamDict({f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.params.items()}, "params")
 
     @property
+    def buffers(self) -> dict:
+        """Every block's state that is not trained (BatchNorm's running statistics) as
+        NumPy views of native memory, keyed `"node.name"` like ``params``."""
+        return {f"{k}.{n}": v for k, b in self.named_blocks() for n, v in b.buffers.items()}
+
+    @property
     def grads(self) -> dict:
         """Accumulated gradients, keyed like ``params`` (a property; ``grads()`` warns)."""
         return ParamDict({f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.grads.items()}, "grads")

@@ -18,6 +18,11 @@ A general ``bk.Model`` works too when its blocks form one chain from its input t
 its output (losses aside); a model called on nodes inside it is inlined, so its blocks
 count one by one (``head(enc(x))`` is named as the flat chain). A Sequential nested in
 a Sequential is named as PyTorch names a nested ``nn.Sequential``: ``"0.0.weight"``.
+
+Buffers move too, under PyTorch's names: a ``BatchNorm`` at index ``i`` (PyTorch's
+``nn.BatchNorm1d``) owns ``"<i>.weight"``, ``"<i>.bias"``, ``"<i>.running_mean"``,
+``"<i>.running_var"`` and ``"<i>.num_batches_tracked"`` (an int64 scalar, shape ()),
+in that order; a ``LayerNorm`` owns ``"<i>.weight"`` and ``"<i>.bias"``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from .block import NONNEGATIVE_BUFFERS
 from .graph import Model
 from .sequential import Sequential
 
@@ -73,26 +79,34 @@ def chain_blocks(model) -> list:
 
 
 def _named(model):
-    """[(torch key, block, param name)] in PyTorch's order."""
+    """[(torch key, block, param or buffer name)] in PyTorch's order."""
     out = []
     for i, blk in enumerate(chain_blocks(model)):
         for p in blk.params:  # Linear: "weight" then "bias", as nn.Linear registers them
             out.append((f"{i}.{p}", blk, p))
+        for b in blk.buffers:  # after the parameters, as in a torch module's state_dict
+            out.append((f"{i}.{b}", blk, b))
     return out
 
 
+def _slot(blk, name):
+    """The array a key writes to: a parameter, else a buffer."""
+    return blk.params[name] if name in blk.params else blk.buffers[name]
+
+
 def state_dict(model) -> "OrderedDict[str, np.ndarray]":
-    """The model's parameters as PyTorch's ``nn.Sequential`` names and lays them out.
+    """The model's parameters and buffers as PyTorch's ``nn.Sequential`` names and lays them out.
 
     Returns an ``OrderedDict`` of NumPy copies in the model's dtype: ``"<i>.weight"``
     (out, in) and ``"<i>.bias"`` (out,) for the Linear block at chain index ``i``
-    (every block counts, activations and Dropout included). Load it into PyTorch with
+    (every block counts, activations and Dropout included); a BatchNorm adds its
+    running statistics (``num_batches_tracked`` as an int64 scalar). Load it into PyTorch with
     ``torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in sd.items()})``.
     """
-    return OrderedDict((k, np.array(blk.params[p], copy=True)) for k, blk, p in _named(model))
+    return OrderedDict((k, np.array(_slot(blk, p), copy=True)) for k, blk, p in _named(model))
 
 
-def _to_numpy(key, v):
+def _to_numpy(key, v, integer=False):
     if hasattr(v, "detach") and callable(v.detach):  # a torch tensor (or alike): no torch import
         try:
             v = v.detach().cpu().numpy()
@@ -105,6 +119,12 @@ def _to_numpy(key, v):
         a = np.asarray(v)
     except Exception as e:
         raise TypeError(f"load_state_dict: {key!r} is not an array ({type(v).__name__}): {e}") from None
+    if integer:  # a counter (num_batches_tracked): PyTorch keeps it as int64
+        if a.dtype.kind not in "iu":
+            raise TypeError(f"load_state_dict: {key!r} has dtype {a.dtype}; expected an integer count (int64)")
+        if a.dtype.kind == "u" and a.size and int(a.max()) > np.iinfo(np.int64).max:
+            raise ValueError(f"load_state_dict: {key!r} holds {int(a.max())}, beyond int64")
+        return a
     if a.dtype.kind != "f":
         raise TypeError(
             f"load_state_dict: {key!r} has dtype {a.dtype}; expected floating-point weights (float16/32/64)"
@@ -145,8 +165,8 @@ def load_state_dict(model, state_dict, strict: bool = True) -> IncompatibleKeys:
     for k, blk, p in named:
         if k not in state_dict:
             continue
-        a = _to_numpy(k, state_dict[k])
-        target = blk.params[p]
+        target = _slot(blk, p)
+        a = _to_numpy(k, state_dict[k], integer=target.dtype.kind == "i")
         if a.shape != target.shape:
             raise ValueError(
                 f"load_state_dict: shape mismatch for {k!r}: got {tuple(a.shape)}, "
@@ -154,7 +174,9 @@ def load_state_dict(model, state_dict, strict: bool = True) -> IncompatibleKeys:
             )
         if not np.all(np.isfinite(a)):
             raise ValueError(f"load_state_dict: {k!r} contains NaN or infinite values")
-        staged.append((k, blk, p, a.astype(dtype, copy=False)))
+        if p in NONNEGATIVE_BUFFERS and p not in blk.params and (a < 0).any():
+            raise ValueError(f"load_state_dict: {k!r} holds negative values; expected values >= 0")
+        staged.append((k, blk, p, a.astype(target.dtype if target.dtype.kind == "i" else dtype, copy=False)))
     seen = {}
     for k, blk, p, a in staged:  # a block used twice in the chain gets one value
         prev = seen.setdefault((id(blk), p), (k, a))
@@ -163,7 +185,7 @@ def load_state_dict(model, state_dict, strict: bool = True) -> IncompatibleKeys:
                 f"load_state_dict: {prev[0]!r} and {k!r} are the same shared parameter but hold different values"
             )
     for _, blk, p, a in staged:
-        blk.params[p][...] = a
+        _slot(blk, p)[...] = a
     return IncompatibleKeys(missing, unexpected)
 
 

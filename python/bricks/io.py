@@ -1,7 +1,8 @@
 """Save and load models: one ``.npz`` file, readable by plain NumPy.
 
-It holds every parameter (``param/<name>``), the optimizer's state (``optim/<i>``)
-and the architecture as JSON (``__bricks__``). Saving is atomic: the file is written
+It holds every parameter (``param/<name>``), every buffer (state that is not trained,
+such as BatchNorm's running statistics: ``buffer/<name>``), the optimizer's state
+(``optim/<i>``) and the architecture as JSON (``__bricks__``). Saving is atomic: the file is written
 beside the target (as ``.bricks-<pid>-<random>.<name>.tmp``), flushed to disk, then
 renamed over it, so an interrupted save leaves the previous file intact; the next save
 to the same path removes what a killed save left behind. A new file gets the mode NumPy
@@ -31,7 +32,7 @@ from numpy.lib import format as npy
 
 from . import optim
 from .block import _unpickle_block  # noqa: F401  (block pickles made before it moved to block.py name it here)
-from .block import from_spec, registry
+from .block import NONNEGATIVE_BUFFERS, from_spec, registry
 from .graph import Model
 from .node import Input, Node
 from .sequential import Sequential
@@ -122,8 +123,9 @@ def _path(path, who):
 
 
 def _arrays(model) -> dict:
-    """Everything a model file holds: parameters, optimizer state, the architecture."""
+    """Everything a model file holds: parameters, buffers, optimizer state, the architecture."""
     arrays = {f"param/{k}": np.ascontiguousarray(v) for k, v in model.params.items()}
+    arrays.update({f"buffer/{k}": np.array(v, order="C") for k, v in model.buffers.items()})  # 0-d stays 0-d
     if model.optimizer is not None:
         for i, s in enumerate(model.optimizer._core.get_state()):
             arrays[f"optim/{i}"] = s
@@ -375,7 +377,7 @@ def _members(zf, path) -> dict:
     if ARCH not in names:
         raise ValueError(
             f"load: {path} is a zip archive but not a bricks model file: expected the "
-            f"members {ARCH!r} (the architecture), 'param/<name>' and 'optim/<i>', "
+            f"members {ARCH!r} (the architecture), 'param/<name>', 'buffer/<name>' and 'optim/<i>', "
             f"found {_some(names)}"
         )
     out = {}
@@ -385,7 +387,7 @@ def _members(zf, path) -> dict:
         if not i.filename.endswith(".npy"):
             raise ValueError(
                 f"load: {path} member {i.filename!r} is not a .npy array; a bricks model "
-                f"file holds only {ARCH!r}, 'param/<name>' and 'optim/<i>' arrays"
+                f"file holds only {ARCH!r}, 'param/<name>', 'buffer/<name>' and 'optim/<i>' arrays"
             )
         if i.flag_bits & 0x1:
             raise _unreadable(path, f"member {k!r} is encrypted")
@@ -539,9 +541,38 @@ def _linear_params(cfg, where):
     return ps
 
 
+def _features(cfg, where, cls):
+    v = cfg.get("features")
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise ValueError(f"{where} ({cls}): features must be an int > 0, got {v!r}")
+    return v
+
+
+def _layer_norm_params(cfg, where):
+    d = _features(cfg, where, "LayerNorm")
+    return [(p, (d,), (1, d)) for p in ("weight", "bias")] if cfg.get("elementwise_affine", True) else []
+
+
+def _batch_norm_params(cfg, where):
+    d = _features(cfg, where, "BatchNorm")
+    return [(p, (d,), (1, d)) for p in ("weight", "bias")]
+
+
 # The parameters a block's config implies, without building it: (name, shape, shape in the
 # core). Blocks not listed have none (tests/test_io_safety.py checks this against the blocks).
 _PARAMS = {"Linear": _linear_params}
+_PARAMS["LayerNorm"] = _layer_norm_params
+_PARAMS["BatchNorm"] = _batch_norm_params
+
+# The buffers (state that is not trained) a block's config implies: (name, shape, dtype or
+# None for the model's). Blocks not listed have none (tests/test_io_safety.py checks this).
+_BUFFERS = {
+    "BatchNorm": lambda cfg, where: [
+        ("running_mean", (_features(cfg, where, "BatchNorm"),), None),
+        ("running_var", (_features(cfg, where, "BatchNorm"),), None),
+        ("num_batches_tracked", (), np.dtype(np.int64)),
+    ],
+}
 
 # The state buffers an optimizer keeps per parameter, in the core's order (optim.h):
 # (what it is, whether its values are >= 0). SGD keeps a momentum buffer when momentum > 0.
@@ -563,6 +594,11 @@ def _block_params(spec, where):
     if not isinstance(cls, str) or cls not in registry():
         raise ValueError(f"unknown block class {cls!r:.200}")
     make = _PARAMS.get(cls)
+    return make(spec.get("config", {}), where) if make else []
+
+
+def _block_buffers(spec, where):
+    make = _BUFFERS.get(spec.get("class"))  # the spec was checked by _block_params
     return make(spec.get("config", {}), where) if make else []
 
 
@@ -609,6 +645,10 @@ def _expect_members(arch) -> dict:
         for p, shape, core_shape in _block_params(spec, where):
             want[f"param/{name}.{p}"] = _Want(dtype, shape, f"parameter {f'{name}.{p}'!r}")
             order.append((f"{name}.{p}", core_shape))
+        for k, shape, kind in _block_buffers(blocks[b], f"block {b}"):
+            want[f"buffer/{name}.{k}"] = _Want(
+                kind or dtype, shape, f"buffer {f'{name}.{k}'!r}", k in NONNEGATIVE_BUFFERS
+            )
     spec = arch.get("optimizer")
     if spec:
         if not isinstance(spec, dict) or spec.get("type") not in _STATE:
@@ -706,12 +746,13 @@ def _restore(arch, files, path):
         model = _build(arch)
     except (KeyError, TypeError, IndexError, ValueError, AttributeError, RecursionError) as e:
         raise ValueError(f"load: {path} has an invalid architecture: {e!r}") from None
-    params = model.params
+    params, buffers = model.params, model.buffers
     built = {f"param/{k}": _kind(a.dtype, a.shape) for k, a in params.items()}
-    implied = {k: _kind(w.dtype, w.shape) for k, w in want.items() if k.startswith("param/")}
+    built.update({f"buffer/{k}": _kind(a.dtype, a.shape) for k, a in buffers.items()})
+    implied = {k: _kind(w.dtype, w.shape) for k, w in want.items() if not k.startswith("optim/")}
     if built != implied:  # e.g. nodes listed out of order, so named otherwise once built
         raise ValueError(
-            f"load: {path} has an invalid architecture: it builds the parameters "
+            f"load: {path} has an invalid architecture: it builds the parameters and buffers "
             f"{_some(built)}, its members are {_some(implied)}"
         )
     spec = arch.get("optimizer")
@@ -723,6 +764,8 @@ def _restore(arch, files, path):
             raise ValueError(f"load: {path} has an invalid optimizer state: {e}") from None
     for k, a in params.items():
         a[...] = files[f"param/{k}"]
+    for k, a in buffers.items():
+        a[...] = files[f"buffer/{k}"]
     return model
 
 

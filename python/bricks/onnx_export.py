@@ -19,6 +19,10 @@ outputs do not depend on. Each block maps to standard ONNX operators:
     Add             Sum (of its n inputs)
     Concat          Concat(axis=1)
     Identity        Identity
+    LayerNorm       LayerNormalization(x, weight, bias, axis=-1, epsilon)
+                    (opset >= 17; without elementwise_affine a scale of ones)
+    BatchNorm       BatchNormalization(x, weight, bias, running_mean,
+                    running_var, epsilon): inference, the running statistics
     ==============  ==========================================================
 
 Every tensor is (N, features) with the batch dimension symbolic (``"N"``); the
@@ -125,9 +129,11 @@ def _public_names(given, default, what, count):
     return names
 
 
-def _converters():
+def _converters(opset=17):
     """The ONNX converter of each exportable block, keyed by its registered name
-    (`bricks.block.registry`)."""
+    (`bricks.block.registry`). A converter gets (onnx.helper, block, input names, output
+    name, init): ``init(name)`` is the initializer of the block's parameter or buffer
+    ``name``, ``init(name, const=array)`` a new constant."""
 
     def linear(h, blk, xs, y, init):
         ins = [xs[0], init("weight")]
@@ -138,7 +144,22 @@ def _converters():
     def simple(op, **attrs):
         return lambda h, blk, xs, y, init: [h.make_node(op, xs, [y], **attrs)]
 
-    return {
+    def layer_norm(h, blk, xs, y, init):
+        if opset < 17:
+            raise ValueError(
+                f"to_onnx: {blk.name} exports as LayerNormalization, which needs opset >= 17, got opset {opset}"
+            )
+        if "weight" in blk.params:
+            ins = [xs[0], init("weight"), init("bias")]
+        else:  # the scale is not optional in ONNX
+            ins = [xs[0], init("scale", const=np.ones(blk.features))]
+        return [h.make_node("LayerNormalization", ins, [y], axis=-1, epsilon=blk.config()["eps"])]
+
+    def batch_norm(h, blk, xs, y, init):
+        ins = [xs[0]] + [init(k) for k in ("weight", "bias", "running_mean", "running_var")]
+        return [h.make_node("BatchNormalization", ins, [y], epsilon=blk.config()["eps"])]
+
+    table = {
         "Linear": linear,
         "ReLU": simple("Relu"),
         "Sigmoid": simple("Sigmoid"),
@@ -151,6 +172,9 @@ def _converters():
         "Concat": simple("Concat", axis=1),
         "Identity": simple("Identity"),
     }
+    table["LayerNorm"] = layer_norm
+    table["BatchNorm"] = batch_norm
+    return table
 
 
 def _converter_for(blk, table, node_name):
@@ -192,7 +216,7 @@ def build_onnx(model, *, opset=17, input_names=None, output_names=None):
         raise ValueError(f"to_onnx: unsupported model dtype {dtype}")
 
     inputs, nodes, outputs = _plan(model)
-    table = _converters()
+    table = _converters(int(opset))
     convs = [_converter_for(blk, table, name) for _, name, blk, _ in nodes]  # fail before building
     by_key = {k: (name, blk) for k, name, blk, _ in nodes}
     feats = {k: f for k, _, f in inputs}
@@ -234,11 +258,12 @@ def build_onnx(model, *, opset=17, input_names=None, output_names=None):
         if k not in value:
             value[k] = names.fresh(name)
 
-        def init(param, blk=blk, name=name):
-            # one initializer per parameter, named "<first node>.<param>" like Model.params;
-            # a block shared by several nodes (share_weights=True) reuses it
+        def init(param, blk=blk, name=name, const=None):
+            # one initializer per parameter or buffer, named "<first node>.<param>" like
+            # Model.params; a block shared by several nodes (share_weights=True) reuses it
             if (id(blk), param) not in inits:
-                arr = np.array(blk.params[param], dtype=dtype, order="C")  # a copy
+                src = const if const is not None else blk.params[param] if param in blk.params else blk.buffers[param]
+                arr = np.array(src, dtype=dtype, order="C")  # a copy
                 key = names.fresh(f"{name}.{param}")
                 initializers.append(numpy_helper.from_array(arr, key))
                 inits[(id(blk), param)] = key

@@ -27,8 +27,8 @@ class Sequential(Model):
     A Sequential is a Model: ``forward(x)``, ``backward(dy)`` (returns dx),
     ``compile(loss, optimizer)``, ``train_step(x, y)``. Parameters are named by
     position ("0.weight", "0.bias", ...). The input width is the first Linear's
-    ``in_features`` (the blocks before it keep the width), or, for a chain without a
-    Linear, the width of the first array seen.
+    ``in_features`` (or LayerNorm's or BatchNorm's ``features``; the blocks before it keep
+    the width), or, for a chain without one, the width of the first array seen.
     """
 
     def __init__(self, *blocks: Block):
@@ -71,8 +71,9 @@ class Sequential(Model):
         (every other one-input block keeps the width); None until data shows it."""
         if self.built:
             return self.inputs[0].features
-        for b in self._layers:  # the first block that fixes a width (a nested chain may)
+        for b in self._layers:  # the first block that fixes a width (a nested chain, a Linear, a norm)
             w = b.input_width if isinstance(b, Sequential) else getattr(b, "in_features", None)
+            w = w if w is not None else getattr(b, "features", None)
             if w is not None:
                 return w
         return None

@@ -29,6 +29,15 @@ struct Param {
   bool flat = false;  // a vector (e.g. a bias) stored as one row: shown as 1-D
 };
 
+// State a block keeps that is not trained (BatchNorm's running statistics): saved,
+// loaded and shared like a parameter, but it has no gradient, so optimizers,
+// gradient clipping and weight decay never see it.
+struct StateBuffer {
+  std::string name;
+  std::shared_ptr<Buffer> value;
+  int ndim = 2;  // as shown: 0 a scalar (1x1), 1 a vector (one row), 2 a matrix
+};
+
 class Block {
  public:
   explicit Block(DType dtype);
@@ -53,12 +62,14 @@ class Block {
   void backward(const Tensor& dy, Tensor* dinputs);
 
   // A new block of the same kind whose parameters ARE this block's (same buffers,
-  // gradients accumulate into the same place) but with caches of its own: one
-  // weight-shared block per graph node.
+  // gradients accumulate into the same place), as are its state buffers, but with
+  // caches of its own: one weight-shared block per graph node.
   std::shared_ptr<Block> clone_shared() const;
 
   std::vector<Param>& params() { return params_; }
   const std::vector<Param>& params() const { return params_; }
+  std::vector<StateBuffer>& buffers() { return buffers_; }
+  const std::vector<StateBuffer>& buffers() const { return buffers_; }
   void zero_grad();
   void set_training(bool on) { training_ = on; }
   void set_overwrite_grads(bool on) { overwrite_grads_ = on; }
@@ -80,10 +91,13 @@ class Block {
   virtual void do_forward(const Tensor* inputs, const Tensor& out) = 0;
   virtual void do_backward(const Tensor& dy, Tensor* dinputs) = 0;
   Param& add_param(const std::string& name, std::int64_t rows, std::int64_t cols);
+  StateBuffer& add_buffer(const std::string& name, DType dtype, std::int64_t rows,
+                          std::int64_t cols, int ndim);
   [[noreturn]] void fail(const std::string& what) const;  // throws ValueError "<name>: what"
 
   DType dtype_;
   std::vector<Param> params_;
+  std::vector<StateBuffer> buffers_;
   bool training_ = true;
   bool overwrite_grads_ = false;  // backward writes parameter gradients instead of adding
 
