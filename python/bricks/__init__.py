@@ -40,13 +40,17 @@ _atexit.register(_core._at_exit, 30.0)
 from ._core import NonFiniteError, StateError  # noqa: E402
 from .block import Block, manual_seed  # noqa: E402
 from .blocks import (  # noqa: E402
+    ELU,
+    GELU,
     Dropout,
     Hadamard,
+    LeakyReLU,
     Linear,
     LogSoftmax,
     ReLU,
     Sigmoid,
     Softmax,
+    Softplus,
     Tanh,
 )
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss  # noqa: E402
@@ -108,6 +112,10 @@ __all__ = [
     "ReLU",
     "Sigmoid",
     "Tanh",
+    "LeakyReLU",
+    "ELU",
+    "GELU",
+    "Softplus",
     "Softmax",
     "LogSoftmax",
     "Hadamard",

@@ -16,8 +16,11 @@ __all__: list[str] = [
     "Block",
     "CrossEntropyLoss",
     "Dropout",
+    "ELU",
+    "GELU",
     "Graph",
     "Hadamard",
+    "LeakyReLU",
     "Linear",
     "LogSoftmax",
     "MSELoss",
@@ -29,6 +32,7 @@ __all__: list[str] = [
     "SGD",
     "Sigmoid",
     "Softmax",
+    "Softplus",
     "StateError",
     "Tanh",
     "TrainStats",
@@ -84,9 +88,12 @@ class Linear(Block):
         dtype: str,
         init: str,
         seed: typing.SupportsInt | typing.SupportsIndex,
+        max_norm: typing.SupportsFloat | typing.SupportsIndex = 0.0,
     ) -> None: ...
     @property
     def in_features(self) -> int: ...
+    @property
+    def max_norm(self) -> float: ...
     @property
     def out_features(self) -> int: ...
 
@@ -130,6 +137,33 @@ class Dropout(Block):
     def reseed(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None: ...
     @property
     def p(self) -> float: ...
+
+class LeakyReLU(Block):
+    def __init__(self, negative_slope: typing.SupportsFloat | typing.SupportsIndex, dtype: str) -> None: ...
+    @property
+    def negative_slope(self) -> float: ...
+
+class ELU(Block):
+    def __init__(self, alpha: typing.SupportsFloat | typing.SupportsIndex, dtype: str) -> None: ...
+    @property
+    def alpha(self) -> float: ...
+
+class GELU(Block):
+    def __init__(self, approximate: str, dtype: str) -> None: ...
+    @property
+    def approximate(self) -> str: ...
+
+class Softplus(Block):
+    def __init__(
+        self,
+        beta: typing.SupportsFloat | typing.SupportsIndex,
+        threshold: typing.SupportsFloat | typing.SupportsIndex,
+        dtype: str,
+    ) -> None: ...
+    @property
+    def beta(self) -> float: ...
+    @property
+    def threshold(self) -> float: ...
 
 class Runner:
     def __init__(self, arg0: Block) -> None: ...
