@@ -15,9 +15,13 @@ void LeakyReLU::do_forward(const Tensor* in, const Tensor& out) {
     const T* x = in[0].ptr<T>();
     T* y = out.ptr<T>();
     const T a = static_cast<T>(slope_);  // PyTorch multiplies by the slope rounded to T
+    // p + a q with p = x or -0, q = 0 or x: selects of loaded values and constants, so
+    // GCC vectorises it (x > 0 ? x : a x stays a branch: the product might trap). Exact:
+    // x + a 0 = x for x > 0, and -0 + a x = a x, signed zeros included.
     for (std::int64_t i = 0, n = out.size(); i < n; ++i) {
       const T xi = x[i];
-      y[i] = xi > T(0) ? xi : xi * a;
+      const T p = xi > T(0) ? xi : T(-0.0), q = xi > T(0) ? T(0) : xi;
+      y[i] = p + a * q;
     }
   });
 }
@@ -32,7 +36,9 @@ void LeakyReLU::do_backward(const Tensor& dy, Tensor* din) {
     const T a = static_cast<T>(slope_);
     for (std::int64_t i = 0, n = dy.size(); i < n; ++i) {
       const T gi = g[i];
-      dx[i] = x[i] > T(0) ? gi : gi * a;
+      const bool pos = x[i] > T(0);
+      const T p = pos ? gi : T(-0.0), q = pos ? T(0) : gi;
+      dx[i] = p + a * q;
     }
   });
 }
