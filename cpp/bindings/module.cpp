@@ -179,8 +179,7 @@ PYBIND11_MODULE(_core, m) {
   py::class_<Linear, Block, std::shared_ptr<Linear>>(m, "Linear")
       .def(py::init([](std::int64_t in, std::int64_t out, bool bias, const std::string& dt,
                        const std::string& init, std::uint64_t seed, double max_norm) {
-             return std::make_shared<Linear>(in, out, bias, parse_dtype(dt), init, seed,
-                                             max_norm);
+             return std::make_shared<Linear>(in, out, bias, parse_dtype(dt), init, seed, max_norm);
            }),
            py::arg("in_features"), py::arg("out_features"), py::arg("bias"), py::arg("dtype"),
            py::arg("init"), py::arg("seed"), py::arg("max_norm") = 0.0)

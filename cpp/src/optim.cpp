@@ -253,8 +253,8 @@ void Optimizer::apply_max_norms() {
   for (auto& p : params_)
     if (p.max_norm > 0.0)
       dispatch_float(p.value->dtype(), [&](auto zero) {
-        max_norm_rows(p.value->ptr<decltype(zero)>(), p.value->shape().rows,
-                      p.value->shape().cols, p.max_norm);
+        max_norm_rows(p.value->ptr<decltype(zero)>(), p.value->shape().rows, p.value->shape().cols,
+                      p.max_norm);
       });
 }
 

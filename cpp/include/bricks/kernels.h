@@ -68,7 +68,7 @@ void softplus(const float* x, float* y, std::int64_t n, double beta, double thre
 void softplus(const double* x, double* y, std::int64_t n, double beta, double threshold);
 void softplus_backward(const float* x, const float* dy, float* dx, std::int64_t n, double beta,
                        double threshold);
-void softplus_backward(const double* x, const double* dy, double* dx, std::int64_t n,
-                       double beta, double threshold);
+void softplus_backward(const double* x, const double* dy, double* dx, std::int64_t n, double beta,
+                       double threshold);
 
 }  // namespace bricks::kernels

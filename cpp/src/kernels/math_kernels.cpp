@@ -122,7 +122,7 @@ void log1p_exp_neg_abs_impl(const T* x, T* y, int64_t n) {
 // rounded once (within 1 ulp), and GELU's tails keep their digits (x Phi(x) at x = -10
 // is 7.6e-23, which 0.5 x (1 + erf(x / sqrt 2)) in float32 loses to cancellation).
 // Arguments are clamped where the function has saturated, so nothing overflows.
-constexpr double kSqrtHalf = 0.70710678118654752440;   // 1 / sqrt(2)
+constexpr double kSqrtHalf = 0.70710678118654752440;    // 1 / sqrt(2)
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1 / sqrt(2 pi)
 constexpr double kSqrt2OverPi = 0.79788456080286535588;
 constexpr double kKappa = 0.044715;

@@ -17,7 +17,9 @@ class ELU : public Block {
   double alpha() const { return alpha_; }
 
  protected:
-  std::shared_ptr<Block> make_twin() const override { return std::make_shared<ELU>(alpha_, dtype_); }
+  std::shared_ptr<Block> make_twin() const override {
+    return std::make_shared<ELU>(alpha_, dtype_);
+  }
   void do_forward(const Tensor* in, const Tensor& out) override;
   void do_backward(const Tensor& dy, Tensor* din) override;
 
