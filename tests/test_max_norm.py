@@ -147,6 +147,14 @@ def test_shared_weights_are_constrained_once(rng):
     assert (row_norms(lin) <= 0.2 + slack(0.2, F64)).all() and row_norms(lin).max() > 0.19
 
 
+def test_huge_float64_rows_are_scaled_not_zeroed():
+    lin = bk.Linear(3, 2, max_norm=2.0, dtype=F64, seed=0)
+    lin.params["weight"][...] = [[3e200, -4e200, 0.0], [1.0, 0.0, 0.0]]  # squares overflow float64
+    bk.SGD(lin, lr=0.0).step()
+    np.testing.assert_allclose(lin.params["weight"][0], [1.2, -1.6, 0.0], rtol=1e-15)
+    np.testing.assert_array_equal(lin.params["weight"][1], [1.0, 0.0, 0.0])
+
+
 @pytest.mark.parametrize(
     "bad, exc, message",
     [

@@ -181,7 +181,13 @@ void max_norm_rows(T* w, std::int64_t rows, std::int64_t cols, double c) {
   auto norm = [cols](const T* r) {
     double s = 0.0;
     for (std::int64_t j = 0; j < cols; ++j) s += static_cast<double>(r[j]) * r[j];
-    return std::sqrt(s);
+    if (std::isfinite(s)) return std::sqrt(s);
+    double m = 0.0;  // float64 weights beyond 1e154: the squares overflow, so scale first
+    for (std::int64_t j = 0; j < cols; ++j) m = std::fmax(m, std::fabs(static_cast<double>(r[j])));
+    if (!(m > 0.0) || !std::isfinite(m)) return s;  // NaN or inf weights: left to the guard
+    s = 0.0;
+    for (std::int64_t j = 0; j < cols; ++j) s += (r[j] / m) * (r[j] / m);
+    return m * std::sqrt(s);
   };
   for (std::int64_t i = 0; i < rows; ++i) {
     T* r = w + i * cols;
