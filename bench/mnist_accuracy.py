@@ -86,8 +86,7 @@ def build(bk, name, epochs, seed):
             bk.Dropout(0.5, seed=seed + 5),
             bk.Linear(1024, 10, seed=seed + 6, max_norm=c),
         )
-        # max-norm lets the rate be large (Srivastava et al.): the weights cannot blow up
-        opt = bk.SGD(model, lr=0.1, momentum=0.95, nesterov=True)
+        opt = bk.SGD(model, lr=0.05, momentum=0.9, nesterov=True)  # setup c's, with the bound
         batch = 128
         cbs.append(bk.callbacks.LearningRateScheduler(bk.optim.CosineAnnealingLR(epochs)))
     else:
