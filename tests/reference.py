@@ -7,6 +7,8 @@ Each function takes float64 arrays (one sample per row) and returns ``(y, vjp)``
 Nothing here calls bricks.
 """
 
+import math
+
 import numpy as np
 
 
@@ -50,6 +52,43 @@ def sigmoid(x):
 def tanh(x):
     y = np.tanh(x)
     return y, lambda dy: _no_params(dy * (1.0 - y * y))
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """y = x (x > 0) or slope x; dx = dy or slope dy (the slope at 0, PyTorch's choice)."""
+    pos = x > 0
+    return np.where(pos, x, negative_slope * x), lambda dy: _no_params(np.where(pos, dy, negative_slope * dy))
+
+
+def elu(x, alpha=1.0):
+    """y = x (x > 0) or alpha (e^x - 1); dx = dy or dy alpha e^x (alpha at 0, PyTorch's choice)."""
+    pos, neg = x > 0, np.minimum(x, 0.0)
+    return np.where(pos, x, alpha * np.expm1(neg)), lambda dy: _no_params(np.where(pos, dy, dy * alpha * np.exp(neg)))
+
+
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def gelu(x, approximate="none"):
+    """none: y = x Phi(x), dx = dy (Phi + x phi); tanh: y = x/2 (1 + tanh u), u = sqrt(2/pi) (x + 0.044715 x^3)."""
+    if approximate == "tanh":
+        # PyTorch's formulas as written (bricks computes 0.5 (1 + tanh u) as sigmoid(2u))
+        k = math.sqrt(2.0 / math.pi)
+        xc = np.clip(x, -1e4, 1e4)  # x^3 stays finite; tanh has long saturated there
+        t = np.tanh(k * (xc + 0.044715 * xc**3))
+        du = k * (1.0 + 3 * 0.044715 * xc**2)
+        return 0.5 * x * (1.0 + t), lambda dy: _no_params(dy * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du))
+    cdf = 0.5 * _erfc(-x / math.sqrt(2.0))
+    pdf = np.exp(-0.5 * np.minimum(x * x, 1e4)) / math.sqrt(2.0 * math.pi)
+    return x * cdf, lambda dy: _no_params(dy * (cdf + x * pdf))
+
+
+def softplus(x, beta=1.0, threshold=20.0):
+    """y = log(1 + e^{beta x}) / beta, or x where beta x > threshold; dx = dy sigmoid(beta x), or dy there."""
+    z = beta * x
+    lin = z > threshold
+    sp = (np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))) / beta
+    return np.where(lin, x, sp), lambda dy: _no_params(np.where(lin, dy, dy * _sigmoid(z)))
 
 
 def softmax(x):

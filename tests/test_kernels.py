@@ -7,7 +7,9 @@ path must meet; they are documented in docs/content/blocks/index.md:
 - sigmoid, tanh, exp: 4 ulp of the correctly rounded value;
 - softmax: 4 ulp + one per 2 columns (the float32 sum, in any order), of the value computed from
   the float32 shifted logits x - max (the shift itself is exact or rounds once);
-- log-softmax: 4 ulp of max(|y|, 1) (the result cancels near 0).
+- log-softmax: 4 ulp of max(|y|, 1) (the result cancels near 0);
+- ELU, GELU (both forms), Softplus: 1 ulp (computed in float64, rounded once); Softplus
+  given the float32 product beta x, which PyTorch rounds alike.
 Saturation is exact: sigmoid and tanh give exactly ±1 (and sigmoid exactly 0 once
 exp underflows) for |x| >= 17, on every path, in the vector body and the tail.
 """
@@ -199,3 +201,75 @@ def test_training_guard_and_optimizers_on_this_path():
     with pytest.raises(bk.NonFiniteError, match="non-finite gradient"):
         r.fit(np.full((4, 4), 3e38, np.float32), np.zeros((4, 1), np.float32), epochs=1, batch_size=4, verbose=0)
     np.testing.assert_array_equal(r.blocks[0].params["weight"], before)
+
+
+# -- ELU, GELU, Softplus -------------------------------------------------------------------------
+def _softplus_ref(x32, beta, threshold):
+    """Softplus of the float32 product beta x (as the kernel and PyTorch round it), in float64."""
+    z = (x32 * np.float32(beta)).astype(np.float64)
+    sp = (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / float(np.float32(beta))
+    return np.where(z > np.float32(threshold), x32.astype(np.float64), sp)
+
+
+def _gelu_tanh_ref(x):
+    """0.5 x (1 + tanh u) written as x sigmoid(2u): the float64 formula without cancellation."""
+    k = np.sqrt(2.0 / np.pi)
+    return x * R._sigmoid(2.0 * k * (x + 0.044715 * x**3))
+
+
+NEW_KERNELS = [
+    ("ELU", lambda: bk.ELU(), lambda x: R.elu(x)[0]),
+    ("ELU(0.3)", lambda: bk.ELU(0.3), lambda x: R.elu(x, float(np.float32(0.3)))[0]),
+    ("GELU", lambda: bk.GELU(), lambda x: R.gelu(x)[0]),
+    ("GELU(tanh)", lambda: bk.GELU("tanh"), _gelu_tanh_ref),
+    ("Softplus", lambda: bk.Softplus(), lambda x: _softplus_ref(x.astype(np.float32), 1.0, 20.0)),
+    ("Softplus(0.7, 5)", lambda: bk.Softplus(0.7, 5.0), lambda x: _softplus_ref(x.astype(np.float32), 0.7, 5.0)),
+]
+
+
+@pytest.mark.parametrize("name, make, ref", NEW_KERNELS, ids=[k[0] for k in NEW_KERNELS])
+def test_new_activations_within_one_ulp_on_every_length(name, make, ref):
+    blk = make()
+    for n in LENGTHS:
+        rng = np.random.default_rng(200 + n)
+        x = np.concatenate([rng.normal(0, 3, n), rng.uniform(-110, 110, n), rng.uniform(-12, 12, n)])
+        for row in x.astype(np.float32).reshape(3, n):
+            got = blk.forward(row[None, :])
+            assert ulps(got, ref(row.astype(np.float64)[None, :])).max() <= 1, (name, n)
+
+
+@pytest.mark.parametrize("name, make, ref", NEW_KERNELS, ids=[k[0] for k in NEW_KERNELS])
+def test_new_activation_backward_on_this_path(name, make, ref):
+    """dx from the path's kernels against the float64 reference (float32 and float64 blocks)."""
+    rng = np.random.default_rng(11)
+    x = np.concatenate([rng.normal(0, 3, (3, 37)), rng.uniform(-30, 30, (2, 37))])
+    dy = rng.normal(size=x.shape)
+    blk32, blk64 = make(), type(make())(**{**make().config(), "dtype": np.float64})
+    r = {"ELU": R.elu, "GELU": R.gelu, "Softplus": R.softplus}[type(blk32).__name__]
+    kw = {k: v for k, v in blk64.config().items() if k != "dtype"}
+    want = r(x, **kw)[1](dy)[0][0]
+    blk64.forward(x)
+    np.testing.assert_allclose(blk64.backward(dy), want, rtol=1e-13, atol=1e-13)  # the reference cancels
+    x32, dy32 = x.astype(np.float32), dy.astype(np.float32)
+    want32 = r(x32.astype(np.float64), **{**kw, **({"alpha": float(np.float32(kw["alpha"]))} if "alpha" in kw else {})})
+    blk32.forward(x32)
+    np.testing.assert_allclose(blk32.backward(dy32), want32[1](dy32.astype(np.float64))[0][0], rtol=2e-6, atol=1e-7)
+
+
+def test_new_activations_exact_cases():
+    x = np.array([[0.0, -0.0, 1e-40, -1e-40, 30.0, 100.0, -200.0, 1e30, -1e30] * 3], np.float32)
+    # ELU: the identity for x > 0, -alpha once exp underflows, 0 at +-0 (as +0: the
+    # fast-math kernels do not keep the sign of zero there)
+    y = bk.ELU().forward(x)
+    pos = x > 0
+    np.testing.assert_array_equal(y[pos], x[pos])
+    assert (y[x <= -200] == -1.0).all() and (y[x == 0] == 0).all()
+    # GELU: x for large x, 0 (or a denormal of x's sign) far left, 0 at 0
+    for blk in (bk.GELU(), bk.GELU("tanh")):
+        y = blk.forward(x)
+        assert (y[x >= 30] == x[x >= 30]).all() and (y[x == 0] == 0).all()
+        assert (np.abs(y[x <= -200]) == 0).all()
+    # Softplus: exactly x past the threshold, log(2) at 0, exp(x) in the far left tail
+    y = bk.Softplus().forward(x)
+    assert (y[x > 20] == x[x > 20]).all() and (y[x == 0] == np.float32(np.log(2))).all()
+    assert (y[x <= -200] == 0).all()

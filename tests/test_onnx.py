@@ -68,6 +68,71 @@ def test_chain_each_activation_matches_onnxruntime(tmp_path, rng, act, dtype):
         assert_parity(sess.run(None, {"input": X})[0], model.predict(X), dtype)
 
 
+# LeakyReLU, ELU, GELU, Softplus: ONNX ops where they exist for the dtype in ONNX Runtime,
+# decompositions otherwise; (block factory, op types the float32 export at opset 17 uses)
+NEW_ACTS = [
+    (lambda d: bk.LeakyReLU(dtype=d), ["LeakyRelu"]),
+    (lambda d: bk.LeakyReLU(-0.3, dtype=d), ["LeakyRelu"]),
+    (lambda d: bk.ELU(dtype=d), ["Elu"]),
+    (lambda d: bk.ELU(0.4, dtype=d), ["Elu"]),
+    (lambda d: bk.GELU(dtype=d), ["Mul", "Erf", "Add", "Mul", "Mul"]),
+    (lambda d: bk.GELU("tanh", dtype=d), ["Mul", "Mul", "Mul", "Add", "Mul", "Tanh", "Add", "Mul", "Mul"]),
+    (lambda d: bk.Softplus(dtype=d), None),
+    (lambda d: bk.Softplus(0.7, 2.5, dtype=d), None),
+    (lambda d: bk.Softplus(3.0, -1.0, dtype=d), None),
+]
+NEW_IDS = [
+    "LeakyReLU",
+    "LeakyReLU(-0.3)",
+    "ELU",
+    "ELU(0.4)",
+    "GELU",
+    "GELU(tanh)",
+    "Softplus",
+    "Softplus(0.7,2.5)",
+    "Softplus(3,-1)",
+]
+
+
+@pytest.mark.parametrize("opset", [13, 17, 20])
+@pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
+@pytest.mark.parametrize("make, ops", NEW_ACTS, ids=NEW_IDS)
+def test_new_activations_match_onnxruntime(tmp_path, rng, make, ops, dtype, opset):
+    bk.manual_seed(5)
+    act = make(dtype)
+    model = bk.Sequential(bk.Linear(6, 40, dtype=dtype, init="torch"), act, bk.Linear(40, 5, dtype=dtype), make(dtype))
+    path = tmp_path / "act.onnx"
+    proto = to_onnx(model, path, opset=opset)
+    kinds = [n.op_type for n in proto.graph.node]
+    assert kinds[0] == "Gemm" and kinds.count("Gemm") == 2
+    first = kinds[1 : kinds.index("Gemm", 1)]
+    if dtype == F32 and ops is not None:
+        want = ["Gelu"] if opset >= 20 and isinstance(act, bk.GELU) else ops
+        assert first == want
+    if dtype == F64:  # ONNX Runtime runs none of these ONNX ops in float64: decompositions
+        assert not {"LeakyRelu", "Elu", "Erf", "Gelu", "Softplus"} & set(kinds)
+    sess = session(path)
+
+    def parity(X):  # float32 sums err in proportion to the largest value
+        want = model.predict(X)
+        scale = max(1.0, float(np.abs(want).max()))
+        assert_parity(sess.run(None, {"input": X})[0] / dtype(scale), want / dtype(scale), dtype)
+
+    for n in BATCHES:
+        parity(np.concatenate([data(rng, n, 6, dtype), 10 * data(rng, n, 6, dtype)]))
+    # the thresholds and kinks exactly: inputs whose first-layer outputs land on them
+    lin = model[0]
+    lin.params["weight"][...] = 0.0
+    lin.params["weight"][:, 0] = 1.0
+    lin.params["bias"][...] = 0.0
+    edges = [0.0, -0.0, 1e-30, -1e-30, 2.5 / 0.7, 1.0 / 3.0, -1 / 3.0, 30.0, -30.0, -10.0, 300.0, -300.0]
+    X = np.zeros((len(edges), 6), dtype)
+    X[:, 0] = edges
+    to_onnx(model, path, opset=opset)  # the new weights
+    sess = session(path)
+    parity(X)
+
+
 @pytest.mark.parametrize("dtype", [F32, F64], ids=["f32", "f64"])
 def test_initializers_are_the_weights_in_the_model_dtype(tmp_path, dtype):
     model = bk.Sequential(

@@ -213,9 +213,17 @@ def torch_twin(model, torch):
         bk.Softmax: lambda: nn.Softmax(dim=1),
         bk.LogSoftmax: lambda: nn.LogSoftmax(dim=1),
     }
+    configured = {  # activations with arguments: built from the bricks block's own
+        bk.LeakyReLU: lambda b: nn.LeakyReLU(b.negative_slope),
+        bk.ELU: lambda b: nn.ELU(b.alpha),
+        bk.GELU: lambda b: nn.GELU(approximate=b.approximate),
+        bk.Softplus: lambda b: nn.Softplus(b.beta, b.threshold),
+    }
     layers = []
     for b in chain_blocks(model):
-        if isinstance(b, bk.Linear):
+        if type(b) in configured:
+            layers.append(configured[type(b)](b))
+        elif isinstance(b, bk.Linear):
             layers.append(nn.Linear(b.in_features, b.out_features, bias="bias" in b.params))
         elif isinstance(b, bk.Dropout):
             layers.append(nn.Dropout(b.p))
@@ -238,6 +246,19 @@ def chains(dtype):
             bk.ReLU(**d),
             bk.Linear(10, 5, bias=False, **d),
             bk.LogSoftmax(**d),
+        ),
+        bk.Sequential(
+            bk.Linear(4, 12, max_norm=1.5, **d),
+            bk.LeakyReLU(0.2, **d),
+            bk.Linear(12, 12, **d),
+            bk.ELU(0.5, **d),
+            bk.Dropout(0.3, **d),
+            bk.Linear(12, 12, **d),
+            bk.GELU(**d),
+            bk.Linear(12, 12, **d),
+            bk.GELU("tanh", **d),
+            bk.Linear(12, 3, **d),
+            bk.Softplus(2.0, 3.0, **d),
         ),
     ]
 
@@ -280,3 +301,9 @@ def test_torch_float32_weights_into_float64_model(rng):
         np.testing.assert_allclose(model.predict(X), twin(torch.from_numpy(X)).numpy(), rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="shape mismatch for '0.weight'"):
         from_state_dict(model, {**twin.state_dict(), "0.weight": torch.zeros(4, 8, dtype=torch.float64)})
+
+
+def test_activation_chain_names_are_torch_sequential_indices():
+    m = bk.Sequential(bk.Linear(3, 4), bk.GELU(), bk.Linear(4, 4), bk.Softplus(), bk.LeakyReLU(), bk.Linear(4, 2))
+    assert list(state_dict(m)) == ["0.weight", "0.bias", "2.weight", "2.bias", "5.weight", "5.bias"]
+    assert [type(b) for b in chain_blocks(m)][1::2] == [bk.GELU, bk.Softplus, bk.Linear]

@@ -16,15 +16,19 @@
 #include "bricks/blocks/concat.h"
 #include "bricks/blocks/cross_entropy_loss.h"
 #include "bricks/blocks/dropout.h"
+#include "bricks/blocks/elu.h"
+#include "bricks/blocks/gelu.h"
 #include "bricks/blocks/hadamard.h"
 #include "bricks/blocks/identity.h"
 #include "bricks/blocks/layer_norm.h"
+#include "bricks/blocks/leaky_relu.h"
 #include "bricks/blocks/linear.h"
 #include "bricks/blocks/log_softmax.h"
 #include "bricks/blocks/mse_loss.h"
 #include "bricks/blocks/relu.h"
 #include "bricks/blocks/sigmoid.h"
 #include "bricks/blocks/softmax.h"
+#include "bricks/blocks/softplus.h"
 #include "bricks/blocks/tanh.h"
 #include "bricks/kernels.h"
 #include "bricks/optim.h"
@@ -202,11 +206,12 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<Linear, Block, std::shared_ptr<Linear>>(m, "Linear")
       .def(py::init([](std::int64_t in, std::int64_t out, bool bias, const std::string& dt,
-                       const std::string& init, std::uint64_t seed) {
-             return std::make_shared<Linear>(in, out, bias, parse_dtype(dt), init, seed);
+                       const std::string& init, std::uint64_t seed, double max_norm) {
+             return std::make_shared<Linear>(in, out, bias, parse_dtype(dt), init, seed, max_norm);
            }),
            py::arg("in_features"), py::arg("out_features"), py::arg("bias"), py::arg("dtype"),
-           py::arg("init"), py::arg("seed"))
+           py::arg("init"), py::arg("seed"), py::arg("max_norm") = 0.0)
+      .def_property_readonly("max_norm", &Linear::max_norm)
       .def_property_readonly("in_features", &Linear::in_features)
       .def_property_readonly("out_features", &Linear::out_features);
 
@@ -286,6 +291,34 @@ PYBIND11_MODULE(_core, m) {
            }),
            py::arg("features"), py::arg("eps"), py::arg("momentum"), py::arg("dtype"))
       .def_property_readonly("features", &BatchNorm::features);
+  py::class_<LeakyReLU, Block, std::shared_ptr<LeakyReLU>>(m, "LeakyReLU")
+      .def(py::init([](double slope, const std::string& dt) {
+             return std::make_shared<LeakyReLU>(slope, parse_dtype(dt));
+           }),
+           py::arg("negative_slope"), py::arg("dtype"))
+      .def_property_readonly("negative_slope", &LeakyReLU::negative_slope);
+
+  py::class_<ELU, Block, std::shared_ptr<ELU>>(m, "ELU")
+      .def(py::init([](double alpha, const std::string& dt) {
+             return std::make_shared<ELU>(alpha, parse_dtype(dt));
+           }),
+           py::arg("alpha"), py::arg("dtype"))
+      .def_property_readonly("alpha", &ELU::alpha);
+
+  py::class_<GELU, Block, std::shared_ptr<GELU>>(m, "GELU")
+      .def(py::init([](const std::string& approximate, const std::string& dt) {
+             return std::make_shared<GELU>(approximate, parse_dtype(dt));
+           }),
+           py::arg("approximate"), py::arg("dtype"))
+      .def_property_readonly("approximate", &GELU::approximate);
+
+  py::class_<Softplus, Block, std::shared_ptr<Softplus>>(m, "Softplus")
+      .def(py::init([](double beta, double threshold, const std::string& dt) {
+             return std::make_shared<Softplus>(beta, threshold, parse_dtype(dt));
+           }),
+           py::arg("beta"), py::arg("threshold"), py::arg("dtype"))
+      .def_property_readonly("beta", &Softplus::beta)
+      .def_property_readonly("threshold", &Softplus::threshold);
 
   py::class_<Runner>(m, "Runner")
       .def(py::init<std::shared_ptr<Block>>())

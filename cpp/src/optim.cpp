@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -172,6 +173,35 @@ BRICKS_CLONES void adam_kernel(double* w, const double* g, double* m, double* v,
   adam_loop(w, g, m, v, n, b1, b2, eps, step, inv_sqrt_bc2, wd, decay, decoupled, wmax, mmax, vmax);
 }
 
+// Each row w with ||w|| > c becomes w c / ||w|| (rows within c are left alone). The
+// norm is taken in float64; a float32 row that rounding leaves a hair above c is
+// shrunk by an ulp more, so that ||w|| <= c holds for the stored values.
+template <class T>
+void max_norm_rows(T* w, std::int64_t rows, std::int64_t cols, double c) {
+  auto norm = [cols](const T* r) {
+    double s = 0.0;
+    for (std::int64_t j = 0; j < cols; ++j) s += static_cast<double>(r[j]) * r[j];
+    if (std::isfinite(s)) return std::sqrt(s);
+    double m = 0.0;  // float64 weights beyond 1e154: the squares overflow, so scale first
+    for (std::int64_t j = 0; j < cols; ++j) m = std::fmax(m, std::fabs(static_cast<double>(r[j])));
+    if (!(m > 0.0) || !std::isfinite(m)) return s;  // NaN or inf weights: left to the guard
+    s = 0.0;
+    for (std::int64_t j = 0; j < cols; ++j) s += (r[j] / m) * (r[j] / m);
+    return m * std::sqrt(s);
+  };
+  for (std::int64_t i = 0; i < rows; ++i) {
+    T* r = w + i * cols;
+    double n = norm(r);
+    if (!(n > c)) continue;  // NaN rows too: the guard reports them, scaling cannot help
+    double scale = c / n;
+    for (int tries = 0; tries < 4 && n > c; ++tries) {
+      for (std::int64_t j = 0; j < cols; ++j) r[j] = static_cast<T>(r[j] * scale);
+      n = norm(r);
+      scale = 1.0 - std::numeric_limits<T>::epsilon();
+    }
+  }
+}
+
 double buffer_max(const Buffer& b) {
   return dispatch_float(b.dtype(),
                         [&](auto zero) { return abs_max(b.ptr<decltype(zero)>(), b.size()); });
@@ -221,7 +251,17 @@ void Optimizer::step() {
     }
   }
   update();
+  apply_max_norms();
   ++steps_;
+}
+
+void Optimizer::apply_max_norms() {
+  for (auto& p : params_)
+    if (p.max_norm > 0.0)
+      dispatch_float(p.value->dtype(), [&](auto zero) {
+        max_norm_rows(p.value->ptr<decltype(zero)>(), p.value->shape().rows, p.value->shape().cols,
+                      p.max_norm);
+      });
 }
 
 void Optimizer::zero_grad() {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "bricks/blocks/add.h"
@@ -13,15 +15,19 @@
 #include "bricks/blocks/concat.h"
 #include "bricks/blocks/cross_entropy_loss.h"
 #include "bricks/blocks/dropout.h"
+#include "bricks/blocks/elu.h"
+#include "bricks/blocks/gelu.h"
 #include "bricks/blocks/hadamard.h"
 #include "bricks/blocks/identity.h"
 #include "bricks/blocks/layer_norm.h"
+#include "bricks/blocks/leaky_relu.h"
 #include "bricks/blocks/linear.h"
 #include "bricks/blocks/log_softmax.h"
 #include "bricks/blocks/mse_loss.h"
 #include "bricks/blocks/relu.h"
 #include "bricks/blocks/sigmoid.h"
 #include "bricks/blocks/softmax.h"
+#include "bricks/blocks/softplus.h"
 #include "bricks/blocks/tanh.h"
 #include "bricks/optim.h"
 #include "bricks/rng.h"
@@ -572,4 +578,141 @@ TEST_CASE(batch_norm_errors) {
   LayerNorm ln(3, 1e-5, true, F64);
   Buffer w(F64, 2, 4);
   CHECK_THROWS(ln.output_shape({w.view()}), ValueError);
+}
+
+namespace {
+// x with no element within 0.05 of 0 (the kink of LeakyReLU and ELU)
+std::vector<Buffer> off_zero(std::int64_t r, std::int64_t c) {
+  auto x = inputs({{{r, c}, {0.05, 3}}});
+  for (std::int64_t i = 0; i < r * c; i += 2) x[0].ptr<double>()[i] *= -1;
+  return x;
+}
+
+// y and dx of a block at the points xs (float64), with dy = 1.
+std::pair<std::vector<double>, std::vector<double>> at(Block& b, const std::vector<double>& xs) {
+  const auto n = static_cast<std::int64_t>(xs.size());
+  Buffer x(F64, 1, n), y(F64, 1, n), dy(F64, 1, n), dx(F64, 1, n);
+  for (std::int64_t i = 0; i < n; ++i) {
+    x.ptr<double>()[i] = xs[i];
+    dy.ptr<double>()[i] = 1.0;
+  }
+  Tensor xv = x.view(), dxv = dx.view();
+  b.forward(&xv, y.view());
+  b.backward(dy.view(), &dxv);
+  return {std::vector<double>(y.ptr<double>(), y.ptr<double>() + n),
+          std::vector<double>(dx.ptr<double>(), dx.ptr<double>() + n)};
+}
+}  // namespace
+
+TEST_CASE(new_activation_gradients) {
+  LeakyReLU leaky(0.2, F64), negative(-0.5, F64);
+  CHECK(fd_error(leaky, off_zero(3, 4), {true}) < TOL);
+  CHECK(fd_error(negative, off_zero(3, 4), {true}) < TOL);
+  ELU elu(1.0, F64), elu2(0.3, F64);
+  CHECK(fd_error(elu, off_zero(3, 4), {true}) < TOL);
+  CHECK(fd_error(elu2, off_zero(3, 4), {true}) < TOL);
+  GELU gelu("none", F64), gelu_tanh("tanh", F64);
+  CHECK(fd_error(gelu, inputs({{{3, 4}, {-4, 4}}}), {true}) < TOL);
+  CHECK(fd_error(gelu_tanh, inputs({{{3, 4}, {-4, 4}}}), {true}) < TOL);
+  Softplus sp(1.0, 20.0, F64), sharp(3.0, 2.0, F64);
+  CHECK(fd_error(sp, inputs({{{3, 4}, {-5, 5}}}), {true}) < TOL);
+  CHECK(fd_error(sharp, inputs({{{3, 4}, {-2, 0.6}}}), {true}) < TOL);  // 3x <= 1.8: smooth part
+  CHECK(fd_error(sharp, inputs({{{3, 4}, {0.7, 3}}}), {true}) < TOL);   // 3x > 2: linear part
+}
+
+TEST_CASE(new_activation_golden) {
+  // values from PyTorch 2.13 (torch.nn.functional, float64)
+  LeakyReLU leaky(0.01, F64);
+  auto [y, dx] = at(leaky, {-2.0, 0.0, 3.0});
+  CHECK(y[0] == -0.02 && y[1] == 0.0 && y[2] == 3.0);
+  CHECK(dx[0] == 0.01 && dx[1] == 0.01 && dx[2] == 1.0);  // the slope at 0
+  ELU elu(0.5, F64);
+  std::tie(y, dx) = at(elu, {-1.0, 0.0, 2.0});
+  CHECK_NEAR(y[0], 0.5 * (std::exp(-1.0) - 1.0), 1e-15);
+  CHECK(y[1] == 0.0 && y[2] == 2.0);
+  CHECK_NEAR(dx[0], 0.5 * std::exp(-1.0), 1e-15);
+  CHECK(dx[1] == 0.5 && dx[2] == 1.0);  // alpha at 0
+  GELU gelu("none", F64), gelu_tanh("tanh", F64);
+  std::tie(y, dx) = at(gelu, {-1.0, 0.0, 1.0});
+  CHECK_NEAR(y[0], -0.15865525393145702, 1e-14);
+  CHECK_NEAR(y[2], 0.841344746068543, 1e-14);
+  CHECK_NEAR(dx[0], -0.08331547058768635, 1e-14);
+  CHECK(dx[1] == 0.5);
+  std::tie(y, dx) = at(gelu_tanh, {-1.0, 1.0});
+  CHECK_NEAR(y[0], -0.15880800939172324, 1e-14);
+  CHECK_NEAR(y[1], 0.8411919906082768, 1e-14);
+  Softplus sp(2.0, 3.0, F64);
+  std::tie(y, dx) = at(sp, {-1.0, 1.5, 1.6});
+  CHECK_NEAR(y[0], std::log1p(std::exp(-2.0)) / 2, 1e-15);
+  CHECK_NEAR(y[1], std::log1p(std::exp(3.0)) / 2, 1e-15);  // 2x = 3 is not above the threshold
+  CHECK(y[2] == 1.6 && dx[2] == 1.0);                      // 2x > 3: the identity
+  CHECK_NEAR(dx[1], 1 / (1 + std::exp(-3.0)), 1e-15);
+}
+
+TEST_CASE(new_activations_stable_and_validated) {
+  // far tails: finite, saturated, no overflow in x^3 or exp
+  GELU gelu("none", F64), gelu_tanh("tanh", F64);
+  ELU elu(1.0, F64);
+  Softplus sp(1.0, 1e6, F64);  // a threshold no float reaches: exp must not overflow
+  for (Block* b : std::initializer_list<Block*>{&gelu, &gelu_tanh, &elu, &sp}) {
+    auto [y, dx] = at(*b, {-1e300, -800.0, 800.0, 1e300});
+    for (int i = 0; i < 4; ++i) CHECK(std::isfinite(y[i]) && std::isfinite(dx[i]));
+  }
+  auto [y, dx] = at(sp, {800.0, -800.0});
+  CHECK(y[0] == 800.0 && dx[0] == 1.0 && y[1] == 0.0 && dx[1] == 0.0);
+  GELU g32("none", DType::f32);
+  Buffer x(DType::f32, 1, 1), y32(DType::f32, 1, 1);
+  x.ptr<float>()[0] = -10.0f;
+  Tensor xv = x.view();
+  g32.forward(&xv, y32.view());
+  CHECK_NEAR(y32.ptr<float>()[0] / -7.619853024160593e-23, 1.0, 1e-6);  // the tail keeps its digits
+  CHECK_THROWS(LeakyReLU(std::nan(""), F64), ValueError);
+  CHECK_THROWS(LeakyReLU(1e300, DType::f32), ValueError);  // infinite in float32
+  CHECK_THROWS(ELU(INFINITY, F64), ValueError);
+  CHECK_THROWS(GELU("exact", F64), ValueError);
+  CHECK_THROWS(Softplus(0.0, 20.0, F64), ValueError);
+  CHECK_THROWS(Softplus(-1.0, 20.0, F64), ValueError);
+  CHECK_THROWS(Softplus(1.0, std::nan(""), F64), ValueError);
+  CHECK_THROWS(Softplus(1e-50, 20.0, DType::f32), ValueError);  // 0 in float32
+}
+
+TEST_CASE(max_norm_after_every_step) {
+  CHECK_THROWS(Linear(3, 2, true, F64, "torch", 1, -1.0), ValueError);
+  CHECK_THROWS(Linear(3, 2, true, F64, "torch", 1, std::nan("")), ValueError);
+  for (DType dt : {F64, DType::f32}) {
+    auto lin = std::make_shared<Linear>(4, 3, true, dt, "torch", 1, 1.0);
+    CHECK(lin->max_norm() == 1.0 && lin->params()[1].max_norm == 0.0);  // the weight, not the bias
+    dispatch_float(dt, [&](auto zero) {
+      using T = decltype(zero);
+      T* w = lin->params()[0].value->ptr<T>();
+      T* g = lin->params()[0].grad->ptr<T>();
+      T* b = lin->params()[1].value->ptr<T>();
+      const T rows[3][4] = {{3, 4, 0, 0}, {0.1f, 0.2f, 0.3f, 0.4f}, {1, 1, 1, 1}};
+      for (int i = 0; i < 12; ++i) {
+        w[i] = rows[i / 4][i % 4];
+        g[i] = 0;
+      }
+      b[0] = 5;  // far above 1: biases are not constrained
+      SGD opt(lin->params(), 0.0);
+      opt.step();  // lr 0: only the constraint acts
+      // float32 rows may be shrunk by one ulp more so that the stored norm stays <= 1
+      CHECK_NEAR(w[0], 0.6, 3e-7);
+      CHECK_NEAR(w[1], 0.8, 3e-7);  // (3, 4) / 5
+      for (int j = 0; j < 4; ++j) {
+        CHECK(w[4 + j] == rows[1][j]);  // within the bound: untouched, bit for bit
+        CHECK_NEAR(w[8 + j], 0.5, 3e-7);
+      }
+      CHECK(b[0] == 5);
+      // a huge step: every row ends at norm <= 1
+      for (int i = 0; i < 12; ++i) g[i] = static_cast<T>(1e3 * (i % 5 - 2));
+      Adam adam(lin->params(), 10.0, 0.9, 0.999, 1e-8, 0.0, false);
+      for (int s = 0; s < 3; ++s) adam.step();
+      for (int r = 0; r < 3; ++r) {
+        double n = 0;
+        for (int j = 0; j < 4; ++j) n += static_cast<double>(w[4 * r + j]) * w[4 * r + j];
+        CHECK(std::sqrt(n) <= 1.0);
+        CHECK(std::sqrt(n) > 0.99);  // pushed out, scaled back onto the bound
+      }
+    });
+  }
 }

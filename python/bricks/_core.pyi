@@ -19,10 +19,13 @@ __all__: list[str] = [
     "Concat",
     "CrossEntropyLoss",
     "Dropout",
+    "ELU",
+    "GELU",
     "Graph",
     "Hadamard",
     "Identity",
     "LayerNorm",
+    "LeakyReLU",
     "Linear",
     "LogSoftmax",
     "Loss",
@@ -35,6 +38,7 @@ __all__: list[str] = [
     "SGD",
     "Sigmoid",
     "Softmax",
+    "Softplus",
     "StateError",
     "Tanh",
     "TrainStats",
@@ -92,9 +96,12 @@ class Linear(Block):
         dtype: str,
         init: str,
         seed: typing.SupportsInt | typing.SupportsIndex,
+        max_norm: typing.SupportsFloat | typing.SupportsIndex = 0.0,
     ) -> None: ...
     @property
     def in_features(self) -> int: ...
+    @property
+    def max_norm(self) -> float: ...
     @property
     def out_features(self) -> int: ...
 
@@ -183,6 +190,32 @@ class BatchNorm(Block):
     ) -> None: ...
     @property
     def features(self) -> int: ...
+class LeakyReLU(Block):
+    def __init__(self, negative_slope: typing.SupportsFloat | typing.SupportsIndex, dtype: str) -> None: ...
+    @property
+    def negative_slope(self) -> float: ...
+
+class ELU(Block):
+    def __init__(self, alpha: typing.SupportsFloat | typing.SupportsIndex, dtype: str) -> None: ...
+    @property
+    def alpha(self) -> float: ...
+
+class GELU(Block):
+    def __init__(self, approximate: str, dtype: str) -> None: ...
+    @property
+    def approximate(self) -> str: ...
+
+class Softplus(Block):
+    def __init__(
+        self,
+        beta: typing.SupportsFloat | typing.SupportsIndex,
+        threshold: typing.SupportsFloat | typing.SupportsIndex,
+        dtype: str,
+    ) -> None: ...
+    @property
+    def beta(self) -> float: ...
+    @property
+    def threshold(self) -> float: ...
 
 class Runner:
     def __init__(self, arg0: Block) -> None: ...

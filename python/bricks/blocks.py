@@ -86,6 +86,11 @@ class Linear(Block):
             ``"torch"`` (W, b ~ U(-k, k), k = 1 / sqrt(in), PyTorch's default).
         dtype: np.float32 (default) or np.float64.
         seed: seed of the initialisation (default: drawn from ``bk.manual_seed``'s stream).
+        max_norm: None (default) or c > 0: max-norm regularisation (Srivastava et al. 2014).
+            After every optimizer step (``fit``, ``train_step`` and ``optimizer.step()``
+            alike, natively) each row w of W, one unit's incoming weights, with
+            ‖w‖₂ > c becomes w · c / ‖w‖₂; rows within c are left alone. Saved with the
+            model.
 
     Example:
         >>> lin = bk.Linear(784, 10)
@@ -101,19 +106,26 @@ class Linear(Block):
         init: str = "glorot_uniform",
         dtype=None,
         seed=None,
+        max_norm=None,
     ):
         in_features = _size(in_features, "Linear", "in_features")
+        if max_norm is not None:
+            max_norm = _checks.positive_float(max_norm, "Linear", "max_norm")
         out_features = _size(out_features, "Linear", "out_features")
         dt = init_dtype(dtype, "Linear")
         shapes = {"weight": (out_features, in_features), **({"bias": (out_features,)} if bias else {})}
         who = f"Linear({in_features}, {out_features})"
         _check_memory(who, shapes, dt)
         try:
-            core = _core.Linear(in_features, out_features, bool(bias), dt, str(init), _seed(seed, "Linear"))
+            core = _core.Linear(
+                in_features, out_features, bool(bias), dt, str(init), _seed(seed, "Linear"), max_norm or 0.0
+            )
         except MemoryError:
             raise _memory_error(who, shapes, dt) from None
         super().__init__(core)
         self._cfg = {"in_features": in_features, "out_features": out_features, "bias": bool(bias), "init": str(init)}
+        if max_norm is not None:  # only when set: files without it stay as they were
+            self._cfg["max_norm"] = max_norm
 
     @property
     def in_features(self) -> int:
@@ -122,6 +134,11 @@ class Linear(Block):
     @property
     def out_features(self) -> int:
         return self._cfg["out_features"]
+
+    @property
+    def max_norm(self) -> float | None:
+        """The max-norm bound c of each row of the weight, or None."""
+        return self._cfg.get("max_norm")
 
     def config(self) -> dict:
         return {**self._cfg, **super().config()}
@@ -162,6 +179,108 @@ class Tanh(_Simple):
     """
 
     _core_cls = _core.Tanh
+
+
+class LeakyReLU(Block):
+    r"""Leaky rectified linear unit: ``y = x`` where x > 0, else ``negative_slope · x``, elementwise.
+
+    Backward: dL/dx = dy where x > 0, else negative_slope · dy (at x = 0 the slope, as
+    in PyTorch). Shapes: x, y (N, D). Caches: x.
+
+    Args:
+        negative_slope: the slope for x ≤ 0, a finite number (default 0.01, PyTorch's).
+    """
+
+    def __init__(self, negative_slope: float = 0.01, *, dtype=None):
+        s = _checks.number(negative_slope, "LeakyReLU", "negative_slope", finite=True)
+        super().__init__(_core.LeakyReLU(s, init_dtype(dtype, "LeakyReLU")))
+        self._negative_slope = s
+
+    @property
+    def negative_slope(self) -> float:
+        return self._negative_slope
+
+    def config(self) -> dict:
+        return {"negative_slope": self._negative_slope, **super().config()}
+
+
+class ELU(Block):
+    r"""Exponential linear unit: ``y = x`` where x > 0, else ``α (eˣ − 1)``, elementwise.
+
+    Backward: dL/dx = dy where x > 0, else dy · α eˣ (α at x = 0, as in PyTorch;
+    computed from x). Shapes: x, y (N, D). Caches: x.
+
+    Args:
+        alpha: α, a finite number (default 1.0, PyTorch's).
+    """
+
+    def __init__(self, alpha: float = 1.0, *, dtype=None):
+        a = _checks.number(alpha, "ELU", "alpha", finite=True)
+        super().__init__(_core.ELU(a, init_dtype(dtype, "ELU")))
+        self._alpha = a
+
+    @property
+    def alpha(self) -> float:
+        return self._alpha
+
+    def config(self) -> dict:
+        return {"alpha": self._alpha, **super().config()}
+
+
+class GELU(Block):
+    r"""Gaussian error linear unit, elementwise, in PyTorch's two forms.
+
+    ``approximate="none"``: y = x Φ(x), Φ(x) = (1 + erf(x / √2)) / 2 the standard normal CDF.
+    ``approximate="tanh"``: y = ½ x (1 + tanh u), u = √(2/π) (x + 0.044715 x³).
+
+    Backward: "none": dL/dx = dy (Φ(x) + x φ(x)), φ(x) = e^{−x²/2} / √(2π);
+    "tanh": dL/dx = dy (½ (1 + tanh u) + ½ x (1 − tanh² u) √(2/π) (1 + 3 · 0.044715 x²)).
+    Shapes: x, y (N, D). Caches: x.
+
+    Args:
+        approximate: ``"none"`` (default, exact, through erf) or ``"tanh"``.
+    """
+
+    def __init__(self, approximate: str = "none", *, dtype=None):
+        a = _checks.choice(approximate, "GELU", "approximate", ("none", "tanh"))
+        super().__init__(_core.GELU(a, init_dtype(dtype, "GELU")))
+        self._approximate = a
+
+    @property
+    def approximate(self) -> str:
+        return self._approximate
+
+    def config(self) -> dict:
+        return {"approximate": self._approximate, **super().config()}
+
+
+class Softplus(Block):
+    r"""Smooth ReLU: ``y = log(1 + e^{βx}) / β``, elementwise, linear (``y = x``) where βx > threshold.
+
+    Backward: dL/dx = dy · σ(βx), and dL/dx = dy where βx > threshold.
+    Shapes: x, y (N, D). Caches: x.
+
+    Args:
+        beta: β > 0, finite (default 1.0, PyTorch's).
+        threshold: above it (in βx) the block is the identity, a finite number (default 20.0).
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0, *, dtype=None):
+        b = _checks.positive_float(beta, "Softplus", "beta")
+        t = _checks.number(threshold, "Softplus", "threshold", finite=True)
+        super().__init__(_core.Softplus(b, t, init_dtype(dtype, "Softplus")))
+        self._beta, self._threshold = b, t
+
+    @property
+    def beta(self) -> float:
+        return self._beta
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    def config(self) -> dict:
+        return {"beta": self._beta, "threshold": self._threshold, **super().config()}
 
 
 class Softmax(_Simple):

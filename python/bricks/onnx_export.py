@@ -23,6 +23,16 @@ outputs do not depend on. Each block maps to standard ONNX operators:
                     (opset >= 17; without elementwise_affine a scale of ones)
     BatchNorm       BatchNormalization(x, weight, bias, running_mean,
                     running_var, epsilon): inference, the running statistics
+    LeakyReLU       LeakyRelu(alpha) (float64: Where(x > 0, x, slope x), as the
+                    alpha attribute is a float32)
+    ELU             Elu(alpha) (float64: Where(x > 0, x, alpha (Exp(min(x, 0)) - 1)))
+    GELU            Gelu (opset >= 20, float32); else x (1 + Erf(x / sqrt 2)) / 2, or with
+                    "tanh" x (1 + Tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2. ONNX
+                    Runtime has no float64 Erf: a float64 exact GELU is its erf
+                    series in Pow/MatMul (2/sqrt(pi) e^(-z^2) sum (2 z^2)^n z / (2n+1)!!,
+                    120 terms, z clamped to +-6), within 1e-15 of erf
+    Softplus        Where(beta x > threshold, x, (Relu(beta x) + Log(1 + Exp(-|beta x|))) / beta)
+                    (ONNX's Softplus has neither beta nor threshold)
     ==============  ==========================================================
 
 Every tensor is (N, features) with the batch dimension symbolic (``"N"``); the
@@ -159,6 +169,78 @@ def _converters(opset=17):
         ins = [xs[0]] + [init(k) for k in ("weight", "bias", "running_mean", "running_var")]
         return [h.make_node("BatchNormalization", ins, [y], epsilon=blk.config()["eps"])]
 
+    def f64(blk):
+        return blk.dtype == np.float64
+
+    def where_positive(h, x, y, init, negative):
+        """y = x where x > 0, else the value `negative` (a list of nodes ending in it)."""
+        *nodes, last = negative
+        pos = init.fresh("positive")
+        return [*nodes, last, h.make_node("Greater", [x, init.const(0.0, "zero")], [pos]),
+                h.make_node("Where", [pos, x, last.output[0]], [y])]  # fmt: skip
+
+    def leaky_relu(h, blk, xs, y, init):
+        if not f64(blk):  # the attribute is a float32: exact only for float32 models
+            return [h.make_node("LeakyRelu", xs, [y], alpha=float(blk.negative_slope))]
+        neg = h.make_node("Mul", [xs[0], init.const(blk.negative_slope, "negative_slope")], [init.fresh("neg")])
+        return where_positive(h, xs[0], y, init, [neg])
+
+    def elu(h, blk, xs, y, init):
+        if not f64(blk):
+            return [h.make_node("Elu", xs, [y], alpha=float(blk.alpha))]
+        # ONNX Runtime has no float64 Elu
+        n = [init.fresh(s) for s in ("min", "exp", "expm1", "neg")]
+        nodes = [
+            h.make_node("Min", [xs[0], init.const(0.0, "zero")], [n[0]]),
+            h.make_node("Exp", [n[0]], [n[1]]),
+            h.make_node("Sub", [n[1], init.const(1.0, "one")], [n[2]]),
+            h.make_node("Mul", [n[2], init.const(blk.alpha, "alpha")], [n[3]]),
+        ]
+        return where_positive(h, xs[0], y, init, nodes)
+
+    def gelu(h, blk, xs, y, init):
+        x, tanh = xs[0], blk.approximate == "tanh"
+        if init.opset >= 20 and not f64(blk):  # ONNX Runtime's float64 Gelu errs by 6e-9
+            return [h.make_node("Gelu", [x], [y], approximate=blk.approximate)]
+        if tanh:  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+            n = [init.fresh(s) for s in ("x2", "x3", "kx3", "inner", "u", "tanh", "1+tanh", "half")]
+            return [
+                h.make_node("Mul", [x, x], [n[0]]),
+                h.make_node("Mul", [n[0], x], [n[1]]),
+                h.make_node("Mul", [n[1], init.const(0.044715, "kappa")], [n[2]]),
+                h.make_node("Add", [x, n[2]], [n[3]]),
+                h.make_node("Mul", [n[3], init.const(np.sqrt(2.0 / np.pi), "sqrt_2_over_pi")], [n[4]]),
+                h.make_node("Tanh", [n[4]], [n[5]]),
+                h.make_node("Add", [n[5], init.const(1.0, "one")], [n[6]]),
+                h.make_node("Mul", [n[6], init.const(0.5, "half")], [n[7]]),
+                h.make_node("Mul", [x, n[7]], [y]),
+            ]
+        n = [init.fresh(s) for s in ("z", "erf", "1+erf", "cdf")]
+        nodes = [h.make_node("Mul", [x, init.const(np.sqrt(0.5), "sqrt_half")], [n[0]])]
+        nodes += _erf_nodes(h, init, n[0], n[1]) if f64(blk) else [h.make_node("Erf", [n[0]], [n[1]])]
+        return nodes + [
+            h.make_node("Add", [n[1], init.const(1.0, "one")], [n[2]]),
+            h.make_node("Mul", [n[2], init.const(0.5, "half")], [n[3]]),
+            h.make_node("Mul", [x, n[3]], [y]),
+        ]
+
+    def softplus(h, blk, xs, y, init):
+        x = xs[0]
+        n = [init.fresh(s) for s in ("bx", "relu", "abs", "neg", "exp", "1+exp", "log", "sum", "soft", "linear")]
+        return [
+            h.make_node("Mul", [x, init.const(blk.beta, "beta")], [n[0]]),
+            h.make_node("Relu", [n[0]], [n[1]]),
+            h.make_node("Abs", [n[0]], [n[2]]),
+            h.make_node("Neg", [n[2]], [n[3]]),
+            h.make_node("Exp", [n[3]], [n[4]]),
+            h.make_node("Add", [n[4], init.const(1.0, "one")], [n[5]]),
+            h.make_node("Log", [n[5]], [n[6]]),
+            h.make_node("Add", [n[1], n[6]], [n[7]]),
+            h.make_node("Div", [n[7], init.const(blk.beta, "beta")], [n[8]]),
+            h.make_node("Greater", [n[0], init.const(blk.threshold, "threshold")], [n[9]]),
+            h.make_node("Where", [n[9], x, n[8]], [y]),
+        ]
+
     table = {
         "Linear": linear,
         "ReLU": simple("Relu"),
@@ -171,10 +253,41 @@ def _converters(opset=17):
         "Add": simple("Sum"),  # one node for any number of inputs
         "Concat": simple("Concat", axis=1),
         "Identity": simple("Identity"),
+        "LeakyReLU": leaky_relu,
+        "ELU": elu,
+        "GELU": gelu,
+        "Softplus": softplus,
     }
     table["LayerNorm"] = layer_norm
     table["BatchNorm"] = batch_norm
     return table
+
+
+_ERF_TERMS = 120  # enough for |z| <= 6: the last term is below 1e-16 of the sum
+
+
+def _erf_nodes(h, init, z, out):
+    """erf(z) in float64 from operators ONNX Runtime runs in float64 (it has no float64 Erf):
+    erf(z) = 2/sqrt(pi) e^(-z^2) z sum_n (2 z^2)^n / (1 3 5 ... (2n+1)), all terms
+    positive (no cancellation), with z clamped to [-6, 6] (erf(6) is 1 in float64).
+    The powers are one Pow over a (..., 1) view and the sum one MatMul."""
+    c = np.ones(_ERF_TERMS)
+    for k in range(1, _ERF_TERMS):
+        c[k] = c[k - 1] / (2 * k + 1)
+    n = [init.fresh(s) for s in ("zc", "z2", "w", "w1", "powers", "series", "gauss", "e", "ze", "zs")]
+    return [
+        h.make_node("Clip", [z, init.const(-6.0, "lo"), init.const(6.0, "hi")], [n[0]]),
+        h.make_node("Mul", [n[0], n[0]], [n[1]]),
+        h.make_node("Mul", [n[1], init.const(2.0, "two")], [n[2]]),
+        h.make_node("Unsqueeze", [n[2], init.const(np.array([-1], np.int64), "axis")], [n[3]]),
+        h.make_node("Pow", [n[3], init.const(np.arange(_ERF_TERMS, dtype=np.float64), "exponents")], [n[4]]),
+        h.make_node("MatMul", [n[4], init.const(c, "coefficients")], [n[5]]),
+        h.make_node("Neg", [n[1]], [n[6]]),
+        h.make_node("Exp", [n[6]], [n[7]]),
+        h.make_node("Mul", [n[0], n[7]], [n[8]]),
+        h.make_node("Mul", [n[8], n[5]], [n[9]]),
+        h.make_node("Mul", [n[9], init.const(2.0 / np.sqrt(np.pi), "two_over_sqrt_pi")], [out]),
+    ]
 
 
 def _converter_for(blk, table, node_name):
@@ -269,6 +382,17 @@ def build_onnx(model, *, opset=17, input_names=None, output_names=None):
                 inits[(id(blk), param)] = key
             return inits[(id(blk), param)]
 
+        def const(v, base, name=name):
+            # a constant of the model's dtype (int64 arrays stay int64: axes), as an initializer
+            arr = np.asarray(v)
+            arr = arr if arr.dtype == np.int64 else arr.astype(dtype)
+            key = names.fresh(f"{name}.{base}")
+            initializers.append(numpy_helper.from_array(arr, key))
+            return key
+
+        init.const = const  # converters that decompose a block name their constants and values
+        init.fresh = lambda base, name=name: names.fresh(f"{name}/{base}")
+        init.opset = int(opset)
         made = conv(helper, blk, [value[s] for s in srcs], value[k], init)
         for i, nd in enumerate(made):
             nd.name = node_names.fresh(f"{name}/{nd.op_type}" if len(made) == 1 else f"{name}/{nd.op_type}_{i}")

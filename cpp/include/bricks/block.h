@@ -27,6 +27,9 @@ struct Param {
   std::string name;
   std::shared_ptr<Buffer> value, grad;
   bool flat = false;  // a vector (e.g. a bias) stored as one row: shown as 1-D
+  // > 0: after every optimizer step, each row whose L2 norm exceeds it is scaled to
+  // norm max_norm (max-norm regularisation of a unit's incoming weights)
+  double max_norm = 0.0;
 };
 
 // State a block keeps that is not trained (BatchNorm's running statistics): saved,

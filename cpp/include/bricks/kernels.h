@@ -44,4 +44,31 @@ void log_clamped(const double* x, double* y, std::int64_t n);
 void log1p_exp_neg_abs(const float* x, float* y, std::int64_t n);
 void log1p_exp_neg_abs(const double* x, double* y, std::int64_t n);
 
+// The activations below take the input x (their backward too: dx from x and dy).
+// float32 is computed in float64 and rounded once; alpha, beta and threshold are
+// rounded to the element type first, as PyTorch does.
+// ELU: y = x if x > 0, else alpha (exp(x) - 1);  dx = dy if x > 0, else dy alpha exp(x).
+void elu(const float* x, float* y, std::int64_t n, double alpha);
+void elu(const double* x, double* y, std::int64_t n, double alpha);
+void elu_backward(const float* x, const float* dy, float* dx, std::int64_t n, double alpha);
+void elu_backward(const double* x, const double* dy, double* dx, std::int64_t n, double alpha);
+// GELU: y = x Phi(x) (the normal CDF, through erfc);  dx = dy (Phi(x) + x phi(x)).
+void gelu(const float* x, float* y, std::int64_t n);
+void gelu(const double* x, double* y, std::int64_t n);
+void gelu_backward(const float* x, const float* dy, float* dx, std::int64_t n);
+void gelu_backward(const double* x, const double* dy, double* dx, std::int64_t n);
+// GELU, tanh approximation: y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+void gelu_tanh(const float* x, float* y, std::int64_t n);
+void gelu_tanh(const double* x, double* y, std::int64_t n);
+void gelu_tanh_backward(const float* x, const float* dy, float* dx, std::int64_t n);
+void gelu_tanh_backward(const double* x, const double* dy, double* dx, std::int64_t n);
+// Softplus: y = x where beta x > threshold, else log(1 + exp(beta x)) / beta;
+// dx = dy there, else dy sigmoid(beta x).
+void softplus(const float* x, float* y, std::int64_t n, double beta, double threshold);
+void softplus(const double* x, double* y, std::int64_t n, double beta, double threshold);
+void softplus_backward(const float* x, const float* dy, float* dx, std::int64_t n, double beta,
+                       double threshold);
+void softplus_backward(const double* x, const double* dy, double* dx, std::int64_t n, double beta,
+                       double threshold);
+
 }  // namespace bricks::kernels

@@ -14,7 +14,8 @@ class Optimizer {
  public:
   Optimizer(std::vector<Param> params, double lr);
   virtual ~Optimizer() = default;
-  // Clips the gradients to global norm clip_norm (if > 0), then updates.
+  // Clips the gradients to global norm clip_norm (if > 0), updates, then scales the rows
+  // of every parameter with a max_norm down to it (see Param::max_norm).
   void step();
   void zero_grad();
   double lr() const { return lr_; }
@@ -48,6 +49,7 @@ class Optimizer {
 
  protected:
   virtual void update() = 0;  // one update, steps_ not yet incremented
+  void apply_max_norms();     // after update(): only shrinks weights, so the maxima stay bounds
   void ensure_state(int per_param);
   static void check_hyper(const std::string& who, const char* what, double v,
                           bool positive = false);

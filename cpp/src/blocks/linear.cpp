@@ -3,17 +3,19 @@
 #include <cmath>
 
 #include "bricks/blas.h"
+#include "bricks/finite.h"
 #include "bricks/rng.h"
 
 namespace bricks {
 
 Linear::Linear(std::int64_t in, std::int64_t out, bool bias, DType dtype, const std::string& init,
-               std::uint64_t seed)
+               std::uint64_t seed, double max_norm)
     : Block(dtype), in_(in), out_(out), bias_(bias) {
   if (in <= 0 || out <= 0)
     throw ValueError("Linear: in_features and out_features must be positive, got " +
                      std::to_string(in) + " and " + std::to_string(out));
-  add_param("weight", out, in);
+  if (max_norm != 0.0) check_hyperparameter(max_norm, dtype, "Linear", "max_norm", true);
+  add_param("weight", out, in).max_norm = max_norm;
   if (bias) add_param("bias", 1, out).flat = true;
   Param& w = params_[0];  // references taken after every push_back
   Param* b = bias ? &params_[1] : nullptr;

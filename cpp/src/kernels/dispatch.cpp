@@ -118,4 +118,43 @@ void log1p_exp_neg_abs(const double* x, double* y, std::int64_t n) {
   t().log1p_exp_neg_abs_d(x, y, n);
 }
 
+void elu(const float* x, float* y, std::int64_t n, double a) { t().elu_f(x, y, n, a); }
+void elu(const double* x, double* y, std::int64_t n, double a) { t().elu_d(x, y, n, a); }
+void elu_backward(const float* x, const float* g, float* dx, std::int64_t n, double a) {
+  t().elu_backward_f(x, g, dx, n, a);
+}
+void elu_backward(const double* x, const double* g, double* dx, std::int64_t n, double a) {
+  t().elu_backward_d(x, g, dx, n, a);
+}
+void gelu(const float* x, float* y, std::int64_t n) { t().gelu_f(x, y, n); }
+void gelu(const double* x, double* y, std::int64_t n) { t().gelu_d(x, y, n); }
+void gelu_backward(const float* x, const float* g, float* dx, std::int64_t n) {
+  t().gelu_backward_f(x, g, dx, n);
+}
+void gelu_backward(const double* x, const double* g, double* dx, std::int64_t n) {
+  t().gelu_backward_d(x, g, dx, n);
+}
+void gelu_tanh(const float* x, float* y, std::int64_t n) { t().gelu_tanh_f(x, y, n); }
+void gelu_tanh(const double* x, double* y, std::int64_t n) { t().gelu_tanh_d(x, y, n); }
+void gelu_tanh_backward(const float* x, const float* g, float* dx, std::int64_t n) {
+  t().gelu_tanh_backward_f(x, g, dx, n);
+}
+void gelu_tanh_backward(const double* x, const double* g, double* dx, std::int64_t n) {
+  t().gelu_tanh_backward_d(x, g, dx, n);
+}
+void softplus(const float* x, float* y, std::int64_t n, double b, double th) {
+  t().softplus_f(x, y, n, b, th);
+}
+void softplus(const double* x, double* y, std::int64_t n, double b, double th) {
+  t().softplus_d(x, y, n, b, th);
+}
+void softplus_backward(const float* x, const float* g, float* dx, std::int64_t n, double b,
+                       double th) {
+  t().softplus_backward_f(x, g, dx, n, b, th);
+}
+void softplus_backward(const double* x, const double* g, double* dx, std::int64_t n, double b,
+                       double th) {
+  t().softplus_backward_d(x, g, dx, n, b, th);
+}
+
 }  // namespace bricks::kernels

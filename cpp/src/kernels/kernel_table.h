@@ -19,6 +19,24 @@ struct Table {
   void (*log_clamped_d)(const double*, double*, int64_t);
   void (*log1p_exp_neg_abs_f)(const float*, float*, int64_t);
   void (*log1p_exp_neg_abs_d)(const double*, double*, int64_t);
+  // ELU, GELU and Softplus: forward (x -> y) and backward (x, dy -> dx) with their
+  // hyperparameters; float32 is computed in float64 and rounded once.
+  void (*elu_f)(const float*, float*, int64_t, double);
+  void (*elu_d)(const double*, double*, int64_t, double);
+  void (*elu_backward_f)(const float*, const float*, float*, int64_t, double);
+  void (*elu_backward_d)(const double*, const double*, double*, int64_t, double);
+  void (*gelu_f)(const float*, float*, int64_t);
+  void (*gelu_d)(const double*, double*, int64_t);
+  void (*gelu_backward_f)(const float*, const float*, float*, int64_t);
+  void (*gelu_backward_d)(const double*, const double*, double*, int64_t);
+  void (*gelu_tanh_f)(const float*, float*, int64_t);
+  void (*gelu_tanh_d)(const double*, double*, int64_t);
+  void (*gelu_tanh_backward_f)(const float*, const float*, float*, int64_t);
+  void (*gelu_tanh_backward_d)(const double*, const double*, double*, int64_t);
+  void (*softplus_f)(const float*, float*, int64_t, double, double);
+  void (*softplus_d)(const double*, double*, int64_t, double, double);
+  void (*softplus_backward_f)(const float*, const float*, float*, int64_t, double, double);
+  void (*softplus_backward_d)(const double*, const double*, double*, int64_t, double, double);
 };
 
 namespace isa_baseline {

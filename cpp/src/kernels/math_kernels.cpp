@@ -29,9 +29,15 @@ inline float log1p_(float v) { return log1pf(v); }
 inline double log1p_(double v) { return log1p(v); }
 inline float tanh_(float v) { return tanhf(v); }
 inline double tanh_(double v) { return tanh(v); }
+inline double expm1_(double v) { return expm1(v); }
+inline double erfc_(double v) { return erfc(v); }
 template <class T>
 inline T max_(T a, T b) {
   return a > b ? a : b;
+}
+template <class T>
+inline T min_(T a, T b) {
+  return a < b ? a : b;
 }
 inline float tiny_(float) { return 1.40129846e-45f; }  // float32 denorm_min
 inline double tiny_(double) { return 4.9406564584124654e-324; }
@@ -112,6 +118,106 @@ void log1p_exp_neg_abs_impl(const T* x, T* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = log1p_(exp_(-fabs_(x[i])));
 }
 
+// ELU, GELU and Softplus compute in float64 whatever T is: the float32 result is then
+// rounded once (within 1 ulp), and GELU's tails keep their digits (x Phi(x) at x = -10
+// is 7.6e-23, which 0.5 x (1 + erf(x / sqrt 2)) in float32 loses to cancellation).
+// Arguments are clamped where the function has saturated, so nothing overflows.
+constexpr double kSqrtHalf = 0.70710678118654752440;    // 1 / sqrt(2)
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;  // 1 / sqrt(2 pi)
+constexpr double kSqrt2OverPi = 0.79788456080286535588;
+constexpr double kKappa = 0.044715;
+
+template <class T>
+void elu_impl(const T* x, T* y, int64_t n, double alpha) {
+  const double a = static_cast<T>(alpha);  // rounded to T, as PyTorch takes it
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    const double e = a * expm1_(min_(v, 0.0));
+    y[i] = static_cast<T>(v > 0.0 ? v : e);
+  }
+}
+
+template <class T>
+void elu_backward_impl(const T* x, const T* g, T* dx, int64_t n, double alpha) {
+  const double a = static_cast<T>(alpha);
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i], gi = g[i];
+    const double d = gi * a * exp_(min_(v, 0.0));  // alpha at x = 0 (PyTorch's choice)
+    dx[i] = static_cast<T>(v > 0.0 ? gi : d);
+  }
+}
+
+inline double clamp40_(double v) { return max_(min_(v, 40.0), -40.0); }  // Phi(+-40) = 1, 0
+
+template <class T>
+void gelu_impl(const T* x, T* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i];
+    y[i] = static_cast<T>(v * (0.5 * erfc_(-clamp40_(v) * kSqrtHalf)));
+  }
+}
+
+template <class T>
+void gelu_backward_impl(const T* x, const T* g, T* dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i], c = clamp40_(v);
+    const double cdf = 0.5 * erfc_(-c * kSqrtHalf), pdf = kInvSqrt2Pi * exp_(-0.5 * c * c);
+    dx[i] = static_cast<T>(g[i] * (cdf + v * pdf));
+  }
+}
+
+// The tanh approximation as a sigmoid: 0.5 (1 + tanh u) = sigmoid(2u), which has no
+// cancellation for x < 0. Beyond |x| = 1e4, 2u is past +-1e10: saturated.
+template <class T>
+void gelu_tanh_impl(const T* x, T* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i], c = max_(min_(v, 1e4), -1e4);
+    const double w = 2.0 * kSqrt2OverPi * (c + kKappa * c * c * c);
+    const double e = exp_(-fabs_(w)), r = 1.0 / (1.0 + e);
+    y[i] = static_cast<T>(v * (w >= 0.0 ? r : e * r));
+  }
+}
+
+template <class T>
+void gelu_tanh_backward_impl(const T* x, const T* g, T* dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double v = x[i], c = max_(min_(v, 1e4), -1e4);
+    const double w = 2.0 * kSqrt2OverPi * (c + kKappa * c * c * c);
+    const double e = exp_(-fabs_(w)), r = 1.0 / (1.0 + e);
+    const double s = w >= 0.0 ? r : e * r, s1 = w >= 0.0 ? e * r : r;  // sigmoid(w), 1 - sigmoid(w)
+    // d/dx [x s(w)] = s + x s (1 - s) dw/dx
+    const double dw = 2.0 * kSqrt2OverPi * (1.0 + 3.0 * kKappa * c * c);
+    dx[i] = static_cast<T>(g[i] * (s + v * s * s1 * dw));
+  }
+}
+
+// z = beta x in T (PyTorch compares the T product with the threshold); softplus(z) =
+// max(z, 0) + log1p(exp(-|z|)) never overflows, whatever the threshold.
+template <class T>
+void softplus_impl(const T* x, T* y, int64_t n, double beta, double threshold) {
+  const T b = static_cast<T>(beta), t = static_cast<T>(threshold);
+  const double bd = b;
+  for (int64_t i = 0; i < n; ++i) {
+    const T z = x[i] * b;
+    const double zd = z;
+    const double sp = (max_(zd, 0.0) + log1p_(exp_(-fabs_(zd)))) / bd;
+    y[i] = z > t ? x[i] : static_cast<T>(sp);
+  }
+}
+
+template <class T>
+void softplus_backward_impl(const T* x, const T* g, T* dx, int64_t n, double beta,
+                            double threshold) {
+  const T b = static_cast<T>(beta), t = static_cast<T>(threshold);
+  for (int64_t i = 0; i < n; ++i) {
+    const T z = x[i] * b;
+    const double zd = z;
+    const double e = exp_(-fabs_(zd)), r = 1.0 / (1.0 + e);
+    const double s = zd >= 0.0 ? r : e * r;  // sigmoid(beta x)
+    dx[i] = z > t ? g[i] : static_cast<T>(g[i] * s);
+  }
+}
+
 }  // namespace
 
 extern const Table table = {
@@ -129,6 +235,22 @@ extern const Table table = {
     log_clamped_impl<double>,
     log1p_exp_neg_abs_impl<float>,
     log1p_exp_neg_abs_impl<double>,
+    elu_impl<float>,
+    elu_impl<double>,
+    elu_backward_impl<float>,
+    elu_backward_impl<double>,
+    gelu_impl<float>,
+    gelu_impl<double>,
+    gelu_backward_impl<float>,
+    gelu_backward_impl<double>,
+    gelu_tanh_impl<float>,
+    gelu_tanh_impl<double>,
+    gelu_tanh_backward_impl<float>,
+    gelu_tanh_backward_impl<double>,
+    softplus_impl<float>,
+    softplus_impl<double>,
+    softplus_backward_impl<float>,
+    softplus_backward_impl<double>,
 };
 
 }  // namespace bricks::kernels::BRICKS_KERNEL_NS
