@@ -148,6 +148,11 @@ def _converters():
 
 
 def _converter_for(blk, table, node_name):
+    hook = getattr(type(blk), "onnx_converter", None)
+    if hook is not None:  # your own block's converter, same signature as the table's entries
+        if not callable(hook):
+            raise TypeError(f"to_onnx: {type(blk).__name__}.onnx_converter must be callable")
+        return hook
     blocks = registry()
     for cls in type(blk).__mro__:  # a subclass of a registered block converts as that block
         if cls.__name__ in table and blocks.get(cls.__name__) is cls:
@@ -156,7 +161,8 @@ def _converter_for(blk, table, node_name):
     why = (
         "a loss is training-only; export a model whose outputs are the predictions"
         if isinstance(blk, Loss)
-        else "it has no ONNX export"
+        else "it has no ONNX export (a class of yours can define "
+        "onnx_converter(h, blk, xs, y, init) returning ONNX nodes)"
     )
     raise ValueError(
         f"to_onnx: cannot export node {node_name!r} ({blk.name}, "
@@ -190,8 +196,8 @@ def build_onnx(model, *, opset=17, input_names=None, output_names=None):
     convs = [_converter_for(blk, table, name) for _, name, blk, _ in nodes]  # fail before building
     by_key = {k: (name, blk) for k, name, blk, _ in nodes}
     feats = {k: f for k, _, f in inputs}
-    for k, _, blk, srcs in nodes:  # Linear changes the width, every other block keeps it
-        feats[k] = blk.out_features if hasattr(blk, "out_features") else feats[srcs[0]]
+    for k, _, blk, srcs in nodes:  # the width each block gives its inputs' widths
+        feats[k] = blk._core.infer_features([(feats[s], False) for s in srcs])
 
     if isinstance(model, Sequential):
         default_out = ["output"]
