@@ -28,8 +28,8 @@
 namespace py = pybind11;
 using namespace bricks;
 
-void bind_trainer(py::module_& m);  // trainer_bindings.cpp
-void bind_graph(py::module_& m);    // graph_bindings.cpp
+void bind_trainer(py::module_& m);   // trainer_bindings.cpp
+void bind_graph(py::module_& m);     // graph_bindings.cpp
 void bind_py_block(py::module_& m);  // py_block.cpp
 
 namespace {

@@ -27,8 +27,7 @@ namespace {
 
 std::string shape_str(const py::array& a) {
   std::string s = "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i)
-    s += (i ? ", " : "") + std::to_string(a.shape(i));
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
   return s + (a.ndim() == 1 ? ",)" : ")");
 }
 
@@ -201,8 +200,7 @@ class PyBlock : public Block {
   // Checks that `r` is an array of the block's dtype and dst's shape, then copies it.
   void copy_out(const py::handle& r, const Tensor& dst, const std::string& what,
                 const std::string& shape_name) const {
-    const std::string want =
-        "(" + std::to_string(dst.rows) + ", " + std::to_string(dst.cols) + ")";
+    const std::string want = "(" + std::to_string(dst.rows) + ", " + std::to_string(dst.cols) + ")";
     if (!py::isinstance<py::array>(r))
       throw TypeError(who() + ": " + what + " a " + type_name(r) + ", expected a " +
                       dtype_name(dtype_) + " NumPy array of shape " + want);
@@ -212,8 +210,8 @@ class PyBlock : public Block {
       throw TypeError(who() + ": " + what + " dtype " + std::string(py::str(a.dtype())) +
                       ", expected " + dtype_name(dtype_) + " (the block's dtype)");
     if (a.ndim() != 2 || a.shape(0) != dst.rows || a.shape(1) != dst.cols)
-      throw ValueError(who() + ": " + what + " shape " + shape_str(a) + ", expected " + want +
-                       " " + shape_name);
+      throw ValueError(who() + ": " + what + " shape " + shape_str(a) + ", expected " + want + " " +
+                       shape_name);
     if (!(a.flags() & py::array::c_style))
       a = py::module_::import("numpy").attr("ascontiguousarray")(a);
     std::memcpy(dst.data, a.data(), static_cast<std::size_t>(dst.size()) * itemsize(dtype_));
