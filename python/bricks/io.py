@@ -546,7 +546,8 @@ def _block_params(spec, where):
         return _user_params(spec.get("params"), f"{where} ({cls})")
     if not isinstance(cls, str) or cls not in registry():
         raise ValueError(
-            f"unknown block class {cls!r:.200} (a class of your own must be defined, its module imported, before loading)"
+            f"unknown block class {cls!r:.200} (a class of your own must be defined, "
+            f"its module imported, before loading)"
         )
     make = _PARAMS.get(cls)
     return make(spec.get("config", {}), where) if make else []
