@@ -220,6 +220,7 @@ class Block:
         if not np.isfinite(arr).all():
             raise ValueError(f"{who}: parameter {name!r} contains NaN or infinite values")
         core.add_param(name, arr)
+        self.__dict__.pop("_param_views", None)
         return core.param(name)
 
     # -- the lecture's API -------------------------------------------------
@@ -267,10 +268,9 @@ class Block:
         return MappingProxyType({n: self._core.grad(n) for n in self._core.param_names()})
 
     def _views(self):
-        names = self._core.param_names()
         v = self.__dict__.get("_param_views")
-        if v is None or len(v[0]) != len(names):  # built once the parameters are declared
-            who = type(self).__name__
+        if v is None:  # built once; add_param drops it (the hot path of a Python node reads it)
+            names, who = self._core.param_names(), type(self).__name__
             v = (
                 _Views({n: self._core.param(n) for n in names}, who, "parameter"),
                 _Views({n: self._core.grad(n) for n in names}, who, "gradient"),
