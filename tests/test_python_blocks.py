@@ -87,7 +87,7 @@ class PyGatedSum(bk.Block):
     def backward(self, dy):
         p = self.a.shape[1]
         self.grads["w"] += (dy[:, :p] * self.a).sum(0)
-        return dy[:, :p] * self.params["w"], dy[:, p:].copy()
+        return dy[:, :p] * self.params["w"], dy[:, p:]  # a strided view: copied as it is
 
 
 class PySquare(bk.Block):
@@ -543,6 +543,46 @@ def test_a_config_that_is_not_json_is_refused_on_save(tmp_path):
     ):
         bk.Sequential(s).save(tmp_path / "m.npz")
     assert not os.path.exists(tmp_path / "m.npz")
+
+
+def test_a_constructor_without_dtype_loads_and_is_checked(tmp_path):
+    class Fixed64(bk.Block):
+        def __init__(self, k):
+            super().__init__(dtype=F64)
+            self.add_param("w", np.full(k, 2.0))
+
+        def forward(self, x):
+            return x * self.params["w"]
+
+        def backward(self, dy):
+            return dy * self.params["w"]
+
+    m = bk.Sequential(Fixed64(3))
+    m.save(tmp_path / "m.npz")
+    back = bk.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(back.predict(np.ones((2, 3))), np.full((2, 3), 2.0))
+    with pytest.raises(ValueError, match="Fixed64 was built as float64, the file holds float32"):
+        B.from_spec({"class": Fixed64._block_key, "config": {"k": 3, "dtype": "float32"}})
+
+
+def test_super_init_with_a_positional_dtype_is_refused():
+    class Positional(PySquare):
+        def __init__(self):
+            super().__init__(F64)
+
+    with pytest.raises(TypeError, match=r"Positional: Block.__init__ takes dtype= by keyword"):
+        Positional()
+
+
+def test_pytorch_state_dict_names_its_parameters_by_chain_index(rng):
+    m = bk.Sequential(bk.Linear(3, 4, dtype=F64), bk.ReLU(dtype=F64), PyLinear(4, 2, dtype=F64, seed=3))
+    sd = m.state_dict()
+    assert list(sd) == ["0.weight", "0.bias", "2.weight", "2.bias"]  # nn.Sequential's names
+    assert sd["2.weight"].shape == (2, 4) and sd["2.bias"].shape == (2,)
+    twin = bk.Sequential(bk.Linear(3, 4, dtype=F64), bk.ReLU(dtype=F64), PyLinear(4, 2, dtype=F64, seed=8))
+    bk.from_state_dict(twin, sd)
+    X = rng.normal(size=(3, 3))
+    np.testing.assert_array_equal(twin.predict(X), m.predict(X))
 
 
 # -- ONNX ----------------------------------------------------------------------------------------

@@ -188,6 +188,11 @@ class Block:
                 raise TypeError(f"{who}: a block written in Python must define {' and '.join(missing)}")
             n = _checks.positive_int(cls.n_inputs, who, "n_inputs", maximum=64, why="a block's inputs")
             core = _core.PyBlock(self, init_dtype(dtype, who), n, who)
+        elif not isinstance(core, _core.Block):
+            raise TypeError(
+                f"{type(self).__name__}: Block.__init__ takes dtype= by keyword (super().__init__(dtype=...)), "
+                f"got {core!r:.60} as its native core"
+            )
         elif dtype is not None:
             raise TypeError(f"{type(self).__name__}: pass either a native core or dtype=, not both")
         self._core = core
