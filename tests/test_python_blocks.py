@@ -565,6 +565,23 @@ def test_a_constructor_without_dtype_loads_and_is_checked(tmp_path):
         B.from_spec({"class": Fixed64._block_key, "config": {"k": 3, "dtype": "float32"}})
 
 
+def test_python_overrides_over_a_native_core_stay_plain_overrides(rng):
+    class Doubled(bk.Block):  # wraps a native ReLU's core: its forward is an ordinary override
+        def __init__(self):
+            super().__init__(bk._core.ReLU("float64"))
+
+        def forward(self, x):
+            return 2 * bk.Block.forward(self, x)
+
+        def backward(self, dy):
+            return 2 * bk.Block.backward(self, dy)
+
+    x = rng.normal(size=(3, 4))
+    d = Doubled()
+    np.testing.assert_array_equal(d.forward(x), 2 * np.maximum(x, 0))
+    np.testing.assert_array_equal(d.backward(np.ones((3, 4))), 2.0 * (x > 0))
+
+
 def test_super_init_with_a_positional_dtype_is_refused():
     class Positional(PySquare):
         def __init__(self):

@@ -195,6 +195,11 @@ class Block:
             )
         elif dtype is not None:
             raise TypeError(f"{type(self).__name__}: pass either a native core or dtype=, not both")
+        else:  # a native core under Python forward/backward overrides: they stay plain overrides
+            for verb in ("forward", "backward"):
+                own = getattr(type(self), f"_py_{verb}", None)
+                if own is not None:
+                    setattr(self, verb, own.__get__(self))
         self._core = core
         self._runner = _core.Runner(core)
 
@@ -432,7 +437,6 @@ def _recording_init(init):
         if depth == 0 and "_core" not in self.__dict__:
             raise TypeError(f"{type(self).__name__}: __init__ must call super().__init__(dtype=...)")
 
-    __init__._bricks_recording = True
     return __init__
 
 
