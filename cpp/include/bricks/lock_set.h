@@ -3,8 +3,8 @@
 // call takes at most one), then block mutexes in increasing address order.
 #pragma once
 #include <algorithm>
-#include <iterator>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "bricks/errors.h"
@@ -14,11 +14,15 @@ namespace bricks {
 // The lock orders this thread holds through LockSets. A Python block's forward or
 // backward runs inside a call that holds them and may call back into bricks: taking
 // one of them again would deadlock (std::mutex is not recursive), so that is refused.
-inline thread_local std::vector<const std::vector<std::mutex*>*> t_held_orders;
+// Plain arrays: a thread_local with a destructor runs it at thread exit, which races
+// with glibc freeing the thread's TLS (ThreadSanitizer reports it).
+constexpr int kMaxHeldOrders = 16;  // nested calls from Python blocks' callbacks
+inline thread_local const std::vector<std::mutex*>* t_held_orders[kMaxHeldOrders];
+inline thread_local int t_held_count = 0;
 
 inline bool held_by_this_thread(const std::mutex* m) {
-  for (const auto* order : t_held_orders)
-    for (const auto* x : *order)
+  for (int i = 0; i < t_held_count; ++i)
+    for (const auto* x : *t_held_orders[i])
       if (x == m) return true;
   return false;
 }
@@ -45,16 +49,20 @@ class LockSet {
         throw StateError(
             "a model or block was called from inside a Python block's forward or backward "
             "while that call is running it; call it outside forward/backward");
+    if (t_held_count == kMaxHeldOrders)
+      throw StateError("calls nested more than " + std::to_string(kMaxHeldOrders) +
+                       " deep through Python blocks' forward/backward");
     for (auto* m : order) m->lock();
     held_ = &order;
-    t_held_orders.push_back(held_);
+    t_held_orders[t_held_count++] = held_;
   }
   void unlock() {
     if (!held_) return;
     for (auto it = held_->rbegin(); it != held_->rend(); ++it) (*it)->unlock();
-    for (auto it = t_held_orders.rbegin(); it != t_held_orders.rend(); ++it)
-      if (*it == held_) {
-        t_held_orders.erase(std::next(it).base());
+    for (int i = t_held_count - 1; i >= 0; --i)  // usually the last: LockSets nest
+      if (t_held_orders[i] == held_) {
+        for (int j = i + 1; j < t_held_count; ++j) t_held_orders[j - 1] = t_held_orders[j];
+        --t_held_count;
         break;
       }
     held_ = nullptr;
