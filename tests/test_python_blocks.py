@@ -277,6 +277,36 @@ def test_in_a_functional_graph_with_two_inputs_and_a_gradcheck_of_the_whole_mode
         np.testing.assert_allclose(J, Jn, atol=1e-7)
 
 
+def test_random_shapes_match_the_numpy_formulas(rng):
+    """A small fuzz: random batch sizes and widths through a graph of Python and native
+    blocks, outputs and input gradients against NumPy written here."""
+    for _ in range(20):
+        n, p, q = (int(v) for v in rng.integers(1, 7, 3))
+        a, b = bk.Input(p, dtype=F64), bk.Input(q, dtype=F64)
+        s, g = PyScale(p, dtype=F64, seed=int(rng.integers(100))), PyGatedSum(p, dtype=F64)
+        m = bk.Model(inputs=[a, b], outputs=PySquare(dtype=F64)(g(s(a), b)))
+        A, Bv, dY = rng.normal(size=(n, p)), rng.normal(size=(n, q)), rng.normal(size=(n, p + q))
+        gam, bet, w = s.params["gamma"], s.params["beta"], g.params["w"]
+        h = np.concatenate([(A * gam + bet) * w, Bv], axis=1)
+        np.testing.assert_allclose(m.forward(A, Bv), h**2, rtol=1e-12)
+        dA, dB = m.backward(dY)
+        dh = 2 * h * dY
+        np.testing.assert_allclose(dA, dh[:, :p] * w * gam, rtol=1e-12)
+        np.testing.assert_allclose(dB, dh[:, p:], rtol=1e-12)
+
+
+def test_a_graph_whose_python_block_was_deleted_says_so(rng):
+    import gc
+
+    m = bk.Sequential(PyScale(3, dtype=F64))
+    m.predict(np.ones((1, 3)))  # builds the executor
+    g = m.executor
+    del m
+    gc.collect()
+    with pytest.raises(bk.StateError, match=r"PyScale \(node '0'\): its Python object was deleted"):
+        g.forward([rng.normal(size=(2, 3))], False, True)
+
+
 def test_train_step_is_sgd_on_the_numpy_gradient(rng):
     s = PyScale(3, dtype=F64, seed=4)
     m = bk.Sequential(s).compile(bk.MSELoss(dtype=F64), bk.SGD([s], lr=0.1))
