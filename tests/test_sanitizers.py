@@ -16,7 +16,7 @@ import cmake_build
 
 HERE = ROOT / "tests"
 # the lifetimes, threads and exit cases; the kernels on every length; bad input of every kind
-SUBSET = ["test_lifetimes.py", "test_kernels.py", "test_bad_input.py", "test_block_errors.py"]
+SUBSET = ["test_lifetimes.py", "test_kernels.py", "test_bad_input.py", "test_block_errors.py", "test_python_blocks.py"]
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is a test extra: pip install '.[test]'"),
@@ -129,7 +129,25 @@ def direct():
 def predict():
     for _ in range(60):
         m.predict(X[:64]); twin.predict(X[:64]); m.evaluate(X[:64], y[:64])
-ts = [threading.Thread(target=f) for f in (fit, step, direct, predict, direct)]
+class PyScale(bk.Block):  # a block written in Python: its node takes the GIL inside native calls
+    def __init__(self, n):
+        super().__init__()
+        self.add_param("gamma", np.ones(n)); self.add_param("beta", np.zeros(n))
+    def forward(self, x):
+        self.x = x
+        return x * self.params["gamma"] + self.params["beta"]
+    def backward(self, dy):
+        self.grads["gamma"] += (dy * self.x).sum(0); self.grads["beta"] += dy.sum(0)
+        return dy * self.params["gamma"]
+pm = bk.Sequential(bk.Linear(32, 32, seed=3), PyScale(32), bk.Tanh(), bk.Linear(32, 4, seed=4))
+pm.compile(bk.CrossEntropyLoss(), bk.SGD(pm, lr=1e-2))
+def py_fit():
+    for _ in range(2):
+        pm.fit(X, y, epochs=1, batch_size=16, verbose=0)
+def py_predict():
+    for _ in range(40):
+        pm.predict(X[:64]); pm[1].forward(X[:4])
+ts = [threading.Thread(target=f) for f in (fit, step, direct, predict, direct, py_fit, py_predict)]
 for t in ts: t.start()
 for t in ts: t.join()
 print("STRESS OK")

@@ -53,6 +53,8 @@ NoGil::~NoGil() {
   g_in_flight.fetch_sub(1);  // with the GIL: at_exit's wait ends only once we hold it
 }
 
+bool exiting() { return g_exiting.load(); }
+
 void lock_nogil(LockSet& locks, const std::vector<std::mutex*>& order) {
   NoGil nogil;
   locks.lock(order);

@@ -44,6 +44,8 @@ void lock_nogil(LockSet& locks, const std::vector<std::mutex*>& order);
 // atexit: stop every graph, refuse new native calls, wait (at most `seconds`) for
 // those in flight to return.
 void at_exit(double seconds);
+// Whether at_exit has begun: a thread without the GIL must not take it any more.
+bool exiting();
 // The array, or an aligned copy if its data is not aligned for its dtype (a view
 // into a bytearray at an odd offset): the kernels load whole elements.
 py::array aligned(const py::array& a);

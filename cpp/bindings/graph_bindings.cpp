@@ -82,6 +82,7 @@ void bind_graph(py::module_& m) {
       .def("add_node", &Graph::add_node, py::arg("block"), py::arg("inputs"))
       .def("set_outputs", &Graph::set_outputs)
       .def("set_losses", &Graph::set_losses)
+      .def("set_node_name", &Graph::set_node_name, py::arg("node"), py::arg("name"))
       .def("forward",
            [](PyGraph& g, const py::list& xs, bool with_losses, bool copy) {
              std::vector<py::array> keep, none;  // copied inputs: nothing stays viewed

@@ -38,8 +38,9 @@
 namespace py = pybind11;
 using namespace bricks;
 
-void bind_trainer(py::module_& m);  // trainer_bindings.cpp
-void bind_graph(py::module_& m);    // graph_bindings.cpp
+void bind_trainer(py::module_& m);   // trainer_bindings.cpp
+void bind_graph(py::module_& m);     // graph_bindings.cpp
+void bind_py_block(py::module_& m);  // py_block.cpp
 
 namespace {
 
@@ -137,6 +138,8 @@ py::array runner_forward(Runner& r, const py::list& xs) {
 // Runs f(block) holding the block's mutex (taken without the GIL).
 template <class F>
 auto with_block(Block& b, F f) {
+  // inside the block's own Python forward/backward: this thread holds it already
+  if (held_by_this_thread(&b.mutex())) return f(b);
   std::unique_lock<std::mutex> lock;
   {
     NoGil nogil;
@@ -410,6 +413,7 @@ PYBIND11_MODULE(_core, m) {
 
   bind_trainer(m);  // first: Graph.train_batches' signature names its types
   bind_graph(m);
+  bind_py_block(m);
 
   m.def("manual_seed", &manual_seed, py::arg("seed"));
   m.def("next_seed", &next_seed);

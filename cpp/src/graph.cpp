@@ -15,11 +15,23 @@ inline void check_stop(bool stoppable) {
       g_stop_all.load(std::memory_order_relaxed))
     throw Interrupted("interrupted");
 }
+thread_local const std::string* t_running = nullptr;
+const std::string k_no_node;
+// Names the running node for the block's errors; restores on every exit.
+struct Running {
+  const std::string* prev = t_running;
+  explicit Running(const std::string& name) { t_running = &name; }
+  ~Running() { t_running = prev; }
+  Running(const Running&) = delete;
+  Running& operator=(const Running&) = delete;
+};
 template <class T>
 void add_into(T* dst, const T* src, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) dst[i] += src[i];
 }
 }  // namespace
+
+const std::string& running_node() { return t_running ? *t_running : k_no_node; }
 
 void request_stop() { g_stop.store(true, std::memory_order_relaxed); }
 bool clear_stop() { return g_stop.exchange(false); }
@@ -59,6 +71,7 @@ int Graph::add_node(std::shared_ptr<Block> block, const std::vector<int>& inputs
   const Shape s = block->probe_shape(probe);  // validates the wiring now
   if (scratch_.size() < inputs.size()) scratch_.resize(inputs.size());
   Node n;
+  n.name = "node " + std::to_string(num_nodes());
   n.block = std::move(block);
   n.inputs = inputs;
   n.features = s.cols;
@@ -82,6 +95,11 @@ void Graph::set_outputs(const std::vector<int>& ids) {
   for (int v = num_nodes() - 1; v >= 0; --v)
     if (nodes_[v].for_outputs)
       for (int u : nodes_[v].inputs) nodes_[u].for_outputs = true;
+}
+
+void Graph::set_node_name(int id, const std::string& name) {
+  if (id < 0 || id >= num_nodes()) throw ValueError("Graph: no node " + std::to_string(id));
+  nodes_[id].name = name;
 }
 
 void Graph::set_losses(const std::vector<int>& ids) {
@@ -198,6 +216,7 @@ void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, boo
     for (int u : n.inputs)
       in_views_.push_back(nodes_[u].block ? nodes_[u].value.view() : nodes_[u].value_view);
     check_stop(stoppable_);
+    Running running(n.name);
     n.block->forward(in_views_.data(), n.value.view());
     n.serial = n.block->forward_serial();
   }
@@ -276,6 +295,7 @@ void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,
       throw StateError("Model: block " + n.block->name() +
                        " ran a forward elsewhere (on its own or in "
                        "another model) since this model's forward; run the model's forward again");
+    Running running(n.name);
     n.block->backward(n.grad.view(), din_.data());
     n.ran_backward = true;
     for (std::size_t i = 0; i < n.inputs.size(); ++i) {

@@ -2,12 +2,16 @@
 // no heap allocation in the steady state of a training step.
 #include <cmath>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "bricks/blas.h"
 #include "bricks/blocks/add.h"
 #include "bricks/blocks/concat.h"
 #include "bricks/blocks/identity.h"
 #include "bricks/graph.h"
+#include "bricks/lock_set.h"
 #include "bricks/rng.h"
 #include "check.h"
 #include "fanout_net.h"
@@ -102,4 +106,82 @@ TEST_CASE(graph_join_of_repeated_inputs_sums_their_gradients) {
       const double* d = dC.ptr<double>() + r * 12;
       CHECK(g.grad(x).ptr<double>()[r * 3 + k] == 5 * (d[k] + d[6 + k]) + d[3 + k] + d[9 + k]);
     }
+}
+
+namespace {
+// Records the node name the graph reports while it runs this block (a Python block
+// names its node in its errors this way), and throws in forward when asked.
+struct NodeProbe : Block {
+  explicit NodeProbe() : Block(DType::f64) {}
+  std::string name() const override { return "NodeProbe"; }
+  std::shared_ptr<Block> make_twin() const override { return std::make_shared<NodeProbe>(); }
+  void do_forward(const Tensor* in, const Tensor& out) override {
+    seen_forward = running_node();
+    if (fail) throw ValueError("probe failed");
+    for (std::int64_t i = 0; i < out.size(); ++i) out.ptr<double>()[i] = in[0].ptr<double>()[i];
+  }
+  void do_backward(const Tensor& dy, Tensor* din) override {
+    seen_backward = running_node();
+    for (std::int64_t i = 0; i < dy.size(); ++i) din[0].ptr<double>()[i] = dy.ptr<double>()[i];
+  }
+  std::string seen_forward, seen_backward;
+  bool fail = false;
+};
+}  // namespace
+
+TEST_CASE(running_node_names_the_node_while_its_block_runs) {
+  Graph g(DType::f64);
+  const int x = g.add_input(2, false);
+  auto a = std::make_shared<NodeProbe>(), b = std::make_shared<NodeProbe>();
+  const int na = g.add_node(a, {x}), nb = g.add_node(b, {na});
+  g.set_node_name(nb, "second");
+  g.set_outputs({nb});
+  Buffer X(DType::f64, 3, 2), dY(DType::f64, 3, 2);
+  g.forward({X.view()}, false, false);
+  g.backward({dY.view()}, 0.0, true);
+  CHECK(a->seen_forward == "node 1" && a->seen_backward == "node 1");  // the default: its id
+  CHECK(b->seen_forward == "second" && b->seen_backward == "second");
+  CHECK(running_node().empty());  // outside the graph's calls
+  b->fail = true;
+  bool threw = false;
+  try {
+    g.forward({X.view()}, false, false);
+  } catch (const ValueError&) {
+    threw = true;
+  }
+  CHECK(threw && running_node().empty());  // restored on the way out of a failing block
+  bool bad_id = false;
+  try {
+    g.set_node_name(7, "x");
+  } catch (const ValueError&) {
+    bad_id = true;
+  }
+  CHECK(bad_id);
+}
+
+TEST_CASE(lockset_refuses_a_mutex_this_thread_already_holds) {
+  std::mutex m1, m2, m3;
+  const auto outer = lock_order(&m1, {&m2});
+  const std::vector<std::mutex*> again{&m2}, other{&m3};
+  LockSet a;
+  a.lock(outer);
+  CHECK(held_by_this_thread(&m1) && held_by_this_thread(&m2) && !held_by_this_thread(&m3));
+  {
+    LockSet b;  // what a Python block's forward calling back into its own model would take
+    bool refused = false;
+    try {
+      b.lock(again);
+    } catch (const StateError&) {
+      refused = true;
+    }
+    CHECK(refused);
+    b.lock(other);  // a mutex this thread does not hold is taken as usual
+    CHECK(held_by_this_thread(&m3));
+  }
+  CHECK(!held_by_this_thread(&m3));
+  a.unlock();
+  CHECK(!held_by_this_thread(&m1) && !held_by_this_thread(&m2));
+  LockSet c;
+  c.lock(again);  // free again
+  CHECK(held_by_this_thread(&m2));
 }

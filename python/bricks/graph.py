@@ -141,6 +141,7 @@ class Model:
                 seen.add(id(n.block))
             self._cores.append(core)
             ids[n._uid] = g.add_node(core, [ids[u._uid] for u in n.inputs])
+            g.set_node_name(ids[n._uid], n.name)  # errors raised inside a block name the node
         g.set_outputs([ids[n._uid] for n in self.outputs])
         g.set_losses([ids[n._uid] for n in self.losses])
         self._graph, self._ids = g, ids

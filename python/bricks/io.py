@@ -32,7 +32,7 @@ from numpy.lib import format as npy
 
 from . import optim
 from .block import _unpickle_block  # noqa: F401  (block pickles made before it moved to block.py name it here)
-from .block import NONNEGATIVE_BUFFERS, from_spec, registry
+from .block import NONNEGATIVE_BUFFERS, from_spec, registry, user_blocks
 from .graph import Model
 from .node import Input, Node
 from .sequential import Sequential
@@ -55,6 +55,15 @@ def _optimizer_spec(opt):
     return {k: sd[k] for k in ("type", "defaults", "lr", "clip_norm", "steps")}
 
 
+def _spec(block) -> dict:
+    """block.spec(), plus the parameter shapes for a class of yours: the file is checked
+    against them before anything is built, as _PARAMS does for bricks blocks."""
+    spec = block.spec()
+    if registry().get(spec["class"]) is not type(block):
+        spec["params"] = {k: list(v.shape) for k, v in block.params.items()}
+    return spec
+
+
 def architecture(model) -> dict:
     """The model's architecture (and training set-up) as a JSON-able dict."""
     arch = {
@@ -75,7 +84,7 @@ def architecture(model) -> dict:
     for n in model.nodes:
         if id(n.block) not in index:
             index[id(n.block)] = len(blocks)
-            blocks.append(n.block.spec())
+            blocks.append(_spec(n.block))
         nodes.append({"name": n.name, "block": index[id(n.block)], "inputs": [u.name for u in n.inputs]})
     arch.update(
         kind="Model",
@@ -93,7 +102,7 @@ def _layer_spec(b) -> dict:
     """A chain's item: a block's spec, or a nested Sequential's items."""
     if isinstance(b, Sequential):
         return {"class": "Sequential", "blocks": [_layer_spec(c) for c in b]}
-    return b.spec()
+    return _spec(b)
 
 
 _MAX_NESTING = 32  # nested Sequentials in a file (a deeper file is refused, not recursed into)
@@ -591,8 +600,13 @@ def _block_params(spec, where):
     if not isinstance(spec, dict) or not isinstance(spec.get("config", {}), dict):
         raise ValueError(f"{where} must be {{'class': ..., 'config': {{...}}}}, got {spec!r:.200}")
     cls = spec.get("class")
+    if isinstance(cls, str) and cls not in registry() and cls in user_blocks():
+        return _user_params(spec.get("params"), f"{where} ({cls})")
     if not isinstance(cls, str) or cls not in registry():
-        raise ValueError(f"unknown block class {cls!r:.200}")
+        raise ValueError(
+            f"unknown block class {cls!r:.200} (a class of your own must be defined, "
+            f"its module imported, before loading)"
+        )
     make = _PARAMS.get(cls)
     return make(spec.get("config", {}), where) if make else []
 
@@ -600,6 +614,20 @@ def _block_params(spec, where):
 def _block_buffers(spec, where):
     make = _BUFFERS.get(spec.get("class"))  # the spec was checked by _block_params
     return make(spec.get("config", {}), where) if make else []
+
+
+def _user_params(params, where):
+    """A class of yours: the parameter shapes its spec recorded (1-D or 2-D, positive)."""
+    if not isinstance(params, dict):
+        raise ValueError(f"{where}: 'params' must be a dict of parameter shapes, got {params!r:.200}")
+    ps = []
+    for name, shape in params.items():
+        ok = isinstance(shape, list) and len(shape) in (1, 2)
+        ok = ok and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)
+        if not ok:
+            raise ValueError(f"{where}: parameter {name!r:.80} shape must be 1 or 2 positive ints, got {shape!r:.200}")
+        ps.append((name, tuple(shape), tuple(shape) if len(shape) == 2 else (1, shape[0])))
+    return ps
 
 
 def _expect(arch, path) -> dict:

@@ -291,6 +291,11 @@ def _erf_nodes(h, init, z, out):
 
 
 def _converter_for(blk, table, node_name):
+    hook = getattr(type(blk), "onnx_converter", None)
+    if hook is not None:  # your own block's converter, same signature as the table's entries
+        if not callable(hook):
+            raise TypeError(f"to_onnx: {type(blk).__name__}.onnx_converter must be callable")
+        return hook
     blocks = registry()
     for cls in type(blk).__mro__:  # a subclass of a registered block converts as that block
         if cls.__name__ in table and blocks.get(cls.__name__) is cls:
@@ -299,7 +304,8 @@ def _converter_for(blk, table, node_name):
     why = (
         "a loss is training-only; export a model whose outputs are the predictions"
         if isinstance(blk, Loss)
-        else "it has no ONNX export"
+        else "it has no ONNX export (a class of yours can define "
+        "onnx_converter(h, blk, xs, y, init) returning ONNX nodes)"
     )
     raise ValueError(
         f"to_onnx: cannot export node {node_name!r} ({blk.name}, "

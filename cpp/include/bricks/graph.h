@@ -28,6 +28,10 @@ bool clear_stop();
 // Stop every graph at its next block, for good (the interpreter is exiting).
 void request_stop_all();
 
+// The name of the graph node whose block this thread is running (empty outside a
+// graph's forward or backward): a block's errors can say where they happened.
+const std::string& running_node();
+
 class Graph {
  public:
   explicit Graph(DType dtype) : dtype_(dtype) {}
@@ -39,6 +43,8 @@ class Graph {
   // Outputs (returned by forward) and losses (their sum is the objective).
   void set_outputs(const std::vector<int>& nodes);
   void set_losses(const std::vector<int>& nodes);
+  // The name errors give node `node` (default: "node <id>").
+  void set_node_name(int node, const std::string& name);
 
   // Runs the nodes needed for the outputs (with_losses = false) or every node.
   // inputs[i] is a view of input node i's data (empty if not needed). With
@@ -99,6 +105,7 @@ class Graph {
   std::vector<std::mutex*> lock_order_{&mu_};
   struct Node {
     std::shared_ptr<Block> block;  // null for inputs
+    std::string name;
     std::vector<int> inputs;
     std::int64_t features = 0;
     bool labels = false;
