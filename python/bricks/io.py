@@ -673,7 +673,7 @@ def _expect_members(arch) -> dict:
         for p, shape, core_shape in _block_params(spec, where):
             want[f"param/{name}.{p}"] = _Want(dtype, shape, f"parameter {f'{name}.{p}'!r}")
             order.append((f"{name}.{p}", core_shape))
-        for k, shape, kind in _block_buffers(blocks[b], f"block {b}"):
+        for k, shape, kind in _block_buffers(spec, where):
             want[f"buffer/{name}.{k}"] = _Want(
                 kind or dtype, shape, f"buffer {f'{name}.{k}'!r}", k in NONNEGATIVE_BUFFERS
             )
