@@ -109,7 +109,14 @@ KINDS = [
     "Add",
     "Concat",
     "Identity",
+    "LeakyReLU",
+    "ELU",
+    "GELU",
+    "Softplus",
+    "LayerNorm",
+    "BatchNorm",
 ]
+KINKED = (bk.ReLU, bk.LeakyReLU, bk.ELU)  # a kink at 0 (finite differences need a margin)
 
 
 @st.composite
@@ -133,6 +140,9 @@ def graph_case(draw, dtype, max_n, max_d, limit):
             pool = [m for m in nodes if m.features == a.features] if kind == "Add" else nodes
             blk = getattr(bk, kind)(dtype=dtype)
             args = (a, *draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3)))
+        elif kind in ("LayerNorm", "BatchNorm"):  # BatchNorm trains on 2+ rows (one has no variance)
+            kind = kind if n >= 2 else "LayerNorm"
+            blk, args = getattr(bk, kind)(a.features, dtype=dtype), (a,)
         elif kind == "Dropout":
             blk, args = bk.Dropout(draw(st.sampled_from([0.0, 0.3, 0.7])), dtype=dtype, seed=next(seed)), (a,)
             drops.append(blk)
@@ -181,10 +191,22 @@ def test_random_graph_forward_backward(data):
 
 
 def relu_margin(model, xs):
-    """The smallest |input| of any ReLU node for these inputs (kinks break finite differences)."""
+    """The smallest |input| of any ReLU-like node for these inputs (kinks break finite differences)."""
     model.forward(*xs)
-    vals = [model._graph.value(model._ids[n.inputs[0]._uid]) for n in model._nodes if isinstance(n.block, bk.ReLU)]
+    vals = [model._graph.value(model._ids[n.inputs[0]._uid]) for n in model._nodes if isinstance(n.block, KINKED)]
     return min((np.abs(v).min() for v in vals), default=np.inf)
+
+
+def norm_margin(model, xs):
+    """The smallest variance a LayerNorm (per row) or BatchNorm (per column) normalises by: near 0,
+    1/sqrt(var + eps) curves too fast for finite differences (a one-feature LayerNorm is exactly 0)."""
+    model.forward(*xs)
+    out = np.inf
+    for n in model._nodes:
+        if isinstance(n.block, (bk.LayerNorm, bk.BatchNorm)) and n.features > 1 or isinstance(n.block, bk.BatchNorm):
+            v = model._graph.value(model._ids[n.inputs[0]._uid])
+            out = min(out, v.var(1 if isinstance(n.block, bk.LayerNorm) else 0).min())
+    return out
 
 
 def ancestors(node):
@@ -211,6 +233,7 @@ def test_random_graph_gradcheck_float64(case):
     model, xs, drops = case
     reseed(drops)
     assume(relu_margin(model, xs) > 1e-3)
+    assume(norm_margin(model, xs) > 1e-2)
     for sub, sub_xs in per_output(model, xs):
         assert bk.gradcheck(sub, *sub_xs, setup=lambda: reseed(drops), tol=1e-6)
 
