@@ -45,7 +45,7 @@ def _first_heading(nb):
 
 def test_the_notebooks_follow_the_lecture():
     """Numbered 01-..., 02-..., with no gap, each headed by its section's title."""
-    assert len(PATHS) >= 3, f"expected the lecture's notebooks in {NOTEBOOKS}, found {len(PATHS)}"
+    assert len(PATHS) == len(SECTIONS), f"expected {len(SECTIONS)} notebooks in {NOTEBOOKS}, found {len(PATHS)}"
     for k, path in enumerate(PATHS, start=1):
         assert re.fullmatch(rf"{k:02d}-[a-z0-9-]+\.ipynb", path.name), (
             f"notebook {k} should be named {k:02d}-<name>.ipynb (lowercase, dashes), got {path.name}"
@@ -97,6 +97,9 @@ def test_the_notebook_runs_top_to_bottom(path, kernels, tmp_path, monkeypatch):
 
     monkeypatch.setenv("JUPYTER_PATH", str(kernels))  # searched first: finds KERNEL
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # the kernel's connection file and IPython's profile in tmp_path, not in $HOME
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb, kernel_name=KERNEL, timeout=TIMEOUT, resources={"metadata": {"path": str(tmp_path)}}
