@@ -20,6 +20,7 @@ The picture of the graph is drawn by Graphviz's ``dot`` program from
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _checks, blocks
+from . import _checks, _core, blocks
 from .graph import Model
 
 DPI = 100
@@ -54,7 +55,30 @@ def figure(figsize):
         raise ImportError(
             'bricks.plot needs matplotlib, an optional extra: pip install matplotlib (or pip install "bricks[plot]")'
         ) from None
-    return Figure(figsize=figsize, dpi=DPI, layout="constrained")
+    return _inline_figure_class(Figure)(figsize=figsize, dpi=DPI, layout="constrained")
+
+
+def _inline_figure_class(base):
+    """A Figure that Jupyter shows inline as a PNG even when pyplot (and so the inline
+    backend) was never imported: it has ``_repr_png_``. With ``%matplotlib inline``,
+    IPython's own Figure formatter takes precedence and draws the same picture."""
+    global _INLINE_FIGURE
+    if _INLINE_FIGURE is None or _INLINE_FIGURE.__mro__[1] is not base:
+
+        class InlineFigure(base):
+            """A matplotlib Figure with a PNG repr for Jupyter."""
+
+            def _repr_png_(self):
+                """The figure as PNG bytes (IPython calls this to show it)."""
+                buf = io.BytesIO()
+                self.savefig(buf, format="png", dpi=DPI)
+                return buf.getvalue()
+
+        _INLINE_FIGURE = InlineFigure
+    return _INLINE_FIGURE
+
+
+_INLINE_FIGURE = None
 
 
 def save_figure(fig, path):
@@ -340,3 +364,32 @@ def model_graph(model, path, *, dot=None, timeout=60.0):
             f"{fmt}: {r.stderr.decode(errors='replace').strip()}"
         )
     return path
+
+
+def graph_svg(model, *, dot=None, timeout=60.0):
+    """The graph (``model.to_dot()``) drawn by Graphviz's ``dot`` as SVG text, or None
+    when Graphviz is not installed, ``dot`` fails, or the model cannot draw its graph yet
+    (a Sequential before its input width is known).
+
+    This is what a model shows in Jupyter (``Model._repr_svg_``): a display never
+    raises, so every failure is None (``model_graph`` says why instead).
+
+    Args:
+        model: a ``bricks.Model`` or ``Sequential``.
+        dot: the ``dot`` executable (default: found on PATH).
+        timeout: seconds ``dot`` may take.
+    """
+    try:
+        text = model.to_dot()
+    except (_core.StateError, AttributeError):
+        return None
+    exe = dot or shutil.which("dot")
+    if exe is None:
+        return None
+    try:
+        r = subprocess.run([exe, "-Tsvg"], input=text.encode(), capture_output=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if r.returncode != 0:
+        return None
+    return r.stdout.decode("utf-8", errors="replace")
