@@ -5,6 +5,7 @@ or the ``_repr_*_`` methods directly); no kernel is started."""
 import html
 import inspect
 import os
+import pickle
 import sys
 import types
 from html.parser import HTMLParser
@@ -305,6 +306,8 @@ def test_pictures_show_inline_as_png_without_pyplot(monkeypatch):
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
         w, h = (round(v) for v in fig.get_size_inches() * plot.DPI)
         assert int.from_bytes(png[16:20], "big") == w and int.from_bytes(png[20:24], "big") == h
+    again = pickle.loads(pickle.dumps(figures[0]))  # a figure of bricks still pickles
+    assert again._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
     formatters = pytest.importorskip("IPython.core.formatters")
     data, _ = formatters.DisplayFormatter().format(figures[0])
     assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"

@@ -5,8 +5,9 @@ only when a picture is drawn, so ``import bricks`` never needs it. Every functio
 builds a ``matplotlib.figure.Figure`` directly, without ``pyplot``: nothing depends
 on a display or on the interactive backend, nothing is left open in pyplot's figure
 registry, and nothing is shown. Each function returns the Figure (in Jupyter it
-shows as the cell's value) and, given ``path``, saves it (PNG unless the path's
-suffix names another format matplotlib writes, such as ``.svg`` or ``.pdf``).
+shows inline as the cell's value, a PNG, with or without ``%matplotlib inline``)
+and, given ``path``, saves it (PNG unless the path's suffix names another format
+matplotlib writes, such as ``.svg`` or ``.pdf``).
 
     >>> import bricks.plot
     >>> bricks.plot.history(model.fit(X, y, ..., validation_split=0.1), "curves.png")
@@ -50,22 +51,28 @@ CLASS_COLORS = (
 def figure(figsize):
     """A Figure not managed by pyplot (no display, no backend switch, no registry)."""
     try:
-        from matplotlib.figure import Figure
+        import matplotlib.figure  # noqa: F401
     except ImportError:
         raise ImportError(
             'bricks.plot needs matplotlib, an optional extra: pip install matplotlib (or pip install "bricks[plot]")'
         ) from None
-    return _inline_figure_class(Figure)(figsize=figsize, dpi=DPI, layout="constrained")
+    return _inline_figure_class()(figsize=figsize, dpi=DPI, layout="constrained")
 
 
-def _inline_figure_class(base):
-    """A Figure that Jupyter shows inline as a PNG even when pyplot (and so the inline
-    backend) was never imported: it has ``_repr_png_``. With ``%matplotlib inline``,
-    IPython's own Figure formatter takes precedence and draws the same picture."""
+_INLINE_FIGURE = None
+
+
+def _inline_figure_class():
+    """``InlineFigure``: a matplotlib Figure that Jupyter shows inline as a PNG even when
+    pyplot (and so the inline backend) was never imported, as it has ``_repr_png_``. With
+    ``%matplotlib inline``, IPython's own Figure formatter takes precedence and draws
+    the same picture. Made on first use (matplotlib is optional); reachable as
+    ``bricks.plot.InlineFigure``, so that such a figure pickles."""
     global _INLINE_FIGURE
-    if _INLINE_FIGURE is None or _INLINE_FIGURE.__mro__[1] is not base:
+    if _INLINE_FIGURE is None:
+        from matplotlib.figure import Figure
 
-        class InlineFigure(base):
+        class InlineFigure(Figure):
             """A matplotlib Figure with a PNG repr for Jupyter."""
 
             def _repr_png_(self):
@@ -74,11 +81,16 @@ def _inline_figure_class(base):
                 self.savefig(buf, format="png", dpi=DPI)
                 return buf.getvalue()
 
+        InlineFigure.__module__, InlineFigure.__qualname__ = __name__, "InlineFigure"
         _INLINE_FIGURE = InlineFigure
     return _INLINE_FIGURE
 
 
-_INLINE_FIGURE = None
+def __getattr__(name):
+    """``bricks.plot.InlineFigure``, made when first asked for (it needs matplotlib)."""
+    if name == "InlineFigure":
+        return _inline_figure_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def save_figure(fig, path):
