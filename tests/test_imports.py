@@ -24,6 +24,7 @@ FACADES = {
     "load_state_dict",
     "plot",
     "__reduce_ex__",
+    "_repr_svg_",
 }
 
 

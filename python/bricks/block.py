@@ -16,6 +16,7 @@ native models through a native ``_core.PyBlock`` that calls back into it.
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 import json
 from collections.abc import Mapping
@@ -108,6 +109,32 @@ def _register(cls) -> None:
             f"saved files and must be unique"
         )
     _REGISTRY[name] = cls  # the same class again (a module reloaded): the new one
+
+
+def formulas(block) -> tuple | None:
+    """The forward and backward formulas of a block (an instance or a class), as two
+    texts ``(forward, backward)`` (without the docstring's double backquotes), read
+    from its class docstring, their one source.
+
+    A block's docstring states its forward first (the opening paragraphs, ending with
+    any lines of the backward's paragraph above the line that begins ``Backward``),
+    then its backward: from that line to the end of its paragraph, up to ``Shapes:``.
+    None when the class's own docstring has no ``Backward`` line (one of your blocks
+    without formulas). Blocks show them in Jupyter (``Block._repr_html_``).
+    """
+    cls = block if isinstance(block, type) else type(block)
+    doc = cls.__dict__.get("__doc__")
+    if not doc:
+        return None
+    paragraphs = [p.splitlines() for p in inspect.cleandoc(doc).split("\n\n")]
+    for i, lines in enumerate(paragraphs):
+        starts = [j for j, line in enumerate(lines) if line.lstrip().startswith("Backward")]
+        if starts:
+            j = starts[0]
+            forward = "\n\n".join("\n".join(p) for p in [*paragraphs[:i], lines[:j]] if p)
+            backward = "\n".join(lines[j:]).split("Shapes:")[0]
+            return forward.replace("``", "").strip(), backward.replace("``", "").strip()
+    return None
 
 
 def manual_seed(seed: int) -> None:
@@ -363,6 +390,25 @@ class Block:
 
     def __repr__(self) -> str:
         return self._core.name
+
+    def _repr_html_(self) -> str:
+        """The block in Jupyter: its name, its config and its forward and backward
+        formulas (see `formulas`), escaped."""
+        e = html.escape
+        try:
+            config = self.spec()["config"]  # your own blocks: the arguments they were built with
+        except Exception:  # a display never raises: show what is there
+            try:
+                config = self.config()
+            except Exception:
+                config = {}
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
+        parts = [f"<strong>{e(type(self).__name__)}</strong>(<code>{e(args)}</code>)"]
+        found = formulas(self)
+        if found is not None:
+            for title, text in zip(("Forward", "Backward"), found):
+                parts.append(f"<div><em>{title}</em><pre>{e(text)}</pre></div>")
+        return '<div class="bricks-block">' + "".join(parts) + "</div>"
 
     # -- helpers ---------------------------------------------------------------
     def _native(self, n: int):

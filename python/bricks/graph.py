@@ -8,6 +8,7 @@ its gradient is the sum of theirs (the multivariate chain rule).
 
 from __future__ import annotations
 
+import html
 import itertools
 import warnings
 from collections import Counter
@@ -548,9 +549,10 @@ class Model:
     def num_params(self) -> int:
         return sum(v.size for v in self.params.values())
 
-    def summary(self) -> str:
-        """A table of nodes, their blocks, output shapes and parameter counts."""
-        rows = [("node", "block", "output", "params")]
+    def _summary_table(self):
+        """The rows of ``summary()``: ``(header, rows)``, every cell a str."""
+        header = ("node", "block", "output", "params")
+        rows = []
         for n in self.inputs:
             shape = "(None,)" if n.labels else str((None, n.features))  # labels are (N,) int64
             rows.append((n.name, "Input" + (" (labels)" if n.labels else ""), shape, "0"))
@@ -559,12 +561,60 @@ class Model:
             k = 0 if id(n.block) in counted else n.block.num_params()
             counted.add(id(n.block))
             rows.append((n.name, n.block.name, str(n.shape), str(k)))
+        return header, rows
+
+    def summary(self) -> str:
+        """A table of nodes, their blocks, output shapes and parameter counts."""
+        header, rows = self._summary_table()
+        rows = [header, *rows]
         w = [max(len(r[i]) for r in rows) for i in range(4)]
         line = lambda r: "  ".join(c.ljust(w[i]) if i < 3 else c.rjust(w[i]) for i, c in enumerate(r))
         sep = "-" * (sum(w) + 6)
         body = [line(rows[0]), sep] + [line(r) for r in rows[1:]] + [sep]
         body.append(f"total parameters: {self.num_params()}  ({self.dtype})")
         return "\n".join(body)
+
+    # -- Jupyter (IPython calls these to show a model as a cell's value) ---------------
+    def _repr_html_(self):
+        """The summary as an HTML table (names escaped), for Jupyter; None when the
+        model cannot say its shapes yet (IPython then shows ``repr``)."""
+        try:
+            header, rows = self._summary_table()
+        except _core.StateError:
+            return None
+        e = html.escape
+        head = "".join(f"<th>{e(c)}</th>" for c in header)
+        body = "".join(
+            "<tr>"
+            + "".join(f'<td style="text-align:{"right" if i == 3 else "left"}">{e(c)}</td>' for i, c in enumerate(r))
+            + "</tr>"
+            for r in rows
+        )
+        return (
+            f'<table class="bricks-summary"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+            f"<p>total parameters: {self.num_params()}  ({e(str(self.dtype))})</p>"
+        )
+
+    def _repr_svg_(self):
+        """The graph drawn by Graphviz as SVG text, for Jupyter; None without Graphviz's
+        ``dot`` (or when it fails): a picture is never an error. See ``bricks.plot.graph_svg``."""
+        from .plot import graph_svg
+
+        return graph_svg(self)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """What Jupyter shows: ``text/plain`` (``repr``), ``text/html`` (the summary
+        table, then the graph when Graphviz is installed) and ``image/svg+xml`` (the
+        graph, only when Graphviz is installed). ``dot`` runs once per display."""
+        bundle = {"text/plain": repr(self)}
+        table = self._repr_html_()
+        svg = self._repr_svg_()
+        if svg is not None:
+            bundle["image/svg+xml"] = svg
+        if table is not None or svg is not None:
+            inline = "" if svg is None else svg[max(svg.find("<svg"), 0) :]  # no XML prolog inside HTML
+            bundle["text/html"] = (table or "") + (f'<div class="bricks-graph">{inline}</div>' if inline else "")
+        return bundle
 
     def to_dot(self) -> str:
         """The graph in Graphviz DOT (blocks and shapes)."""

@@ -5,8 +5,9 @@ only when a picture is drawn, so ``import bricks`` never needs it. Every functio
 builds a ``matplotlib.figure.Figure`` directly, without ``pyplot``: nothing depends
 on a display or on the interactive backend, nothing is left open in pyplot's figure
 registry, and nothing is shown. Each function returns the Figure (in Jupyter it
-shows as the cell's value) and, given ``path``, saves it (PNG unless the path's
-suffix names another format matplotlib writes, such as ``.svg`` or ``.pdf``).
+shows inline as the cell's value, a PNG, with or without ``%matplotlib inline``)
+and, given ``path``, saves it (PNG unless the path's suffix names another format
+matplotlib writes, such as ``.svg`` or ``.pdf``).
 
     >>> import bricks.plot
     >>> bricks.plot.history(model.fit(X, y, ..., validation_split=0.1), "curves.png")
@@ -20,6 +21,7 @@ The picture of the graph is drawn by Graphviz's ``dot`` program from
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _checks, blocks
+from . import _checks, _core, blocks
 from .graph import Model
 
 DPI = 100
@@ -49,12 +51,46 @@ CLASS_COLORS = (
 def figure(figsize):
     """A Figure not managed by pyplot (no display, no backend switch, no registry)."""
     try:
-        from matplotlib.figure import Figure
+        import matplotlib.figure  # noqa: F401
     except ImportError:
         raise ImportError(
             'bricks.plot needs matplotlib, an optional extra: pip install matplotlib (or pip install "bricks[plot]")'
         ) from None
-    return Figure(figsize=figsize, dpi=DPI, layout="constrained")
+    return _inline_figure_class()(figsize=figsize, dpi=DPI, layout="constrained")
+
+
+_INLINE_FIGURE = None
+
+
+def _inline_figure_class():
+    """``InlineFigure``: a matplotlib Figure that Jupyter shows inline as a PNG even when
+    pyplot (and so the inline backend) was never imported, as it has ``_repr_png_``. With
+    ``%matplotlib inline``, IPython's own Figure formatter takes precedence and draws
+    the same picture. Made on first use (matplotlib is optional); reachable as
+    ``bricks.plot.InlineFigure``, so that such a figure pickles."""
+    global _INLINE_FIGURE
+    if _INLINE_FIGURE is None:
+        from matplotlib.figure import Figure
+
+        class InlineFigure(Figure):
+            """A matplotlib Figure with a PNG repr for Jupyter."""
+
+            def _repr_png_(self):
+                """The figure as PNG bytes (IPython calls this to show it)."""
+                buf = io.BytesIO()
+                self.savefig(buf, format="png", dpi=DPI)
+                return buf.getvalue()
+
+        InlineFigure.__module__, InlineFigure.__qualname__ = __name__, "InlineFigure"
+        _INLINE_FIGURE = InlineFigure
+    return _INLINE_FIGURE
+
+
+def __getattr__(name):
+    """``bricks.plot.InlineFigure``, made when first asked for (it needs matplotlib)."""
+    if name == "InlineFigure":
+        return _inline_figure_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def save_figure(fig, path):
@@ -340,3 +376,32 @@ def model_graph(model, path, *, dot=None, timeout=60.0):
             f"{fmt}: {r.stderr.decode(errors='replace').strip()}"
         )
     return path
+
+
+def graph_svg(model, *, dot=None, timeout=60.0):
+    """The graph (``model.to_dot()``) drawn by Graphviz's ``dot`` as SVG text, or None
+    when Graphviz is not installed, ``dot`` fails, or the model cannot draw its graph yet
+    (a Sequential before its input width is known).
+
+    This is what a model shows in Jupyter (``Model._repr_svg_``): a display never
+    raises, so every failure is None (``model_graph`` says why instead).
+
+    Args:
+        model: a ``bricks.Model`` or ``Sequential``.
+        dot: the ``dot`` executable (default: found on PATH).
+        timeout: seconds ``dot`` may take.
+    """
+    try:
+        text = model.to_dot()
+    except (_core.StateError, AttributeError):
+        return None
+    exe = dot or shutil.which("dot")
+    if exe is None:
+        return None
+    try:
+        r = subprocess.run([exe, "-Tsvg"], input=text.encode(), capture_output=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if r.returncode != 0:
+        return None
+    return r.stdout.decode("utf-8", errors="replace")

@@ -177,6 +177,10 @@ class Sequential(Model):
         self._require_graph("summary")
         return super().summary()
 
+    def _summary_table(self):
+        self._require_graph("summary")
+        return super()._summary_table()
+
     def to_dot(self) -> str:
         self._require_graph("to_dot")
         return super().to_dot()

@@ -52,18 +52,31 @@ class History(Callback):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
 
 
+def _in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (IPython imported, its shell has a kernel)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # an IPython too old or half imported: not a notebook we know
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 class _Progress:
-    """verbose="auto": a tqdm bar when stderr is a terminal, else silent (logs stay
-    clean); 1: the bar on a terminal (with tqdm), else a line per epoch; 2: a line per
-    epoch; 0: silent."""
+    """verbose="auto": a tqdm bar when stderr is a terminal or in a Jupyter notebook,
+    else silent (logs stay clean); 1: the bar on a terminal or in a notebook (with
+    tqdm), else a line per epoch; 2: a line per epoch; 0: silent. The bar is
+    ``tqdm.auto``'s: a notebook widget in Jupyter, text on a terminal."""
 
     def __init__(self, verbose, epochs, n):
-        self.tty = hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        self.tty = (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()) or _in_notebook()
         if verbose == "auto":
             verbose = 1 if self.tty else 0
         self.verbose, self.epochs, self.n, self.bar = verbose, epochs, n, None
         try:
-            import tqdm  # noqa: F401
+            import tqdm.auto  # noqa: F401
 
             self.has_tqdm = True
         except ImportError:
@@ -72,7 +85,7 @@ class _Progress:
     def start(self, epoch):
         self.t0 = time.perf_counter()
         if self.verbose == 1 and self.tty and self.has_tqdm:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
 
             self.bar = tqdm(
                 total=self.n,
