@@ -100,6 +100,8 @@ def test_the_notebook_runs_top_to_bottom(path, kernels, tmp_path, monkeypatch):
     # the kernel's connection file and IPython's profile in tmp_path, not in $HOME
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    # an editable install rebuilds on import, streaming to stderr, which a kernel has no file for
+    monkeypatch.setenv("SKBUILD_EDITABLE_VERBOSE", "0")
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
         nb, kernel_name=KERNEL, timeout=TIMEOUT, resources={"metadata": {"path": str(tmp_path)}}
