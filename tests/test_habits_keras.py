@@ -65,21 +65,21 @@ def test_adamw_takes_keras_weight_decay():
 
 
 @pytest.mark.parametrize(
-    "name, cls",
+    "name, cls, outputs",
     [
-        ("cross_entropy", bk.CrossEntropyLoss),
-        ("categorical_crossentropy", bk.CrossEntropyLoss),
-        ("sparse_categorical_crossentropy", bk.CrossEntropyLoss),
-        ("CrossEntropyLoss", bk.CrossEntropyLoss),
-        ("mse", bk.MSELoss),
-        ("mean_squared_error", bk.MSELoss),
-        ("bce_with_logits", bk.BCEWithLogitsLoss),
-        ("binary_crossentropy", bk.BCEWithLogitsLoss),  # no final Sigmoid: the outputs are logits
-        ("bce", bk.BCEWithLogitsLoss),
+        ("cross_entropy", bk.CrossEntropyLoss, 3),
+        ("categorical_crossentropy", bk.CrossEntropyLoss, 3),
+        ("sparse_categorical_crossentropy", bk.CrossEntropyLoss, 3),
+        ("CrossEntropyLoss", bk.CrossEntropyLoss, 3),
+        ("mse", bk.MSELoss, 2),
+        ("mean_squared_error", bk.MSELoss, 2),
+        ("bce_with_logits", bk.BCEWithLogitsLoss, 1),
+        ("binary_crossentropy", bk.BCEWithLogitsLoss, 1),  # no final Sigmoid: the outputs are logits
+        ("bce", bk.BCEWithLogitsLoss, 1),
     ],
 )
-def test_loss_names(name, cls):
-    model = mlp(1 if "b" in name.lower().split("_")[0] else 3)
+def test_loss_names(name, cls, outputs):
+    model = mlp(outputs)
     model.compile(loss=name, optimizer="sgd")
     assert type(model.loss_block) is cls
 
@@ -192,6 +192,8 @@ def test_calling_a_model_on_nodes_still_builds_a_graph():
     np.testing.assert_allclose(outer(X).sum(1), 1, rtol=1e-5)
     with pytest.raises(TypeError, match=r"nodes or arrays \(not both\)"):
         enc(x, X)
+    with pytest.raises(TypeError, match=r"name= names the nodes"):
+        enc(X, name="enc")
 
 
 # -- scikit-learn names in the datasets ---------------------------------------------------------

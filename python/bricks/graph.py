@@ -170,8 +170,10 @@ class Model:
         class name and a number (``"sequential_3.0"``).
         """
         who = f"{type(self).__name__} (called on nodes)"
-        if nodes and not any(isinstance(n, Node) for n in nodes) and name is None:
+        if nodes and not any(isinstance(n, Node) for n in nodes):
             # on arrays (Keras habit): model(X) is model.predict(X)
+            if name is not None:
+                raise TypeError(f"{type(self).__name__}: name= names the nodes of a call on nodes; on arrays drop it")
             return self.predict(nodes[0] if len(nodes) == 1 else list(nodes))
         bad = [type(n).__name__ for n in nodes if not isinstance(n, Node)]
         if bad:
@@ -452,8 +454,10 @@ class Model:
         """Train: ``fit(X, y, loss=..., optimizer=..., epochs=1, batch_size=32, shuffle=True,
         seed=None, validation_data=None, validation_split=0.0, callbacks=(), verbose="auto",
         on_nonfinite="raise", sample_weight=None, class_weight=None, metrics=None)``.
-        Returns a History. ``sample_weight`` (N,) and ``class_weight`` (a dict {class:
-        weight} or an array (C,)) weigh each sample's loss (see the training guide);
+        Returns a History. ``loss`` and ``optimizer`` may be names, as ``compile``
+        takes them (``loss="cross_entropy", optimizer="adam"``). ``sample_weight`` (N,)
+        and ``class_weight`` (a dict {class: weight} or an array (C,)) weigh each
+        sample's loss (see the training guide);
         ``validation_data`` may carry sample weights third, ``(x, y, w)``. ``metrics``
         are logged besides compile's. verbose: "auto" shows a progress bar
         on a terminal and nothing otherwise; 1 the bar, or a line per epoch when not on a
