@@ -110,8 +110,15 @@ def test_categorical_crossentropy_takes_one_hot_targets():
 
 def test_a_final_softmax_with_a_cross_entropy_name_warns_naming_it():
     model = mlp(3, bk.Softmax())
-    with pytest.warns(UserWarning, match=r"'categorical_crossentropy' is bricks' CrossEntropyLoss.*logits.*Softmax"):
+    with pytest.warns(
+        UserWarning, match=r"'categorical_crossentropy' is bricks' CrossEntropyLoss.*logits.*Softmax"
+    ) as w:
         model.compile(loss="categorical_crossentropy", optimizer="adam")
+    assert w[0].filename == __file__  # the warning points at the user's line
+    X, y = blobs3(30)
+    with pytest.warns(UserWarning, match=r"'cross_entropy' is bricks' CrossEntropyLoss") as w:
+        mlp(3, bk.Softmax()).fit(X, y, loss="cross_entropy", optimizer="sgd", verbose=0)
+    assert w[0].filename == __file__
 
 
 def test_fit_takes_names_too():

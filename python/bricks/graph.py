@@ -9,6 +9,8 @@ its gradient is the sum of theirs (the multivariate chain rule).
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 import warnings
 from collections import Counter
 
@@ -21,6 +23,17 @@ from .blocks import Sigmoid, Softmax
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss
 from .node import Input, Node
 from .optim import check_optimizer
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of a warning that points at the first caller outside bricks
+    (compile is reached from Sequential.compile and from fit too)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
 
 _calls = itertools.count()  # numbers the calls of models on nodes (the new nodes' names)
 
@@ -544,7 +557,7 @@ class Model:
                     f"{type(last).__name__} (predict_proba still gives probabilities)"
                     + (" or use BCELoss" if lossk is BCEWithLogitsLoss else ""),
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=_user_stacklevel(),
                 )
 
     # -- parameters and modes ------------------------------------------------------
