@@ -268,9 +268,9 @@ for cid, run, exc, *m in [
     ("call dtype mismatch", lambda e: L(4, 2, dtype=F64)(x4()), TE, r"Linear\(4, 2\)", "float64", "float32"),
     ("call MSELoss on labels", lambda e: bk.MSELoss()(h3(x4()), bk.Input(1, labels=True)), TE, "MSELoss"),
     ("call MSELoss widths", lambda e: bk.MSELoss()(h3(x4()), bk.Input(2)), VE, "MSELoss", "shape"),
-    ("compile loss str", lambda e: e.m.compile("mse"), TE, "compile", "loss", "str"),
+    ("compile loss name unknown", lambda e: e.m.compile("msee"), VE, "compile", "unknown loss 'msee'", "'mse'"),
     ("compile loss dtype", lambda e: e.m.compile(bk.CrossEntropyLoss(dtype=F64)), TE, "CrossEntropyLoss", "float64"),
-    ("compile optimizer str", lambda e: e.m.compile(bk.CrossEntropyLoss(), "sgd"), TE, "optimizer", "str"),
+    ("compile optimizer name unknown", lambda e: e.m.compile(bk.CrossEntropyLoss(), "sdg"), VE, "optimizer", "'sgd'"),
 ]:
     bad(C, f"{C}: {cid}", run, exc, *m)
 bad(
@@ -610,8 +610,8 @@ for cid, run, exc, *m in [
     ("callbacks=3", fit(X, Y, callbacks=3), TE, "callbacks"),
     ("callbacks=[3]", fit(X, Y, callbacks=[3]), TE, "[cC]allback", "callable"),
     ("unknown keyword", fit(X, Y, foo=1), TE, "'foo'"),
-    ("loss str", fit(X, Y, loss="ce"), TE, "loss", "str"),
-    ("optimizer str", fit(X, Y, loss=bk.CrossEntropyLoss(), optimizer="sgd"), TE, "optimizer", "str"),
+    ("loss name unknown", fit(X, Y, loss="ce"), VE, "unknown loss 'ce'", "'cross_entropy'"),
+    ("optimizer name unknown", fit(X, Y, loss=bk.CrossEntropyLoss(), optimizer="sdg"), VE, "optimizer", "'sgd'"),
     ("uncompiled, no loss", lambda e: bk.Sequential(L(4, 3)).fit(X, Y, verbose=0), VE, "loss and an optimizer"),
 ]:
     bad(C, f"{C}: {cid}", run, exc, *m)

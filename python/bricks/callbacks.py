@@ -1,9 +1,11 @@
 """Callbacks for ``Model.fit``: early stopping, checkpoints, learning-rate schedules and
-reduction on a plateau, callables."""
+reduction on a plateau, a CSV log, callables."""
 
 from __future__ import annotations
 
+import csv
 import math
+import os
 
 import numpy as np
 
@@ -206,3 +208,64 @@ class ReduceLROnPlateau(_Monitor):
                     if self.verbose:
                         print(f"epoch {epoch + 1}: ReduceLROnPlateau: lr {old:.4g} -> {opt.lr:.4g}", flush=True)
                     self.cooldown_counter, self.wait = self.cooldown, 0
+
+
+class CSVLogger(Callback):
+    """Write each epoch's logs to a CSV file (Keras's ``CSVLogger``).
+
+    Columns: ``epoch`` (0-based, as Keras writes it), then every key fit logs, sorted
+    (``accuracy``, ``loss``, ``lr``, ``val_loss``...); one row per epoch. ``separator``
+    is a one-character str. With ``append=False`` the file is emptied when training
+    starts; with ``append=True`` rows go after what it holds (the header is written
+    only when the file is empty, and must name the same columns). Each row is
+    written, flushed and the file closed at the end of its epoch, so the file holds
+    every finished epoch even when training stops on an error. A key missing from
+    an epoch's logs is written as ``NA``.
+
+    Example: ``model.fit(X, y, epochs=5, callbacks=[bk.callbacks.CSVLogger("log.csv")])``, then
+    ``pandas.read_csv("log.csv")``.
+    """
+
+    def __init__(self, filename, separator=",", append=False):
+        who = "CSVLogger"
+        if not isinstance(filename, (str, os.PathLike)):
+            raise TypeError(f"{who}: filename must be a str or a path, got {type(filename).__name__}")
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"{who}: separator must be a one-character str such as ',' or ';', got {separator!r}")
+        self.filename, self.separator = os.fspath(filename), separator
+        self.append = _checks.boolean(append, who, "append")
+        self.keys = None
+
+    def _header_on_disk(self):
+        """The file's header row, or None when it is missing or empty."""
+        try:
+            with open(self.filename, newline="") as f:
+                return next(csv.reader(f, delimiter=self.separator), None)
+        except FileNotFoundError:
+            return None
+
+    def on_train_begin(self, logs=None):
+        self.keys = None
+        if not self.append:
+            open(self.filename, "w").close()  # empty it now: a bad path fails before training
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        header = None
+        if self.keys is None:
+            self.keys = sorted(logs)
+            on_disk = self._header_on_disk()
+            if on_disk is None:
+                header = ["epoch", *self.keys]
+            elif on_disk != ["epoch", *self.keys]:
+                raise ValueError(
+                    f"CSVLogger: {self.filename!r} has the columns {on_disk}, this training logs "
+                    f"{['epoch', *self.keys]}; append to a file of the same columns or use append=False"
+                )
+        row = [epoch, *(logs.get(k, "NA") for k in self.keys)]
+        with open(self.filename, "a", newline="") as f:
+            w = csv.writer(f, delimiter=self.separator)
+            if header is not None:
+                w.writerow(header)
+            w.writerow(row)
+            f.flush()

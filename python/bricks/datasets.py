@@ -5,7 +5,9 @@ Everything returns NumPy arrays: features ``X`` as a C-contiguous float32 matrix
 shape (N, D) and labels ``y`` as an int64 vector of shape (N,), ready for
 ``bk.Linear`` and ``bk.CrossEntropyLoss``.
 
-Toy generators (seedable: ``seed=`` an int, a ``numpy.random.Generator`` or None)::
+Toy generators (seedable: ``seed=`` an int, a ``numpy.random.Generator`` or None;
+``random_state=``, scikit-learn's name, is an alias of it; ``make_moons`` and
+``make_blobs`` are scikit-learn's names for ``two_moons`` and ``blobs``)::
 
     X, y = bk.datasets.xor()                       # (4, 2), the XOR truth table
     X, y = bk.datasets.two_moons(200, noise=0.1, seed=0)
@@ -50,6 +52,8 @@ __all__ = [
     "digits",
     "iris",
     "train_test_split",
+    "make_moons",
+    "make_blobs",
     "mnist",
     "read_idx",
     "IRIS_FEATURE_NAMES",
@@ -72,6 +76,18 @@ def _rng(who: str, seed) -> np.random.Generator:
     return np.random.default_rng(_checks.seed(seed, who, negative=False))
 
 
+def _seed_or_random_state(who: str, seed, random_state):
+    """``random_state=`` (scikit-learn's name) is an alias of ``seed=``; giving both is an error."""
+    if random_state is None:
+        return seed
+    if seed is not None:
+        raise TypeError(
+            f"{who}: got both seed={seed!r} and random_state={random_state!r}; "
+            "random_state is scikit-learn's name for seed: pass one of them"
+        )
+    return random_state
+
+
 def _finish(X, y, rng: np.random.Generator | None = None):
     """float32 C-contiguous X, int64 y; shuffled together when rng is given."""
     X = np.asarray(X, dtype=np.float64)
@@ -90,7 +106,7 @@ def _split_evenly(n: int, k: int) -> list[int]:
 # ---------------------------------------------------------------------------
 # toy generators
 # ---------------------------------------------------------------------------
-def xor(n_repeats: int = 1, noise: float = 0.0, seed=None):
+def xor(n_repeats: int = 1, noise: float = 0.0, seed=None, *, random_state=None):
     """The XOR problem: the four corners of the unit square, labelled x1 xor x2.
 
     Returns ``(X, y)``: X float32 of shape (4 * n_repeats, 2) with rows
@@ -103,7 +119,7 @@ def xor(n_repeats: int = 1, noise: float = 0.0, seed=None):
     who = "xor"
     n_repeats = _checks.integer(n_repeats, who, "n_repeats", low=1)
     noise = _checks.non_negative_float(noise, who, "noise")
-    rng = _rng(who, seed)
+    rng = _rng(who, _seed_or_random_state(who, seed, random_state))
     X = np.tile(np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64), (n_repeats, 1))
     y = np.tile(np.array([0, 1, 1, 0], dtype=np.int64), n_repeats)
     if noise > 0:
@@ -111,7 +127,7 @@ def xor(n_repeats: int = 1, noise: float = 0.0, seed=None):
     return _finish(X, y)
 
 
-def two_moons(n_samples: int = 200, noise: float = 0.1, seed=None):
+def two_moons(n_samples: int = 200, noise: float = 0.1, seed=None, *, random_state=None):
     """Two interleaving half circles (a classic non-linearly-separable problem).
 
     Class 0 is the upper half circle of radius 1 centred at (0, 0); class 1 the
@@ -125,7 +141,7 @@ def two_moons(n_samples: int = 200, noise: float = 0.1, seed=None):
     who = "two_moons"
     n_samples = _checks.integer(n_samples, who, "n_samples", low=2)
     noise = _checks.non_negative_float(noise, who, "noise")
-    rng = _rng(who, seed)
+    rng = _rng(who, _seed_or_random_state(who, seed, random_state))
     n_upper, n_lower = n_samples // 2, n_samples - n_samples // 2
     t_up = np.linspace(0.0, np.pi, n_upper)
     t_lo = np.linspace(0.0, np.pi, n_lower)
@@ -138,7 +154,7 @@ def two_moons(n_samples: int = 200, noise: float = 0.1, seed=None):
     return _finish(X, y, rng)
 
 
-def spirals(n_samples: int = 300, n_classes: int = 3, noise: float = 0.2, seed=None):
+def spirals(n_samples: int = 300, n_classes: int = 3, noise: float = 0.2, seed=None, *, random_state=None):
     """Interleaved spiral arms, one per class (the CS231n spiral data set).
 
     Arm k has points at radius r evenly spaced in [0, 1] and angle
@@ -158,7 +174,7 @@ def spirals(n_samples: int = 300, n_classes: int = 3, noise: float = 0.2, seed=N
             f"{who}: n_samples must be >= n_classes ({n_classes}) so every class has a point, got {n_samples}"
         )
     noise = _checks.non_negative_float(noise, who, "noise")
-    rng = _rng(who, seed)
+    rng = _rng(who, _seed_or_random_state(who, seed, random_state))
     Xs, ys = [], []
     for k, n in enumerate(_split_evenly(n_samples, n_classes)):
         r = np.linspace(0.0, 1.0, n)
@@ -168,7 +184,7 @@ def spirals(n_samples: int = 300, n_classes: int = 3, noise: float = 0.2, seed=N
     return _finish(np.vstack(Xs), np.concatenate(ys), rng)
 
 
-def blobs(n_samples: int = 300, centers=3, n_features: int = 2, cluster_std=1.0, seed=None):
+def blobs(n_samples: int = 300, centers=3, n_features: int = 2, cluster_std=1.0, seed=None, *, random_state=None):
     """Isotropic Gaussian clusters.
 
     ``centers`` is either the number of clusters (their centres are then drawn
@@ -184,7 +200,7 @@ def blobs(n_samples: int = 300, centers=3, n_features: int = 2, cluster_std=1.0,
     """
     who = "blobs"
     n_samples = _checks.integer(n_samples, who, "n_samples", low=1)
-    rng = _rng(who, seed)
+    rng = _rng(who, _seed_or_random_state(who, seed, random_state))
     if _checks.is_int(centers):
         k = _checks.integer(centers, who, "centers", low=1)
         d = _checks.integer(n_features, who, "n_features", low=1)
@@ -225,6 +241,31 @@ def blobs(n_samples: int = 300, centers=3, n_features: int = 2, cluster_std=1.0,
         Xs.append(C[i] + stds[i] * rng.standard_normal((n, C.shape[1])))
         ys.append(np.full(n, i, dtype=np.int64))
     return _finish(np.vstack(Xs), np.concatenate(ys), rng)
+
+
+# -- scikit-learn's names (sklearn.datasets.make_*), with scikit-learn's defaults --
+def make_moons(n_samples: int = 100, *, noise=None, random_state=None):
+    """scikit-learn's ``make_moons`` name for `two_moons`, with its defaults
+    (``n_samples=100``, ``noise=None`` meaning none, ``random_state=``).
+
+    The same two half circles as scikit-learn's (class 0 upper, centred at (0, 0);
+    class 1 lower, centred at (1, 0.5)) and the same class sizes; the rows are
+    shuffled, and for a given ``random_state`` the numbers differ from scikit-learn's
+    (another random generator). Returns ``(X, y)`` as float32 and int64.
+    """
+    return two_moons(n_samples, 0.0 if noise is None else noise, random_state=random_state)
+
+
+def make_blobs(n_samples: int = 100, n_features: int = 2, *, centers=None, cluster_std=1.0, random_state=None):
+    """scikit-learn's ``make_blobs`` name for `blobs`, with its defaults
+    (``n_samples=100``, ``centers=None`` meaning 3 centres drawn in [-10, 10]^D).
+
+    Differences from scikit-learn: ``n_samples`` is an int only (no per-cluster
+    list), ``center_box`` and ``return_centers`` are not taken, and for a given
+    ``random_state`` the numbers differ (another random generator). Returns
+    ``(X, y)`` as float32 and int64.
+    """
+    return blobs(n_samples, 3 if centers is None else centers, n_features, cluster_std, random_state=random_state)
 
 
 # ---------------------------------------------------------------------------
@@ -297,7 +338,7 @@ def iris():
 # ---------------------------------------------------------------------------
 # train/test split
 # ---------------------------------------------------------------------------
-def train_test_split(X, y, test_size=0.2, seed=None, stratify: bool = False):
+def train_test_split(X, y, test_size=0.2, seed=None, stratify: bool = False, *, random_state=None):
     """Split ``X`` and ``y`` into random train and test parts.
 
     ``test_size`` is a fraction in (0, 1) (the test part gets
@@ -337,7 +378,7 @@ def train_test_split(X, y, test_size=0.2, seed=None, stratify: bool = False):
         if n_test >= n:
             raise ValueError(f"{who}: test_size={frac} leaves no training rows out of {n}; use a smaller test_size")
     stratify = _checks.boolean(stratify, who, "stratify")
-    rng = _rng(who, seed)
+    rng = _rng(who, _seed_or_random_state(who, seed, random_state))
     if not stratify:
         order = rng.permutation(n)
         test_idx, train_idx = order[:n_test], order[n_test:]

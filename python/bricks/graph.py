@@ -10,18 +10,31 @@ from __future__ import annotations
 
 import html
 import itertools
+import os
+import sys
 import warnings
 from collections import Counter
 
 import numpy as np
 
-from . import _core
+from . import _core, losses, optim
 from ._arrays import as_float_matrix, as_labels, onehot_to_labels
 from ._compat import ParamDict
 from .blocks import Sigmoid, Softmax
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss
 from .node import Input, Node
 from .optim import check_optimizer
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of a warning that points at the first caller outside bricks
+    (compile is reached from Sequential.compile and from fit too)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here + os.sep):
+        frame, level = frame.f_back, level + 1
+    return level
+
 
 _calls = itertools.count()  # numbers the calls of models on nodes (the new nodes' names)
 
@@ -156,7 +169,9 @@ class Model:
 
     # -- a model as a block: called on nodes, it is inlined -------------------------------
     def __call__(self, *nodes, name: str | None = None):
-        """Call the model on graph nodes, like a block: ``y = head(enc(x))``.
+        """Call the model on graph nodes, like a block: ``y = head(enc(x))``; on arrays
+        (NumPy arrays, lists; one per input the outputs need) ``model(X)`` is
+        ``model.predict(X)``, as in Keras.
 
         The model is inlined: its blocks (the nodes its outputs need; losses are left
         out) are called again on ``nodes``, so the new nodes run the *same* blocks and
@@ -169,10 +184,16 @@ class Model:
         class name and a number (``"sequential_3.0"``).
         """
         who = f"{type(self).__name__} (called on nodes)"
+        if nodes and not any(isinstance(n, Node) for n in nodes):
+            # on arrays (Keras habit): model(X) is model.predict(X)
+            if name is not None:
+                raise TypeError(f"{type(self).__name__}: name= names the nodes of a call on nodes; on arrays drop it")
+            return self.predict(nodes[0] if len(nodes) == 1 else list(nodes))
         bad = [type(n).__name__ for n in nodes if not isinstance(n, Node)]
         if bad:
             raise TypeError(
-                f"{who}: takes bk.Input/graph nodes, got {', '.join(bad)}; to compute on arrays use .forward(...)"
+                f"{who}: takes bk.Input/graph nodes or arrays (not both), got {', '.join(bad)} "
+                "besides nodes; model(X) on arrays alone is model.predict(X)"
             )
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"{who}: name must be a non-empty str, got {name!r}")
@@ -367,12 +388,21 @@ class Model:
     def compile(self, loss, optimizer=None, *, labels=None, metrics=None):
         """Attach a loss to the (single) output, Keras style: adds a target input.
 
-        ``labels`` (default: True for CrossEntropyLoss) makes the target int64 class
-        labels (N,); otherwise it has the output's shape. ``metrics``: names of
+        ``loss`` is a loss block or a name of ``bricks.losses.names()`` (Keras's
+        ``"categorical_crossentropy"``, ``"sparse_categorical_crossentropy"``,
+        ``"binary_crossentropy"``, ``"mse"``..., PyTorch-ish ``"cross_entropy"``,
+        ``"bce"``, ``"bce_with_logits"``; see ``bricks.losses.from_name``: the
+        cross-entropies take logits). ``optimizer`` is a bricks optimizer or a name of
+        ``bricks.optim.names()`` (``"sgd"``, ``"adam"``, ``"adamw"``), built here on
+        the model with Keras's defaults. ``labels`` (default: True for
+        CrossEntropyLoss) makes the target int64 class labels (N,) (one-hot rows are
+        taken too); otherwise it has the output's shape. ``metrics``: names of
         ``bricks.metrics.names()`` or callables ``f(y_true, y_pred)`` that fit (per
         epoch, and as ``val_<name>``) and evaluate log besides the loss.
         """
-        self._check_compile(loss, optimizer, metrics)
+        spelled = loss if isinstance(loss, str) else None
+        loss, optimizer = self._from_names(loss, optimizer)
+        self._check_compile(loss, optimizer, metrics, spelled=spelled)
         if len(self.outputs) != 1:
             raise ValueError("compile: needs a model with exactly one output")
         if labels is None:
@@ -438,8 +468,10 @@ class Model:
         """Train: ``fit(X, y, loss=..., optimizer=..., epochs=1, batch_size=32, shuffle=True,
         seed=None, validation_data=None, validation_split=0.0, callbacks=(), verbose="auto",
         on_nonfinite="raise", sample_weight=None, class_weight=None, metrics=None)``.
-        Returns a History. ``sample_weight`` (N,) and ``class_weight`` (a dict {class:
-        weight} or an array (C,)) weigh each sample's loss (see the training guide);
+        Returns a History. ``loss`` and ``optimizer`` may be names, as ``compile``
+        takes them (``loss="cross_entropy", optimizer="adam"``). ``sample_weight`` (N,)
+        and ``class_weight`` (a dict {class: weight} or an array (C,)) weigh each
+        sample's loss (see the training guide);
         ``validation_data`` may carry sample weights third, ``(x, y, w)``. ``metrics``
         are logged besides compile's. verbose: "auto" shows a progress bar
         on a terminal and nothing otherwise; 1 the bar, or a line per epoch when not on a
@@ -481,7 +513,30 @@ class Model:
                 raise TypeError(f"compile: each metric must be a name or a callable, got {type(m).__name__}")
         return tuple(metrics)
 
-    def _check_compile(self, loss, optimizer, metrics=None):
+    def _last_block(self):
+        """The block that makes the (first) output, or None."""
+        return self.outputs[0].block if self.outputs else (self.blocks[-1] if self.blocks else None)
+
+    def _from_names(self, loss, optimizer):
+        """compile's names (Keras habit) made into a new loss block and a new optimizer
+        over this model; anything else is returned as it came."""
+        if isinstance(loss, str) and isinstance(optimizer, str):
+            lo, op = loss.strip().lower(), optimizer.strip().lower()
+            if lo in optim.names() and op in losses.names():
+                raise TypeError(
+                    f"compile: got loss={loss!r} and optimizer={optimizer!r}: the two are swapped; "
+                    f"bricks' order is compile(loss, optimizer) (Keras's is optimizer first): "
+                    f"write compile(loss={optimizer!r}, optimizer={loss!r})"
+                )
+        if isinstance(loss, str):
+            loss = losses.from_name(
+                loss, "compile", dtype=self.dtype, ends_in_sigmoid=isinstance(self._last_block(), Sigmoid)
+            )
+        if isinstance(optimizer, str):
+            optimizer = optim.from_name(optimizer, self, "compile")
+        return loss, optimizer
+
+    def _check_compile(self, loss, optimizer, metrics=None, *, spelled=None):
         """Validate before changing anything: a failed compile leaves the model as it was."""
         if metrics is not None:
             self._metric_list(metrics)
@@ -493,16 +548,17 @@ class Model:
             raise TypeError(f"compile: {type(loss).__name__} is {loss.dtype} but the model is {self.dtype}")
         if optimizer is not None:
             check_optimizer(optimizer, self, "compile")
-        last = self.outputs[0].block if self.outputs else (self.blocks[-1] if self.blocks else None)
+        last = self._last_block()
         for lossk, actk in ((CrossEntropyLoss, Softmax), (BCEWithLogitsLoss, Sigmoid)):
             if isinstance(loss, lossk) and isinstance(last, actk):
+                named = f"loss {spelled!r} is bricks' {type(loss).__name__}, which" if spelled else type(loss).__name__
                 warnings.warn(
-                    f"compile: {type(loss).__name__} takes logits but the model ends in "
+                    f"compile: {named} takes logits but the model ends in "
                     f"{type(last).__name__}, so it is applied twice; drop the final "
                     f"{type(last).__name__} (predict_proba still gives probabilities)"
                     + (" or use BCELoss" if lossk is BCEWithLogitsLoss else ""),
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=_user_stacklevel(),
                 )
 
     # -- parameters and modes ------------------------------------------------------

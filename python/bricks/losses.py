@@ -15,6 +15,8 @@ from their ``sample_weight=``/``class_weight=`` (see training.md) and clear them
 
 from __future__ import annotations
 
+import difflib
+
 import numpy as np
 
 from . import _checks, _core
@@ -211,3 +213,57 @@ class CrossEntropyLoss(Loss):
             if a.ndim == 1 or a.dtype.kind in "iu":
                 return as_labels(a, self.name, "class labels")
         return super()._as_input(x, i)
+
+
+# -- losses by name, for compile(loss="...") (Keras and PyTorch spellings) ----------------
+# name -> (loss class, or None for "BCELoss after a final Sigmoid, BCEWithLogitsLoss otherwise")
+_BY_NAME = {
+    "cross_entropy": CrossEntropyLoss,
+    "crossentropy": CrossEntropyLoss,
+    "categorical_crossentropy": CrossEntropyLoss,
+    "sparse_categorical_crossentropy": CrossEntropyLoss,
+    "crossentropyloss": CrossEntropyLoss,
+    "binary_crossentropy": None,
+    "bce": None,
+    "bceloss": BCELoss,
+    "bce_with_logits": BCEWithLogitsLoss,
+    "bcewithlogitsloss": BCEWithLogitsLoss,
+    "mse": MSELoss,
+    "mean_squared_error": MSELoss,
+    "mseloss": MSELoss,
+}
+
+
+def names() -> list:
+    """The loss names ``compile(loss=...)`` takes (lower case; ``-`` reads as ``_``)."""
+    return sorted(_BY_NAME)
+
+
+def _spelling(name: str, known, who: str, what: str) -> str:
+    """``name`` normalised (lower case, ``-`` as ``_``) if known, else a ValueError listing
+    the known names (and the closest one)."""
+    key = name.strip().lower().replace("-", "_")
+    if key in known:
+        return key
+    close = difflib.get_close_matches(key, list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ValueError(f"{who}: unknown {what} {name!r}{hint}; known: {sorted(known)}")
+
+
+def from_name(name: str, who: str = "compile", *, dtype=None, ends_in_sigmoid: bool = False) -> Loss:
+    """A new loss block for a name of ``names()``.
+
+    Every cross-entropy name (Keras's ``"categorical_crossentropy"`` and
+    ``"sparse_categorical_crossentropy"``, PyTorch-ish ``"cross_entropy"``) gives
+    `CrossEntropyLoss`, which takes **logits** and class labels or one-hot rows: end
+    the model with the last Linear, not with Softmax. ``"binary_crossentropy"`` and
+    ``"bce"`` give `BCELoss` (probabilities, as Keras's default) when the model ends in
+    Sigmoid (``ends_in_sigmoid``), and `BCEWithLogitsLoss` otherwise; ``"bce_with_logits"``
+    is always `BCEWithLogitsLoss`. ``"mse"``/``"mean_squared_error"`` give `MSELoss`.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"{who}: a loss name must be a str, got {type(name).__name__}")
+    cls = _BY_NAME[_spelling(name, _BY_NAME, who, "loss")]
+    if cls is None:
+        cls = BCELoss if ends_in_sigmoid else BCEWithLogitsLoss
+    return cls(dtype=dtype)

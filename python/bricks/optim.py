@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 
 from . import _checks, _core
@@ -260,3 +261,34 @@ class LambdaLR(Schedule):
 
     def __call__(self, epoch, base_lr):
         return base_lr * float(self.fn(epoch))
+
+
+# -- optimizers by name, for compile(optimizer="...") with Keras's defaults ---------------
+_BY_NAME = {
+    "sgd": (SGD, {"lr": 0.01}),
+    "adam": (Adam, {"lr": 1e-3, "eps": 1e-7}),
+    "adamw": (AdamW, {"lr": 1e-3, "eps": 1e-7, "weight_decay": 0.004}),
+}
+
+
+def names() -> list:
+    """The optimizer names ``compile(optimizer=...)`` takes."""
+    return sorted(_BY_NAME)
+
+
+def from_name(name: str, params, who: str = "compile") -> Optimizer:
+    """A new optimizer over ``params`` (a model) for a name of ``names()``, with Keras's
+    defaults: ``"sgd"`` SGD(lr=0.01), ``"adam"`` Adam(lr=0.001, eps=1e-7), ``"adamw"``
+    AdamW(lr=0.001, eps=1e-7, weight_decay=0.004). Other settings: build the
+    optimizer yourself, ``bk.Adam(model, lr=...)``."""
+    if not isinstance(name, str):
+        raise TypeError(f"{who}: an optimizer name must be a str, got {type(name).__name__}")
+    key = name.strip().lower().replace("-", "_")
+    if key not in _BY_NAME:
+        close = difflib.get_close_matches(key, list(_BY_NAME), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"{who}: unknown optimizer {name!r}{hint}; known: {names()} (or a bricks optimizer, e.g. bk.Adam(model))"
+        )
+    cls, defaults = _BY_NAME[key]
+    return cls(params, **defaults)

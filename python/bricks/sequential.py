@@ -130,9 +130,14 @@ class Sequential(Model):
         return super().backward(*dys)
 
     def compile(self, loss, optimizer=None, *, labels=None, metrics=None):
+        """As `Model.compile`: ``loss`` a loss block or name (``"cross_entropy"``,
+        ``"mse"``...), ``optimizer`` an optimizer or name (``"adam"``...), ``metrics``
+        names or callables; before the graph exists the loss waits for the first data."""
         if self.built:
             return super().compile(loss, optimizer, labels=labels, metrics=metrics)
-        self._check_compile(loss, optimizer, metrics)
+        spelled = loss if isinstance(loss, str) else None
+        loss, optimizer = self._from_names(loss, optimizer)
+        self._check_compile(loss, optimizer, metrics, spelled=spelled)
         self._pending = (loss, isinstance(loss, CrossEntropyLoss) if labels is None else labels)
         self.optimizer, self._loss_block = optimizer, loss
         if metrics is not None:

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from . import _checks, _core
+from . import _checks, _core, optim
 from . import metrics as _metrics
 from ._arrays import as_array, as_float_matrix, as_labels, check_binary_targets, onehot_to_labels
 from .blocks import Sigmoid, Softmax
@@ -307,6 +307,8 @@ def fit(
     if loss is not None:
         model.compile(loss, optimizer if optimizer is not None else model.optimizer)
     elif optimizer is not None:
+        if isinstance(optimizer, str):  # a name, as compile takes it ("adam", ...)
+            optimizer = optim.from_name(optimizer, model, "fit")
         model.optimizer = check_optimizer(optimizer, model, "fit")
     if model.optimizer is None or not model.losses:
         raise ValueError("fit: needs a loss and an optimizer (fit(..., loss=, optimizer=) or compile)")
