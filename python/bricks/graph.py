@@ -399,6 +399,15 @@ class Model:
 
         save(self, path)
 
+    def astype(self, dtype):
+        """A copy of the model in ``dtype`` (np.float32 or np.float64), as NumPy's
+        ``astype``: weights and buffers converted, the same loss, metrics and optimizer
+        (its state converted too). ``model.astype(np.float64)`` is the one line before a
+        float64 ``bk.gradcheck``; the model itself is left as it was."""
+        from .io import astype
+
+        return astype(self, dtype)
+
     def to_onnx(self, path, **kwargs):
         """Export the inference graph (outputs only) to ONNX; see bricks.onnx_export.to_onnx."""
         from .onnx_export import to_onnx
@@ -518,7 +527,11 @@ class Model:
     def params(self) -> dict:
         """Every parameter as a NumPy view of native memory, keyed `"node.name"`
         (a property, as on a block; the old call ``params()`` warns)."""
-        return ParamDict({f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.params.items()}, "params")
+        items = [
+            (f"{k}.{p}", v, getattr(b, "_core", None)) for k, b in self.named_blocks() for p, v in b.params.items()
+        ]
+        owned = [(v, c) for _, v, c in items if c is not None]  # a nested chain registers its own
+        return ParamDict({k: v for k, v, _ in items}, "params", self, owned)
 
     @property
     def buffers(self) -> dict:
