@@ -207,3 +207,79 @@ def test_a_wrong_argument_shows_the_right_spelling(bad, got):
     ) as e:
         bk.SGD(bad, lr=0.1)
     assert got in str(e.value)
+
+
+# -- an Input without dtype, and parameter-free blocks, take the dtype of what they meet -------
+F64 = np.float64
+
+
+def test_a_float64_graph_needs_dtype_only_on_the_blocks_with_parameters():
+    x = bk.Input(3)
+    h = bk.Linear(3, 5, dtype=F64)(x)
+    h = bk.Tanh()(h) + bk.ReLU()(h)
+    out = bk.Linear(5, 2, dtype=F64)(bk.Dropout(0.2)(bk.GELU()(h)))
+    model = bk.Model(x, out).eval()
+    assert x.dtype == F64 and model.dtype == F64
+    assert all(b.dtype == F64 for b in model.blocks)
+    X, _ = _data()
+    assert bk.gradcheck(model, X + 0.01)
+
+
+def test_parameter_free_blocks_before_the_first_linear_follow_it_too():
+    x = bk.Input(3)
+    h = bk.LeakyReLU(0.1)(x)
+    h = bk.Concat()(h, bk.ELU()(x))
+    out = bk.Linear(6, 2, dtype=F64)(bk.Softplus()(h))
+    model = bk.Model(x, bk.LogSoftmax()(out))
+    assert model.dtype == F64 and all(b.dtype == F64 for b in model.blocks)
+    assert bk.gradcheck(model, _data()[0] + 0.01)
+
+
+def test_a_sequential_of_float64_linears_and_plain_activations():
+    model = bk.Sequential(
+        bk.Linear(3, 4, dtype=F64), bk.Sigmoid(), bk.Identity(), bk.Linear(4, 2, dtype=F64), bk.Softmax()
+    )
+    assert model.dtype == F64 and [b.dtype for b in model.blocks] == [F64] * 5
+    assert bk.gradcheck(model, _data()[0])
+
+
+def test_a_rebuilt_dropout_keeps_its_seed():
+    a = bk.Sequential(bk.Linear(3, 3, dtype=F64), bk.Dropout(0.5, seed=7))
+    b = bk.Sequential(bk.Linear(3, 3, dtype=F64), bk.Dropout(0.5, seed=7, dtype=F64))
+    assert a.blocks[1].dtype == F64
+    X = np.ones((20, 3))
+    masked = a.blocks[1].forward(X)
+    assert 0 < np.count_nonzero(masked) < masked.size
+    np.testing.assert_array_equal(masked, b.blocks[1].forward(X))
+
+
+def test_an_explicit_dtype_stays_strict():
+    with pytest.raises(TypeError, match=r"ReLU: its dtype float32 differs from node .*float64"):
+        bk.ReLU(dtype=np.float32)(bk.Input(3, dtype=F64))
+    with pytest.raises(TypeError, match=r"Linear\(3, 2\): its dtype float64 differs from node .*float32"):
+        bk.Linear(3, 2, dtype=F64)(bk.Input(3, dtype=np.float32))
+    with pytest.raises(TypeError, match=r"all blocks must share one dtype"):
+        bk.Sequential(bk.Linear(3, 4, dtype=F64), bk.ReLU(dtype=np.float32))
+
+
+def test_an_input_is_fixed_by_the_first_block_with_a_dtype_it_feeds():
+    x = bk.Input(3)
+    bk.Linear(3, 2)(x)  # float32: x is float32 from now on
+    with pytest.raises(TypeError, match=r"Linear\(3, 2\): its dtype float64 differs from node .*float32"):
+        bk.Linear(3, 2, dtype=F64)(x)
+
+
+def test_a_block_already_used_in_one_dtype_is_not_rebuilt_for_another():
+    relu = bk.ReLU()
+    relu(bk.Input(2, dtype=np.float32))
+    with pytest.raises(TypeError, match=r"ReLU: its dtype float32 differs .*float64 \(it is already used"):
+        relu(bk.Input(2, dtype=F64))
+
+
+def test_an_input_feeding_only_parameter_free_blocks_keeps_the_default():
+    x = bk.Input(3)
+    model = bk.Model(x, bk.ReLU()(x))
+    assert model.dtype == np.float32
+    with bk.default_dtype(F64):
+        y = bk.Input(3)
+        assert bk.Model(y, bk.Tanh()(y)).dtype == F64
