@@ -283,3 +283,11 @@ def test_an_input_feeding_only_parameter_free_blocks_keeps_the_default():
     with bk.default_dtype(F64):
         y = bk.Input(3)
         assert bk.Model(y, bk.Tanh()(y)).dtype == F64
+
+
+def test_a_float32_gradcheck_points_to_the_one_line_fixes():
+    model = bk.Sequential(bk.Linear(3, 2), bk.Tanh())
+    X, _ = _data()
+    with pytest.raises(TypeError, match=r"bk.default_dtype\(np.float64\).*model.astype\(np.float64\)"):
+        bk.gradcheck(model, X)
+    assert bk.gradcheck(model.astype(np.float64), X)
