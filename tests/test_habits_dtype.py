@@ -291,3 +291,17 @@ def test_a_float32_gradcheck_points_to_the_one_line_fixes():
     with pytest.raises(TypeError, match=r"bk.default_dtype\(np.float64\).*model.astype\(np.float64\)"):
         bk.gradcheck(model, X)
     assert bk.gradcheck(model.astype(np.float64), X)
+
+
+def test_a_loss_without_dtype_takes_the_model_s():
+    model = bk.Sequential(bk.Linear(3, 8, dtype=F64), bk.ReLU(), bk.Linear(8, 3, dtype=F64))
+    X = _data(30)[0]
+    y = np.arange(30) % 3
+    model.fit(X, y, loss=bk.CrossEntropyLoss(weight=[1.0, 2.0, 1.0]), optimizer=bk.SGD(model, lr=0.1), verbose=0)
+    assert model.compiled_loss[0].dtype == F64
+    with pytest.raises(TypeError, match=r"compile: MSELoss is float32 but the model is float64"):
+        model.compile(bk.MSELoss(dtype=np.float32))
+    x, target = bk.Input(3), bk.Input(1)
+    pred = bk.Linear(3, 1, dtype=F64)(x)
+    graph = bk.Model([x, target], pred, loss=bk.MSELoss()(pred, target))
+    assert graph.dtype == F64 and target.dtype == F64

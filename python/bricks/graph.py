@@ -497,6 +497,8 @@ class Model:
             raise TypeError(
                 f"compile: loss must be a bricks loss block (e.g. bk.CrossEntropyLoss()), got {type(loss).__name__}"
             )
+        if loss.dtype != self.dtype and loss._adoptable():  # built without dtype=: the model's
+            loss._adopt(self.dtype, "the model")
         if loss.dtype != self.dtype:
             raise TypeError(f"compile: {type(loss).__name__} is {loss.dtype} but the model is {self.dtype}")
         if optimizer is not None:
