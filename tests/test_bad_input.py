@@ -265,7 +265,14 @@ for cid, run, exc, *m in [
     ("call arity", lambda e: bk.Hadamard()(x4()), TE, "Hadamard", "2 input"),
     ("call Hadamard widths", lambda e: (lambda x: bk.Hadamard()(h3(x), x))(x4()), VE, "Hadamard", "same shape"),
     ("call Linear width", lambda e: L(5, 2)(x4()), VE, r"Linear\(5, 2\)", r"\(N, 5\)"),
-    ("call dtype mismatch", lambda e: L(4, 2, dtype=F64)(x4()), TE, r"Linear\(4, 2\)", "float64", "float32"),
+    (
+        "call dtype mismatch",  # an Input without dtype= would take the Linear's (issue 15)
+        lambda e: L(4, 2, dtype=F64)(bk.Input(4, dtype=np.float32)),
+        TE,
+        r"Linear\(4, 2\)",
+        "float64",
+        "float32",
+    ),
     ("call MSELoss on labels", lambda e: bk.MSELoss()(h3(x4()), bk.Input(1, labels=True)), TE, "MSELoss"),
     ("call MSELoss widths", lambda e: bk.MSELoss()(h3(x4()), bk.Input(2)), VE, "MSELoss", "shape"),
     ("compile loss name unknown", lambda e: e.m.compile("msee"), VE, "compile", "unknown loss 'msee'", "'mse'"),

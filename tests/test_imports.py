@@ -19,6 +19,7 @@ FACADES = {
     "predict",
     "predict_proba",
     "save",
+    "astype",
     "to_onnx",
     "state_dict",
     "load_state_dict",

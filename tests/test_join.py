@@ -112,7 +112,7 @@ def test_plus_and_times_on_nodes_build_add_and_hadamard(rng):
 
 
 def test_operators_refuse_what_is_no_value():
-    x, z = bk.Input(3), bk.Input(3, dtype=F64)
+    x, z = bk.Input(3, dtype=np.float32), bk.Input(3, dtype=F64)  # without dtype= x would take z's
     with pytest.raises(TypeError, match=r"cannot add nodes .*float32.*float64.*dtypes differ"):
         x + z
     with pytest.raises(TypeError, match=r"cannot multiply node .* and a float"):

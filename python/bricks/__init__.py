@@ -38,6 +38,7 @@ import atexit as _atexit  # noqa: E402
 
 _atexit.register(_core._at_exit, 30.0)
 from ._core import NonFiniteError, StateError  # noqa: E402
+from ._arrays import default_dtype, get_default_dtype, set_default_dtype  # noqa: E402
 from .block import Block, manual_seed  # noqa: E402
 from .blocks import (  # noqa: E402
     Add,
@@ -143,6 +144,9 @@ __all__ = [
     "gradcheck",
     "jacobian",
     "manual_seed",
+    "set_default_dtype",
+    "get_default_dtype",
+    "default_dtype",
     "set_num_threads",
     "get_num_threads",
     "blas_info",

@@ -8,15 +8,57 @@ DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
 _INT64_MAX = np.iinfo(np.int64).max
 
 
-def resolve_dtype(dtype) -> np.dtype:
-    """np.float32 (default) or np.float64; anything else is a TypeError."""
+# The dtype of blocks and Inputs built without dtype= (set_default_dtype / default_dtype).
+_DEFAULT = [np.dtype(np.float32)]
+
+
+def _check_dtype(dtype, who: str = "dtype") -> np.dtype:
     try:
-        dt = np.dtype(np.float32 if dtype is None else dtype)
+        dt = np.dtype(dtype)
     except TypeError as e:
-        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from e
+        raise TypeError(f"{who} must be float32 or float64, got {dtype!r}") from e
     if dt not in DTYPES:
-        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+        raise TypeError(f"{who} must be float32 or float64, got {dt}")
     return dt
+
+
+def resolve_dtype(dtype) -> np.dtype:
+    """np.float32 or np.float64; None is the default dtype (float32 unless
+    ``bk.set_default_dtype`` / ``bk.default_dtype`` changed it); anything else is a TypeError."""
+    if dtype is None:
+        return _DEFAULT[0]
+    return _check_dtype(dtype)
+
+
+def get_default_dtype() -> np.dtype:
+    """The dtype that blocks, Inputs and losses built without ``dtype=`` get: float32
+    unless ``set_default_dtype`` or a ``with default_dtype(...)`` block changed it."""
+    return _DEFAULT[0]
+
+
+def set_default_dtype(dtype) -> None:
+    """Make every block, Input and loss built afterwards without ``dtype=`` use ``dtype``
+    (np.float32 or np.float64), as PyTorch's ``torch.set_default_dtype`` and Keras'
+    ``set_floatx``. Blocks already built keep their dtype (``model.astype`` converts one)."""
+    _DEFAULT[0] = _check_dtype(dtype, "set_default_dtype: dtype")
+
+
+class default_dtype:
+    """``with bk.default_dtype(np.float64): ...``: the default dtype inside the block,
+    the previous one restored on leaving it (on an exception too); contexts nest."""
+
+    def __init__(self, dtype):
+        self.dtype = _check_dtype(dtype, "default_dtype: dtype")
+        self._saved = []
+
+    def __enter__(self):
+        self._saved.append(_DEFAULT[0])
+        _DEFAULT[0] = self.dtype
+        return self.dtype
+
+    def __exit__(self, *exc):
+        _DEFAULT[0] = self._saved.pop()
+        return False
 
 
 def _kind_error(who: str, what: str, a: np.ndarray) -> TypeError:

@@ -184,10 +184,15 @@ class Block:
     """
 
     n_inputs = 1
+    # A parameter-free bricks block built without dtype= takes its inputs' dtype when it
+    # joins a graph (its core rebuilt in that dtype); see _adopt_dtype.
+    _adopts_dtype = False
 
     def __init_subclass__(cls, *, abstract: bool = False, **kwargs):
         super().__init_subclass__(**kwargs)
         if _defined_in_bricks(cls):
+            if "__init__" in cls.__dict__ and cls._adopts_dtype:
+                cls.__init__ = _remembering_init(cls.__dict__["__init__"])
             if not abstract:
                 _register(cls)
             return
@@ -411,6 +416,12 @@ class Block:
         return '<div class="bricks-block">' + "".join(parts) + "</div>"
 
     # -- helpers ---------------------------------------------------------------
+    def _adoptable(self) -> bool:  # graph nodes (node.py) ask through these two
+        return _adoptable(self)
+
+    def _adopt(self, dtype, what: str, joins_ok: int = 0) -> None:
+        _adopt_dtype(self, dtype, what, joins_ok)
+
     def _native(self, n: int):
         """The native block a graph node with n inputs runs (Add and Concat keep one per n)."""
         return self._core
@@ -478,6 +489,58 @@ def _positional_count(fn) -> int:
     if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params):
         return 1
     return max(1, sum(p.kind in kinds and p.default is inspect.Parameter.empty for p in params))
+
+
+def _remembering_init(init):
+    """Wraps a parameter-free bricks block's __init__: the arguments of the outermost call
+    are kept, so that the block can be rebuilt in another dtype (_adopt_dtype)."""
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        outer = "_made_with" not in self.__dict__
+        if outer:
+            self.__dict__["_made_with"] = None  # marks the call outermost while it runs
+        try:
+            init(self, *args, **kwargs)
+        except BaseException:
+            if outer:
+                self.__dict__.pop("_made_with", None)
+            raise
+        if outer:
+            self.__dict__["_made_with"] = (args, kwargs)
+
+    return __init__
+
+
+def _adoptable(block) -> bool:
+    """A bricks block without parameters built without dtype=: its dtype follows its inputs'."""
+    made = block.__dict__.get("_made_with")
+    return (
+        type(block)._adopts_dtype
+        and _defined_in_bricks(type(block))
+        and made is not None
+        and made[1].get("dtype") is None
+        and not block.params
+    )
+
+
+def _adopt_dtype(block, dtype, what: str, joins_ok: int = 0) -> None:
+    """Rebuild ``block`` in ``dtype`` (a block of _adoptable that has joined at most
+    ``joins_ok`` graph nodes); else the TypeError of a dtype mismatch."""
+    dtype = np.dtype(dtype)
+    if block.dtype == dtype:
+        return
+    if not _adoptable(block) or block.__dict__.get("_joins", 0) > joins_ok:
+        why = (
+            "it was built with that dtype" if not _adoptable(block) else "it is already used in the graph in its dtype"
+        )
+        raise TypeError(f"{block.name}: its dtype {block.dtype} differs from {what}'s {dtype} ({why})")
+    args, kwargs = block.__dict__["_made_with"]
+    training = block.training
+    block.__dict__.pop("_made_with")
+    type(block).__init__(block, *args, **{**kwargs, "dtype": dtype})
+    block.__dict__["_made_with"] = (args, kwargs)  # still built without dtype=
+    block.train(training)
 
 
 def _recording_init(init):

@@ -145,6 +145,7 @@ class Linear(Block):
 
 
 class _Simple(Block, abstract=True):
+    _adopts_dtype = True  # parameter-free: takes its inputs' dtype in a graph
     _core_cls = None
 
     def __init__(self, *, dtype=None):
@@ -191,6 +192,8 @@ class LeakyReLU(Block):
         negative_slope: the slope for x ≤ 0, a finite number (default 0.01, PyTorch's).
     """
 
+    _adopts_dtype = True  # parameter-free: takes its inputs' dtype in a graph
+
     def __init__(self, negative_slope: float = 0.01, *, dtype=None):
         s = _checks.number(negative_slope, "LeakyReLU", "negative_slope", finite=True)
         super().__init__(_core.LeakyReLU(s, init_dtype(dtype, "LeakyReLU")))
@@ -213,6 +216,8 @@ class ELU(Block):
     Args:
         alpha: α, a finite number (default 1.0, PyTorch's).
     """
+
+    _adopts_dtype = True  # parameter-free: takes its inputs' dtype in a graph
 
     def __init__(self, alpha: float = 1.0, *, dtype=None):
         a = _checks.number(alpha, "ELU", "alpha", finite=True)
@@ -241,6 +246,8 @@ class GELU(Block):
         approximate: ``"none"`` (default, exact, through erf) or ``"tanh"``.
     """
 
+    _adopts_dtype = True  # parameter-free: takes its inputs' dtype in a graph
+
     def __init__(self, approximate: str = "none", *, dtype=None):
         a = _checks.choice(approximate, "GELU", "approximate", ("none", "tanh"))
         super().__init__(_core.GELU(a, init_dtype(dtype, "GELU")))
@@ -264,6 +271,8 @@ class Softplus(Block):
         beta: β > 0, finite (default 1.0, PyTorch's).
         threshold: above it (in βx) the block is the identity, a finite number (default 20.0).
     """
+
+    _adopts_dtype = True  # parameter-free: takes its inputs' dtype in a graph
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0, *, dtype=None):
         b = _checks.positive_float(beta, "Softplus", "beta")
@@ -330,6 +339,7 @@ class _Join(Block, abstract=True):
     """A block of n ≥ 2 inputs, n set by each call: one native block per n (the native
     arity is fixed), made when first needed."""
 
+    _adopts_dtype = True  # parameter-free: takes its inputs' dtype in a graph
     _core_cls = None
 
     def __init__(self, *, dtype=None):
@@ -418,6 +428,8 @@ class Dropout(Block):
     a gradient check in training mode needs:
     ``bk.gradcheck(model, x, setup=lambda: drop.reseed(0))``.
     """
+
+    _adopts_dtype = True  # parameter-free: takes its inputs' dtype in a graph
 
     def __init__(self, p: float = 0.5, *, dtype=None, seed=None):
         p = _checks.probability(p, "Dropout", "p")

@@ -31,7 +31,8 @@ class _Fn:
         self.is_loss = isinstance(f, Loss)
         if np.dtype(getattr(f, "dtype", np.float64)) != np.float64:
             raise TypeError(
-                f"{f!r}: gradient checks need a float64 block or model (build it with dtype=np.float64), got {f.dtype}"
+                f"{f!r}: gradient checks need a float64 block or model (build it under "
+                f"`with bk.default_dtype(np.float64):`, or check model.astype(np.float64)), got {f.dtype}"
             )
         self.inputs = [
             np.array(x, dtype=np.float64 if np.asarray(x).dtype.kind == "f" else np.asarray(x).dtype) for x in inputs

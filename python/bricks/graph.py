@@ -430,6 +430,15 @@ class Model:
 
         save(self, path)
 
+    def astype(self, dtype):
+        """A copy of the model in ``dtype`` (np.float32 or np.float64), as NumPy's
+        ``astype``: weights and buffers converted, the same loss, metrics and optimizer
+        (its state converted too). ``model.astype(np.float64)`` is the one line before a
+        float64 ``bk.gradcheck``; the model itself is left as it was."""
+        from .io import astype
+
+        return astype(self, dtype)
+
     def to_onnx(self, path, **kwargs):
         """Export the inference graph (outputs only) to ONNX; see bricks.onnx_export.to_onnx."""
         from .onnx_export import to_onnx
@@ -544,6 +553,8 @@ class Model:
             raise TypeError(
                 f"compile: loss must be a bricks loss block (e.g. bk.CrossEntropyLoss()), got {type(loss).__name__}"
             )
+        if loss.dtype != self.dtype and loss._adoptable():  # built without dtype=: the model's
+            loss._adopt(self.dtype, "the model")
         if loss.dtype != self.dtype:
             raise TypeError(f"compile: {type(loss).__name__} is {loss.dtype} but the model is {self.dtype}")
         if optimizer is not None:
@@ -575,7 +586,11 @@ class Model:
     def params(self) -> dict:
         """Every parameter as a NumPy view of native memory, keyed `"node.name"`
         (a property, as on a block; the old call ``params()`` warns)."""
-        return ParamDict({f"{k}.{p}": v for k, b in self.named_blocks() for p, v in b.params.items()}, "params")
+        items = [
+            (f"{k}.{p}", v, getattr(b, "_core", None)) for k, b in self.named_blocks() for p, v in b.params.items()
+        ]
+        owned = [(v, c) for _, v, c in items if c is not None]  # a nested chain registers its own
+        return ParamDict({k: v for k, v, _ in items}, "params", self, owned)
 
     @property
     def buffers(self) -> dict:

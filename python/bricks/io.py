@@ -31,6 +31,7 @@ import numpy as np
 from numpy.lib import format as npy
 
 from . import optim
+from ._arrays import resolve_dtype
 from .block import _unpickle_block  # noqa: F401  (block pickles made before it moved to block.py name it here)
 from .block import NONNEGATIVE_BUFFERS, from_spec, registry, user_blocks
 from .graph import Model
@@ -795,6 +796,32 @@ def _restore(arch, files, path):
     for k, a in buffers.items():
         a[...] = files[f"buffer/{k}"]
     return model
+
+
+# -- model.astype: the saved content, its floats converted, rebuilt in the other dtype ------------
+def astype(model, dtype):
+    """A copy of ``model`` in ``dtype`` (np.float32 or np.float64): the same architecture,
+    loss, optimizer (its state converted too), metrics and training mode, with the
+    weights and buffers converted. The model itself is left as it was."""
+    if dtype is None:
+        raise TypeError(f"astype: dtype must be float32 or float64, got None (the model is {model.dtype})")
+    try:
+        want = resolve_dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"astype: {e}") from None
+    arrays = _arrays(model)
+    arch = json.loads(str(arrays.pop(ARCH)))
+    arch["dtype"] = str(want)
+    old = np.dtype(model.dtype)
+    with np.errstate(over="ignore"):  # a float64 value too big for float32 is refused below, by name
+        files = {k: (a.astype(want) if a.dtype == old else a) for k, a in arrays.items()}
+    try:
+        new = _restore(arch, files, f"astype({want})")
+    except ValueError as e:
+        raise ValueError(f"astype: cannot convert the model to {want}: {e}") from None
+    new.metrics = model.metrics
+    new.train(all(c.training for c in model.native_blocks))
+    return new
 
 
 # -- pickle and copy.deepcopy: the same content as a file, in memory -------------------------------

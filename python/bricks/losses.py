@@ -77,6 +77,7 @@ class Loss(Block, abstract=True):
         return ((pred > rule) == (target > 0.5)).all(1)
 
     _sample_weight = None
+    _adopts_dtype = True  # built without dtype=: takes the model's (compile) or its inputs'
 
     def __init__(self, *, dtype=None):
         super().__init__(self._core_cls(init_dtype(dtype, type(self).__name__)))

@@ -20,17 +20,56 @@ class Node:
     def __init__(self, block, inputs, features, dtype, name=None, labels=False):
         self.block, self.inputs, self.features = block, tuple(inputs), features
         self.dtype, self.labels = dtype, labels
+        # An Input made without dtype=, or the output of parameter-free blocks fed only by
+        # such nodes, is "soft": its dtype (the default until then) becomes that of the
+        # first block with a dtype of its own that it feeds (see _settle).
+        self.soft = False
         self._uid = next(_ids)
         kind = "input" if block is None else type(block).__name__.lower()
         self.name = name or f"{kind}_{self._uid}"
 
     @classmethod
     def _from_block(cls, block, nodes) -> "Node":
-        for n in nodes:
-            if not n.labels and n.dtype != block.dtype:
+        values = [n for n in nodes if not n.labels]
+        firm = [n for n in values if not n.soft]
+        adopts = bool(values) and block._adoptable()
+        if adopts:  # a parameter-free block built without dtype=: the inputs' dtype is its
+            ref = firm or values
+            other = next((n for n in ref if n.dtype != ref[0].dtype), None)
+            if other is not None:
+                raise TypeError(
+                    f"{block.name}: its inputs {ref[0].name!r} ({ref[0].dtype}) and {other.name!r} "
+                    f"({other.dtype}) differ in dtype"
+                )
+            want = ref[0].dtype
+            block._adopt(want, f"node {ref[0].name!r}")
+        for n in values:
+            if n.soft:
+                n._settle(block.dtype, harden=not adopts or bool(firm), who=block.name)
+            elif n.dtype != block.dtype:
                 raise TypeError(f"{block.name}: its dtype {block.dtype} differs from node {n.name!r}'s {n.dtype}")
         features = block._native(len(nodes)).infer_features([(n.features, n.labels) for n in nodes])
-        return cls(block, nodes, features, block.dtype)
+        node = cls(block, nodes, features, block.dtype)
+        node.soft = adopts and not firm
+        block.__dict__["_joins"] = block.__dict__.get("_joins", 0) + 1
+        return node
+
+    def _settle(self, dtype, harden: bool, who: str) -> None:
+        """A soft node takes ``dtype`` (the parameter-free blocks above it rebuilt in it);
+        ``harden``: it is fixed from now on."""
+        if self.dtype != dtype:
+            if self.block is not None:
+                self.block._adopt(dtype, who, joins_ok=1)
+            for n in self.inputs:
+                if n.soft:
+                    n._settle(dtype, harden, who)
+            self.dtype = dtype
+        elif harden:
+            for n in self.inputs:
+                if n.soft:
+                    n._settle(dtype, harden, who)
+        if harden:
+            self.soft = False
 
     @property
     def is_loss(self) -> bool:
@@ -55,9 +94,9 @@ class Node:
             if n.is_loss or n.labels:
                 kind = "a loss" if n.is_loss else "class labels"
                 raise TypeError(f"cannot {what} node {n.name!r}: it is {kind}, not an (N, D) value")
-        if a.dtype != b.dtype:
+        if a.dtype != b.dtype and not (a.soft or b.soft):
             raise TypeError(f"cannot {what} nodes {a.name!r} ({a.dtype}) and {b.name!r} ({b.dtype}): dtypes differ")
-        return _OPERATORS[op](dtype=a.dtype)(a, b)
+        return _OPERATORS[op]()(a, b)  # built without dtype=: it takes the nodes' dtype
 
     def __add__(self, other):
         return self._operator("+", other)
@@ -79,10 +118,17 @@ class Node:
 
 
 def Input(features: int, *, dtype=None, name: str | None = None, labels: bool = False) -> Node:
-    """A model input of shape (N, features); ``labels=True`` for int64 class labels (N,)."""
+    """A model input of shape (N, features); ``labels=True`` for int64 class labels (N,).
+
+    Without ``dtype=`` the input takes the dtype of the first block it feeds (a block with
+    parameters or an explicit dtype; through parameter-free blocks), so
+    ``bk.Linear(3, 4, dtype=np.float64)(bk.Input(3))`` is a float64 graph; an input that
+    feeds no such block keeps the default dtype (``bk.get_default_dtype()``)."""
     features = _checks.positive_int(
         features, "Input", "features", maximum=2**31 - 1, why="the matrix kernels' 32-bit sizes"
     )
     if labels and features != 1:
         raise ValueError("Input: class labels are one column (features=1)")
-    return Node(None, (), int(features), resolve_dtype(dtype), name, labels)
+    node = Node(None, (), int(features), resolve_dtype(dtype), name, labels)
+    node.soft = dtype is None and not labels  # takes the dtype of the first block it feeds
+    return node

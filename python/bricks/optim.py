@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Mapping
+
+import numpy as np
 
 from . import _checks, _core
+from ._compat import ParamDict, param_owner
 from .block import Block
 
 
@@ -13,24 +17,41 @@ def _is_model(p) -> bool:  # a Model or Sequential (optim sits below graph: no i
     return hasattr(p, "native_blocks") and hasattr(p, "build_for")
 
 
+def _spelling(who) -> str:
+    return f"params must be a model, blocks or model.params; write {who}(model, lr=...)"
+
+
 def _blocks(params, who) -> list:
+    """The native blocks an optimizer updates: from a model, a block, ``model.params``
+    (called or not), ``model.params.values()``, or a list of blocks or of those arrays."""
+    if isinstance(params, ParamDict) and params.owner is not None:
+        params = params.owner
+    elif isinstance(params, Mapping):  # a block's params, or a dict of a model's arrays
+        params = list(params.values())
     if isinstance(params, Block) or _is_model(params):
+        items = [params]
+    elif isinstance(params, (str, bytes, np.ndarray)):
         items = [params]
     else:
         try:
             items = list(params)
         except TypeError:
-            raise TypeError(
-                f"{who}: params must be a model, blocks or a list of blocks, got {type(params).__name__}"
-            ) from None
-    blocks = []
+            raise TypeError(f"{who}: {_spelling(who)}; got {type(params).__name__} {params!r:.60}") from None
+    blocks, seen = [], set()
     for p in items:
         if _is_model(p):
-            blocks.extend(p.native_blocks)
+            found = list(p.native_blocks)
         elif isinstance(p, Block):
-            blocks.append(p._core)
+            found = [p._core]
+        elif param_owner(p) is not None:
+            found = [param_owner(p)]
         else:
-            raise TypeError(f"{who}: expected a model, blocks or a list of them, got {type(p).__name__}")
+            what = "an array that is no model's parameter" if isinstance(p, np.ndarray) else repr(p)[:60]
+            raise TypeError(f"{who}: {_spelling(who)}; got {type(p).__name__} {what}")
+        for b in found:
+            if id(b) not in seen:
+                seen.add(id(b))
+                blocks.append(b)
     if not any(b.param_names() for b in blocks):  # as PyTorch: nothing to optimize is a mistake
         raise ValueError(
             f"{who}: got an empty parameter list ({len(blocks)} block(s), none with "
@@ -130,7 +151,8 @@ class SGD(Optimizer):
         θ ← θ − lr · g
 
     Args:
-        params: a model, a block, or a list of them.
+        params: a model, a block, or a list of them; or ``model.params`` (called or not),
+            ``model.params.values()`` or a list of those arrays.
         lr: learning rate α (≥ 0). momentum, dampening, weight_decay: ≥ 0.
         nesterov: Nesterov momentum (needs momentum > 0 and dampening 0).
         clip_norm: clip the gradients' global norm first (0/None: off).

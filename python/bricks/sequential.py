@@ -54,6 +54,11 @@ class Sequential(Model):
         ]
         if len({id(b) for b in leaves}) != len(leaves) or len({id(b) for b in blocks}) != len(blocks):
             raise ValueError("Sequential: a block instance appears twice; use separate blocks")
+        firm = {b.dtype for b in blocks if isinstance(b, Sequential) or not b._adoptable()}
+        if len(firm) == 1:  # parameter-free blocks built without dtype= take the chain's
+            for b in blocks:
+                if not isinstance(b, Sequential) and b.dtype not in firm:
+                    b._adopt(next(iter(firm)), "the Sequential")
         dtypes = {b.dtype for b in blocks}
         if len(dtypes) > 1:
             raise TypeError(f"Sequential: all blocks must share one dtype, got {sorted(map(str, dtypes))}")
