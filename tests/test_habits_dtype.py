@@ -166,8 +166,9 @@ def _trains(make_opt):
         lambda m: bk.Adam(list(m.params.values()), lr=0.01),
         lambda m: bk.AdamW(m.params, lr=0.01),
         lambda m: bk.SGD(m.blocks, lr=0.1),
+        lambda m: bk.SGD(m.parameters(), lr=0.1, momentum=0.9),
     ],
-    ids=["params", "params.values()", "list(params.values())", "AdamW(params)", "blocks"],
+    ids=["params", "params.values()", "list(params.values())", "AdamW(params)", "blocks", "parameters()"],
 )
 def test_optimizers_take_what_model_params_returns(spelling):
     assert _trains(spelling)

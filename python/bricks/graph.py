@@ -592,6 +592,11 @@ class Model:
         owned = [(v, c) for _, v, c in items if c is not None]  # a nested chain registers its own
         return ParamDict({k: v for k, v, _ in items}, "params", self, owned)
 
+    def parameters(self) -> list:
+        """The parameter arrays (views of native memory), as PyTorch's ``model.parameters()``
+        lists them: ``bk.SGD(model.parameters(), lr=0.1)`` updates this model."""
+        return list(self.params.values())
+
     @property
     def buffers(self) -> dict:
         """Every block's state that is not trained (BatchNorm's running statistics) as

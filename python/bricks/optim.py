@@ -151,8 +151,8 @@ class SGD(Optimizer):
         θ ← θ − lr · g
 
     Args:
-        params: a model, a block, or a list of them; or ``model.params`` (called or not),
-            ``model.params.values()`` or a list of those arrays.
+        params: a model, a block, or a list of them; or ``model.parameters()``,
+            ``model.params`` (called or not), ``model.params.values()`` or a list of those arrays.
         lr: learning rate α (≥ 0). momentum, dampening, weight_decay: ≥ 0.
         nesterov: Nesterov momentum (needs momentum > 0 and dampening 0).
         clip_norm: clip the gradients' global norm first (0/None: off).
