@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 import bricks as bk
+from children import wait_ready
 
 F32, F64 = np.float32, np.float64
 
@@ -277,15 +278,6 @@ CTRL_C = textwrap.dedent("""
         bool(np.isfinite(v).all()) for v in m.params.values())
     print("RESULT " + json.dumps(res), flush=True)
 """)
-
-
-def wait_ready(p):
-    """Read the child's lines up to READY (an editable install may print its rebuild
-    first); a child that died ends the loop and the assertion shows its stderr."""
-    line = None
-    while line != "READY" and (line is None or line or p.poll() is None):
-        line = p.stdout.readline().strip()
-    assert line == "READY", p.communicate(timeout=60)[1][-2000:]
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import bricks as bk
+from children import wait_ready
 
 PRELUDE = """
 import gc, os, signal, sys, threading, time
@@ -183,9 +184,7 @@ def test_ctrl_c_while_main_joins_a_training_thread():
         text=True,
     )
     try:
-        for line in p.stdout:  # (an editable install may print its rebuild first)
-            if line.strip() == "READY":
-                break
+        wait_ready(p)
         import time
 
         time.sleep(0.5)

@@ -20,6 +20,7 @@ import pytest
 import bricks as bk
 import bricks.block as B
 from bricks.check import GradcheckError
+from children import wait_ready
 
 F64, F32 = np.float64, np.float32
 
@@ -729,9 +730,7 @@ def test_ctrl_c_during_fit_of_a_model_with_a_python_block():
         text=True,
     )
     try:
-        for line in p.stdout:  # (an editable install may print its rebuild first)
-            if line.strip() == "READY":
-                break
+        wait_ready(p)
         import time
 
         time.sleep(1.0)
