@@ -1,6 +1,6 @@
 """The Python layer's imports run one way (see docs/content/architecture.md):
 
-    _core, _arrays, _version -> node -> block -> blocks, losses -> optim -> graph (Model)
+    _core, _arrays, _version, distributed -> node -> block -> blocks, losses -> optim -> graph (Model)
     -> sequential -> callbacks, metrics, training -> io, interop, onnx_export, plot, check
     -> sklearn, datasets, examples, __main__
 
