@@ -405,6 +405,8 @@ def fit(
     nb = math.ceil(n / batch_size)
     interruptible = _interruptible()
     chunk = 1
+    # callbacks that watch each batch (TensorBoard(update_freq="batch")): one batch per native call
+    batch_cbs = [c for c in cbs if type(c).on_train_batch_end is not Callback.on_train_batch_end]
     for epoch in range(epochs):
         for c in cbs:
             c.on_epoch_begin(epoch)
@@ -434,9 +436,11 @@ def fit(
             dt = time.perf_counter() - t0
             b += chunk
             tot += st
-            if st.batches:  # aim each native call at ~0.1 s of work
+            if st.batches and not batch_cbs:  # aim each native call at ~0.1 s of work
                 chunk = max(1, min(nb, int(chunk * min(4.0, 0.1 / max(dt, 1e-6)))))
             progress.update(st.samples, _logs(tot, acc_mode))
+            for c in batch_cbs:
+                c.on_train_batch_end(b - 1, _logs(tot, acc_mode))
         logs = _logs(tot, acc_mode)
         if train_fns:  # on the epoch's final weights, in eval mode (see training.md)
             res = _evaluate(model, data, max(batch_size, 256), _core.Accuracy.none, -1, 0.0, None, train_fns)
