@@ -136,6 +136,22 @@ def test_batch_updates_do_not_change_what_is_learned(tmp_path):
     np.testing.assert_allclose(logged.history["loss"], plain.history["loss"], rtol=1e-6)
 
 
+def test_a_callback_of_ones_own_sees_every_batch():
+    class Batches(bk.callbacks.Callback):  # as a Keras user writes one
+        def on_train_begin(self, logs=None):
+            self.seen = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen.append((batch, dict(logs)))
+
+    X, y = blobs3()
+    spy = Batches()
+    history = classifier().fit(X, y, epochs=2, batch_size=50, verbose=0, callbacks=[spy])
+    assert [b for b, _ in spy.seen] == [0, 1, 2, 3] * 2  # the batch's index in its epoch
+    assert all(set(logs) == {"loss", "accuracy"} for _, logs in spy.seen)
+    assert [logs["loss"] for b, logs in spy.seen if b == 3] == history.history["loss"]
+
+
 def test_each_fit_writes_its_own_file(tmp_path):
     X, y = blobs3()
     model, board = classifier(), TensorBoard(tmp_path)

@@ -377,12 +377,11 @@ class TensorBoard(Callback):
     """Write the training curves as TensorBoard event files (Keras's ``TensorBoard``
     callback, without TensorFlow: the files are written here, nothing is imported).
 
-    Example::
+    Example:
+        >>> model.fit(X, y, epochs=20, validation_split=0.2,
+        ...           callbacks=[bk.callbacks.TensorBoard(log_dir="logs")])
 
-        model.fit(X, y, epochs=20, validation_split=0.2,
-                  callbacks=[bk.callbacks.TensorBoard(log_dir="logs")])
-
-    then ``tensorboard --logdir logs`` (``pip install tensorboard``) shows the curves,
+    Then ``tensorboard --logdir logs`` (``pip install tensorboard``) shows the curves,
     during training too: the files are flushed at the end of every epoch and closed
     when training ends.
 
