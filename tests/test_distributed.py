@@ -167,6 +167,7 @@ def test_metrics_callbacks_and_output_on_rank_0_only(tmp_path):
             bk.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0),
             bk.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=10.0),
             bk.callbacks.ModelCheckpoint(OUT + ".ckpt.npz", monitor="loss", save_best_only=False),
+            bk.callbacks.TensorBoard(OUT + ".tb", update_freq="batch"),  # one batch per native call
         ]
         h = m.fit(X, y, epochs=10, batch_size=50, seed=1, verbose=2, distributed=True, callbacks=cbs,
                   validation_split=0.25, metrics=["top_k_accuracy"])
@@ -182,7 +183,7 @@ def test_metrics_callbacks_and_output_on_rank_0_only(tmp_path):
     assert set(h) >= {"loss", "accuracy", "top_k_accuracy", "val_loss", "val_accuracy", "val_top_k_accuracy"}
     assert res[0]["seen"] == [0, 1] and res[1]["seen"] == []  # callbacks run on rank 0
     assert p.stderr.count("epoch 1/10") == 1 and p.stderr.count("epoch 2/10") == 1  # rank 0 prints
-    assert Path(f"{tmp_path}/out.ckpt.npz").exists()
+    assert Path(f"{tmp_path}/out.ckpt.npz").exists() and Path(f"{tmp_path}/out.tb/train").is_dir()
 
 
 def test_validation_metrics_are_the_whole_sets(tmp_path):

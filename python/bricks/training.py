@@ -547,8 +547,11 @@ def _train(
     nb = math.ceil(n / batch_size)
     interruptible = _interruptible()
     chunk = 1
-    if red is not None:
-        chunk, steps = _dist.CHECK_EVERY, 0
+    # callbacks that watch each batch (TensorBoard(update_freq="batch")): one batch per native call
+    batch_cbs = [c for c in cbs if type(c).on_train_batch_end is not Callback.on_train_batch_end]
+    if red is not None:  # a chunk fixed alike on every rank (rank 0 has the callbacks)
+        chunk = 1 if red.bcast(bool(batch_cbs)) else _dist.CHECK_EVERY
+        steps = checked = 0
         reduce = {"allreduce": red, "rank": red.rank, "ranks": red.size}
         _sync_decisions(model, red)
     for epoch in range(epochs):
@@ -583,15 +586,19 @@ def _train(
             dt = time.perf_counter() - t0
             b += chunk
             tot += st
-            if red is not None:  # a fixed chunk: every rank makes the same collective calls
+            if red is not None:  # every rank makes the same collective calls
                 steps += st.batches + st.skipped
-                if model.buffers:  # batch statistics are each rank's: rank 0's are kept
-                    for a in model.buffers.values():
-                        red.comm.Bcast(a, root=0)
-                _dist.check_replicas(model, f"after {steps} steps")
-            elif st.batches:  # aim each native call at ~0.1 s of work
+                if steps - checked >= _dist.CHECK_EVERY or b >= nb:  # and at each epoch's end
+                    if model.buffers:  # batch statistics are each rank's: rank 0's are kept
+                        for a in model.buffers.values():
+                            red.comm.Bcast(a, root=0)
+                    _dist.check_replicas(model, f"after {steps} steps")
+                    checked = steps
+            elif st.batches and not batch_cbs:  # aim each native call at ~0.1 s of work
                 chunk = max(1, min(nb, int(chunk * min(4.0, 0.1 / max(dt, 1e-6)))))
             progress.update(st.samples, _logs(tot, acc_mode))
+            for c in batch_cbs:
+                c.on_train_batch_end(b - 1, _logs(tot, acc_mode))
         logs = _logs(tot, acc_mode)
         if train_fns:  # on the epoch's final weights, in eval mode (see training.md)
             res = _evaluate(model, data, max(batch_size, 256), _core.Accuracy.none, -1, 0.0, None, train_fns, red)
