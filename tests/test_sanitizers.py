@@ -16,7 +16,14 @@ import cmake_build
 
 HERE = ROOT / "tests"
 # the lifetimes, threads and exit cases; the kernels on every length; bad input of every kind
-SUBSET = ["test_lifetimes.py", "test_kernels.py", "test_bad_input.py", "test_block_errors.py", "test_python_blocks.py"]
+SUBSET = [
+    "test_lifetimes.py",
+    "test_kernels.py",
+    "test_bad_input.py",
+    "test_block_errors.py",
+    "test_python_blocks.py",
+    "test_data_parallel_core.py",
+]
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is a test extra: pip install '.[test]'"),
@@ -147,7 +154,20 @@ def py_fit():
 def py_predict():
     for _ in range(40):
         pm.predict(X[:64]); pm[1].forward(X[:4])
-ts = [threading.Thread(target=f) for f in (fit, step, direct, predict, direct, py_fit, py_predict)]
+from bricks import _core
+bar, parts = threading.Barrier(2), [None, None]
+def rank(r):  # data parallel: two threads as ranks, an allreduce called back with the GIL
+    dm = bk.Sequential(bk.Linear(32, 16, seed=5), bk.ReLU(), bk.Linear(16, 4, seed=6))
+    dm.compile(bk.CrossEntropyLoss(), bk.SGD(dm, lr=1e-2, momentum=0.9))
+    dm.build_for([X]); dm.executor.check_data([X, y])
+    def reduce(flat):
+        parts[r] = flat.copy(); bar.wait(); total = parts[0] + parts[1]; bar.wait(); flat[...] = total
+    for _ in range(3):
+        dm.executor.train_batches([X, y], np.arange(512), 16, 0, 32, dm.optimizer._core, _core.Accuracy.argmax,
+                                  1, 0.0, _core.NonFinite.__members__["raise"], False, None,
+                                  allreduce=reduce, rank=r, ranks=2)
+ranks = [lambda: rank(0), lambda: rank(1)]
+ts = [threading.Thread(target=f) for f in (fit, step, direct, predict, direct, py_fit, py_predict, *ranks)]
 for t in ts: t.start()
 for t in ts: t.join()
 print("STRESS OK")
