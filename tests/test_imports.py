@@ -13,6 +13,7 @@ optional modules."""
 
 import ast
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -237,3 +238,29 @@ def test_a_misspelled_name_is_an_attribute_error_that_names_it():
     with pytest.raises(AttributeError, match="'Liner'"):
         bk.Liner  # noqa: B018
     assert not hasattr(bk, "no_such_name")
+
+
+def test_bricks_imports_where_the_run_path_does_not_reach_openblas(tmp_path):
+    # The extension finds libscipy_openblas.so by its run path, ../scipy_openblas32/lib
+    # beside bricks/. A copy of the package elsewhere (a build tree, a vendored copy)
+    # has no such folder: bricks then loads OpenBLAS through the scipy_openblas32 package.
+    import shutil
+
+    import bricks as bk
+
+    pkg = pathlib.Path(bk.__file__).parent
+    if not list(pkg.glob("_core*.so")):
+        pytest.skip("the extension is not inside the package folder (an editable install)")
+    shutil.copytree(pkg, tmp_path / "bricks", ignore=shutil.ignore_patterns("__pycache__"))
+    assert not (tmp_path / "scipy_openblas32").exists()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    code = (
+        "import json, sys, numpy as np, bricks as bk\n"
+        "y = bk.Linear(3, 2).forward(np.ones((4, 3), np.float32))\n"
+        "print(json.dumps([bk.__file__, 'scipy_openblas32' in sys.modules, y.shape]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    where, fallback, shape = json.loads(out.stdout.strip().splitlines()[-1])
+    assert where == str(tmp_path / "bricks" / "__init__.py")
+    assert fallback and shape == [4, 2]
