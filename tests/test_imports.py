@@ -151,6 +151,7 @@ OPTIONAL = (
     "scipy",
     "torch",
     "IPython",
+    "mpi4py",
     "scipy_openblas32",
     "importlib.metadata",
     "urllib.request",
