@@ -226,8 +226,9 @@ def _docstrings():
         except ImportError:  # an optional extra that is not installed
             continue
         objs = [(modname, mod)]
-        for name, obj in vars(mod).items():
-            if name.startswith("_") or not (inspect.isclass(obj) or inspect.isfunction(obj)):
+        # dir(), not vars(): bricks' lazy names (bk.load, bk.History, ...) are loaded by getattr
+        for name, obj in ((n, getattr(mod, n)) for n in dir(mod) if not n.startswith("_")):
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
                 continue
             if not getattr(obj, "__module__", "").startswith("bricks"):
                 continue

@@ -8,7 +8,6 @@ its gradient is the sum of theirs (the multivariate chain rule).
 
 from __future__ import annotations
 
-import html
 import itertools
 import os
 import sys
@@ -691,7 +690,8 @@ class Model:
             header, rows = self._summary_table()
         except _core.StateError:
             return None
-        e = html.escape
+        from html import escape as e  # here, not at import: only Jupyter calls this
+
         head = "".join(f"<th>{e(c)}</th>" for c in header)
         body = "".join(
             "<tr>"

@@ -751,7 +751,10 @@ def predict(model, X, *, batch_size=256):
         ]
     finally:
         model.train(was)
-    outs = [np.concatenate([p[k] for p in parts]) for k in range(len(model.outputs))]
+    # one chunk: its arrays are already the binding's fresh copies, so no second copy
+    outs = [
+        parts[0][k] if len(parts) == 1 else np.concatenate([p[k] for p in parts]) for k in range(len(model.outputs))
+    ]
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
