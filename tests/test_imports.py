@@ -192,6 +192,11 @@ def _modules_after(statement: str) -> set:
 
 
 def test_import_bricks_loads_no_optional_module():
+    import bricks as bk
+
+    if not list(pathlib.Path(bk.__file__).parent.glob("_core*.so")):
+        # scikit-build-core's editable loader rebuilds on import (subprocess, metadata)
+        pytest.skip("an editable install: its import hook loads modules of its own")
     numpy_alone = _modules_after("import numpy")
     loaded = _modules_after("import bricks") - numpy_alone  # what a NumPy release loads is not ours
     heavy = {m for m in loaded if m.split(".")[0] in OPTIONAL or m in OPTIONAL}
