@@ -9,13 +9,14 @@ one thread per rank. bricks runs ``model.fit(..., distributed=True)`` under the 
 are launched in rounds, the first kind rotating each round, so that the noise of a
 shared machine hits them alike; every number is the median over the rounds, min-max in
 brackets. bricks' step time is split into communication (the time spent in the
-per-step ``Allreduce``, timed by wrapping ``bricks.distributed._Reducer``; it includes
-waiting for the slower rank) and compute (the rest). Then ``Allreduce`` alone is timed
+per-step ``Allreduce``, timed by wrapping ``bricks.distributed._Reducer``, plus fit's
+replica checks every 32 steps; both include waiting for the slower rank) and compute
+(the rest). Then ``Allreduce`` alone is timed
 over shared memory and over loopback TCP (MPICH's ofi/tcp netmod on ``lo``) and an
 alpha-beta model is fitted for docs/content/cluster.md (written to
 bench/distributed_model.json).
 
-    env -u OPENBLAS_CORETYPE python bench/distributed.py            # full run, ~4-5 min
+    env -u OPENBLAS_CORETYPE python bench/distributed.py            # full run, ~5-6 min
     env -u OPENBLAS_CORETYPE python bench/distributed.py --quick    # smoke run, < 1 min
 
 See bench/README.md ("Data-parallel training") for what each number means.
@@ -63,15 +64,18 @@ def dataset(cfg, batch, steps):
 
 
 def calibrate(run, target, agree):
-    """Steps for a ~target-second run: grow until a run takes target/4, scale; `agree`
+    """Steps for a ~target-second run, from the marginal cost of a step: the step count
+    doubles until a run takes target/4 and twice the steps take >= 1.5x the time (so a
+    fixed cost per run, such as fit's start, does not pass for the steps' cost); `agree`
     makes every rank use rank 0's number. The last run at full size is the warm-up."""
-    steps = 4
+    steps, prev = 4, None
     while True:
         t = run(steps)
-        if t >= target / 4 or steps >= 10**7:
+        if steps >= 10**7 or (prev is not None and t >= target / 4 and t >= 1.5 * prev):
             break
-        steps = agree(int(steps * min(50.0, max(2.0, 1.3 * target / 4 / max(t, 1e-7)))))
-    steps = agree(max(4, round(steps * target / t)))
+        prev, steps = t, agree(steps * 2)
+    per_step = max((t - prev) / (steps / 2), t / steps / 4)
+    steps = agree(max(4, round(target / per_step)))
     run(steps)
     return steps
 
@@ -98,6 +102,16 @@ def bricks_worker(args):
             TimedReducer.calls += 1
 
     dist._Reducer = TimedReducer  # fit builds its reducer from this name
+    check_replicas = dist.check_replicas
+
+    def timed_check(model, where=""):
+        """fit's replica check (an allgather of checksums every CHECK_EVERY steps), timed."""
+        t0 = time.perf_counter()
+        check_replicas(model, where)
+        TimedReducer.check_seconds += time.perf_counter() - t0
+
+    TimedReducer.check_seconds = 0.0
+    dist.check_replicas = timed_check  # fit calls it through the module
 
     def agree(n):
         return comm.bcast(n, root=0)
@@ -117,13 +131,14 @@ def bricks_worker(args):
 
         def run(steps):
             X, y, nb, epochs = state.get(steps) or state.setdefault(steps, dataset(cfg, batch, steps))
-            TimedReducer.seconds, TimedReducer.calls = 0.0, 0
+            TimedReducer.seconds, TimedReducer.calls, TimedReducer.check_seconds = 0.0, 0, 0.0
 
             def go():
                 model.fit(X, y, epochs=epochs, batch_size=batch, shuffle=False, verbose=0, distributed=distributed)
 
             t = timed(go)
-            run.last = (nb * epochs, t, comm.allreduce(TimedReducer.seconds, op=MPI.SUM) / K)  # mean over ranks
+            spent = comm.allreduce(TimedReducer.seconds + TimedReducer.check_seconds, op=MPI.SUM) / K  # mean
+            run.last = (nb * epochs, t, spent)
             return t
 
         return run
@@ -302,6 +317,36 @@ def model_rows(compute_s, nbytes, batch, alpha, beta, ks=(1, 2, 4, 8, 16, 32, 64
     return rows
 
 
+def markdown(model):
+    """The alpha-beta parameters and the model tables of docs/content/cluster.md, as
+    Markdown, from the contents of distributed_model.json."""
+    out = ["| transport | alpha (latency) | beta (per byte) | bandwidth 1/beta | fitted on |", "|---|---|---|---|---|"]
+    names = {"shm": "shared memory (MPICH's default within a machine)", "tcp": "loopback TCP (ofi/tcp on lo)"}
+    for label, a in model["allreduce"].items():
+        out.append(
+            f"| {names.get(label, label)} | {a['alpha_s'] * 1e6:.2f} µs | {a['beta_s_per_byte'] * 1e9:.3f} ns/B "
+            f"| {1 / a['beta_s_per_byte'] / 1e9:.2f} GB/s | {len(a['sizes'])} sizes, 2 ranks |"
+        )
+    params = "\n".join(out)
+    a, b = model["allreduce"]["tcp"]["alpha_s"], model["allreduce"]["tcp"]["beta_s_per_byte"]
+    tables = []
+    for name in ("medium", "large"):
+        m = model["nets"][name]
+        layers = "-".join(str(w) for w in m["layers"])
+        tables.append(
+            f"**{name}** ({layers}, batch {m['batch']}, {m['params']:,} parameters = {m['grad_bytes'] / 1e6:.2f} MB "
+            f"of gradients; compute {m['compute_s_1r'] * 1e3:.3f} ms per step on one rank, measured):"
+        )
+        rows = ["| K | strong: ms/step | samples/s | efficiency | weak: ms/step | samples/s | efficiency |"]
+        rows.append("|---|---|---|---|---|---|---|")
+        for K, st, sr, se, w, wr, we in model_rows(m["compute_s_1r"], m["grad_bytes"], m["batch"], a, b):
+            rows.append(
+                f"| {K} | {st * 1e3:.3f} | {C.fmt_rate(sr)} | {se:.0%} | {w * 1e3:.3f} | {C.fmt_rate(wr)} | {we:.0%} |"
+            )
+        tables.append("\n".join(rows))
+    return params, "\n\n".join(tables)
+
+
 # -- the driver ---------------------------------------------------------------------------------
 def free_port():
     with socket.socket() as s:
@@ -397,7 +442,15 @@ def main():
     ap.add_argument("--rank", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--world", type=int, default=1, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--markdown",
+        action="store_true",
+        help=f"print the model tables of docs/content/cluster.md from {MODEL_JSON.name}",
+    )
     args = ap.parse_args()
+    if args.markdown:
+        print("\n\n".join(markdown(json.loads(MODEL_JSON.read_text()))))
+        return None
     if args.worker == "bricks":
         return bricks_worker(args)
     if args.worker == "ddp":

@@ -52,6 +52,7 @@ BLOCK_PAGES = {
 PAGES_WITH_CODE = ["getting-started.md", "composition.md", "training.md", "own-block.md", "pictures.md"] + [
     f"blocks/{p}.md" for p in BLOCK_PAGES.values()
 ]
+PAGES_WITH_CODE.append("cluster.md")  # training on a cluster: its one-process learning-rate snippet
 
 
 def code_blocks(page):
@@ -87,6 +88,7 @@ def test_site_builds_strict_and_self_contained(tmp_path):
     assert r.returncode == 0, f"mkdocs build --strict failed:\n{r.stdout}\n{r.stderr}"
     for page in (
         ["index", "getting-started", "composition", "training", "pictures", "own-block", "architecture", "benchmarks"]
+        + ["cluster"]
         + [f"blocks/{p}" for p in BLOCK_PAGES.values()]
         + [
             f"api/{m}"
@@ -572,3 +574,23 @@ def work(tmp_path_factory):
 @pytest.mark.parametrize("page, command, stated", SHOWN, ids=[f"{p}: {c}" for p, c, _ in SHOWN])
 def test_the_shell_command_does_what_the_page_says(page, command, stated, work):
     COMMANDS[command](command, stated, work)
+
+
+def test_cluster_page_quotes_the_bench_model():
+    """docs/content/cluster.md's alpha-beta parameters and predicted step times are the
+    ring-allreduce model on bench/distributed_model.json (written by bench/distributed.py)."""
+    import json
+
+    model = json.loads((ROOT / "bench" / "distributed_model.json").read_text(encoding="utf-8"))
+    page = (CONTENT / "cluster.md").read_text(encoding="utf-8")
+    assert "model, not a measurement" in page
+    for a in model["allreduce"].values():
+        assert f"{a['alpha_s'] * 1e6:.2f} µs" in page and f"{a['beta_s_per_byte'] * 1e9:.3f} ns/B" in page
+    alpha, beta = model["allreduce"]["tcp"]["alpha_s"], model["allreduce"]["tcp"]["beta_s_per_byte"]
+    for name in ("medium", "large"):
+        m = model["nets"][name]
+        for K in (2, 4, 8, 16, 32, 64, 128, 256):
+            ring = 2 * (K - 1) / K * m["grad_bytes"] * beta + 2 * (K - 1) * alpha
+            strong, weak = m["compute_s_1r"] / K + ring, m["compute_s_1r"] + ring
+            row = rf"^\| {K} \| {strong * 1e3:.3f} \| [^|]+ \| [^|]+ \| {weak * 1e3:.3f} \|"
+            assert re.search(row, page, re.M), f"{name}, K={K}: no row {row}"
