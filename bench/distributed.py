@@ -16,7 +16,7 @@ over shared memory and over loopback TCP (MPICH's ofi/tcp netmod on ``lo``) and 
 alpha-beta model is fitted for docs/content/cluster.md (written to
 bench/distributed_model.json).
 
-    env -u OPENBLAS_CORETYPE python bench/distributed.py            # full run, ~5-6 min
+    env -u OPENBLAS_CORETYPE python bench/distributed.py            # full run, ~4 min
     env -u OPENBLAS_CORETYPE python bench/distributed.py --quick    # smoke run, < 1 min
 
 See bench/README.md ("Data-parallel training") for what each number means.
@@ -68,14 +68,14 @@ def calibrate(run, target, agree):
     doubles until a run takes target/4 and twice the steps take >= 1.5x the time (so a
     fixed cost per run, such as fit's start, does not pass for the steps' cost); `agree`
     makes every rank use rank 0's number. The last run at full size is the warm-up."""
-    steps, prev = 4, None
+    steps, prev = 1, None
     while True:
         t = run(steps)
         if steps >= 10**7 or (prev is not None and t >= target / 4 and t >= 1.5 * prev):
             break
         prev, steps = t, agree(steps * 2)
     per_step = max((t - prev) / (steps / 2), t / steps / 4)
-    steps = agree(max(4, round(target / per_step)))
+    steps = agree(max(2, round(target / per_step)))
     run(steps)
     return steps
 
