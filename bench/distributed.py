@@ -12,9 +12,9 @@ brackets. bricks' step time is split into communication (the time spent in the
 per-step ``Allreduce``, timed by wrapping ``bricks.distributed._Reducer``, plus fit's
 replica checks every 32 steps; both include waiting for the slower rank) and compute
 (the rest). Then ``Allreduce`` alone is timed
-over shared memory and over loopback TCP (MPICH's ofi/tcp netmod on ``lo``) and an
-alpha-beta model is fitted for docs/content/cluster.md (written to
-bench/distributed_model.json).
+over shared memory, over loopback TCP (MPICH's ofi/tcp netmod on ``lo``) and (as root)
+between two network namespaces joined by a veth pair, and an alpha-beta model is
+fitted for docs/content/cluster.md (written to bench/distributed_model.json).
 
     env -u OPENBLAS_CORETYPE python bench/distributed.py            # full run, ~4 min
     env -u OPENBLAS_CORETYPE python bench/distributed.py --quick    # smoke run, < 1 min
@@ -321,21 +321,27 @@ def markdown(model):
     """The alpha-beta parameters and the model tables of docs/content/cluster.md, as
     Markdown, from the contents of distributed_model.json."""
     out = ["| transport | alpha (latency) | beta (per byte) | bandwidth 1/beta | fitted on |", "|---|---|---|---|---|"]
-    names = {"shm": "shared memory (MPICH's default within a machine)", "tcp": "loopback TCP (ofi/tcp on lo)"}
+    names = {
+        "shm": "shared memory (MPICH's default within a machine)",
+        "tcp": "loopback TCP (ofi/tcp on lo)",
+        "veth": "TCP over a veth pair between two network namespaces",
+    }
     for label, a in model["allreduce"].items():
         out.append(
             f"| {names.get(label, label)} | {a['alpha_s'] * 1e6:.2f} µs | {a['beta_s_per_byte'] * 1e9:.3f} ns/B "
             f"| {1 / a['beta_s_per_byte'] / 1e9:.2f} GB/s | {len(a['sizes'])} sizes, 2 ranks |"
         )
     params = "\n".join(out)
-    a, b = model["allreduce"]["tcp"]["alpha_s"], model["allreduce"]["tcp"]["beta_s_per_byte"]
+    tr = model_transport(model)
+    a, b = model["allreduce"][tr]["alpha_s"], model["allreduce"][tr]["beta_s_per_byte"]
     tables = []
     for name in ("medium", "large"):
         m = model["nets"][name]
         layers = "-".join(str(w) for w in m["layers"])
         tables.append(
             f"**{name}** ({layers}, batch {m['batch']}, {m['params']:,} parameters = {m['grad_bytes'] / 1e6:.2f} MB "
-            f"of gradients; compute {m['compute_s_1r'] * 1e3:.3f} ms per step on one rank, measured):"
+            f"of gradients; compute {m['compute_s_1r'] * 1e3:.3f} ms per step on one rank, measured; "
+            f"allreduce: {names.get(tr, tr)}):"
         )
         rows = ["| K | strong: ms/step | samples/s | efficiency | weak: ms/step | samples/s | efficiency |"]
         rows.append("|---|---|---|---|---|---|---|")
@@ -408,6 +414,123 @@ def launch_allreduce(args, env_extra):
     return parse(subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600), "allreduce")
 
 
+VETH_LAUNCHER = """#!/bin/sh
+# hydra's ssh launcher, replaced: `launch [-x] HOST CMD...` runs CMD in HOST's namespace
+[ "$1" = "-x" ] && shift
+host=$1; shift
+case "$host" in
+  {a}) ns={na} ;;
+  {b}) ns={nb} ;;
+  *) echo "launch: unknown host $host" >&2; exit 1 ;;
+esac
+exec ip netns exec "$ns" sh -c "$*"
+"""
+
+
+def launch_allreduce_veth(args):
+    """The allreduce between two network namespaces ("machines") joined by a veth pair,
+    one rank in each, MPICH over TCP (as tests/test_distributed.py's two-namespace test
+    sets it up; needs root and `ip`). Returns the sizes' times, or a reason it cannot run."""
+    import shutil
+    import tempfile
+
+    if shutil.which("ip") is None:
+        return "no `ip` command"
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    tag = os.getpid() % 100000
+    na, nb, da, db = f"bkdA{tag}", f"bkdB{tag}", f"vbkdA{tag}", f"vbkdB{tag}"
+    net = 10 + tag % 200
+    a, b = f"10.214.{net}.1", f"10.214.{net}.2"
+    made = []
+
+    def ip(*cmd):
+        subprocess.run(["ip", *cmd], check=True, capture_output=True, text=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            for ns in (na, nb):
+                ip("netns", "add", ns)
+                made.append(ns)
+            ip("link", "add", da, "type", "veth", "peer", "name", db)
+            ip("link", "set", da, "netns", na)
+            ip("link", "set", db, "netns", nb)
+            ip("-n", na, "addr", "add", f"{a}/24", "dev", da)
+            ip("-n", nb, "addr", "add", f"{b}/24", "dev", db)
+            for ns, dev in ((na, da), (nb, db)):
+                ip("-n", ns, "link", "set", "lo", "up")
+                ip("-n", ns, "link", "set", dev, "up")
+            launch, hosts = Path(tmp) / "launch.sh", Path(tmp) / "hosts"
+            launch.write_text(VETH_LAUNCHER.format(a=a, b=b, na=na, nb=nb))
+            launch.chmod(0o755)
+            hosts.write_text(f"{a}:1\n{b}:1\n")
+            cmd = ["ip", "netns", "exec", na, str(MPIEXEC), "-launcher", "ssh", "-launcher-exec", str(launch)]
+            cmd += ["-localhost", a, "-f", str(hosts), "-n", "2"]
+            for k in ("MPIR_CVAR_NOLOCAL", "MPIR_CVAR_CH4_NETMOD", "FI_PROVIDER"):
+                cmd += ["-genv", k, TCP_ENV[k]]
+            cmd += [
+                sys.executable,
+                __file__,
+                "--worker",
+                "allreduce",
+                "--sizes",
+                args.sizes,
+                "--repeats",
+                str(args.repeats),
+            ]
+            env = {**os.environ, **ONE_THREAD}
+            return parse(subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600), "allreduce veth")
+        except (subprocess.CalledProcessError, RuntimeError) as e:
+            return f"{e} {getattr(e, 'stderr', '') or ''}"[:500]
+        finally:
+            for ns in made:
+                subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def measure_allreduce(args):
+    """Allreduce alone over shared memory, loopback TCP and (root only) a veth pair."""
+    ar = {}
+    for label, env in (("shm", {}), ("tcp", TCP_ENV), ("veth", None)):
+        if label == "veth" and args.no_veth:
+            continue
+        t0 = time.perf_counter()
+        try:
+            res = launch_allreduce(args, env) if env is not None else launch_allreduce_veth(args)
+        except RuntimeError as e:
+            res = str(e)[:500]
+        if isinstance(res, str):
+            print(f"  allreduce over {label} not measured: {res}")
+        else:
+            ar[label] = res["sizes"]
+        print(f"  allreduce {label} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    return ar
+
+
+def fit_transports(ar):
+    """{transport: sizes, seconds, alpha_s, beta_s_per_byte}, printed as a table."""
+    out = {}
+    if not ar:
+        return out
+    rows = [["transport", *[f"{int(n):.0e} floats" for n in ar[next(iter(ar))]], "alpha", "beta", "GB/s"]]
+    for label, sizes in ar.items():
+        ns = [int(n) for n in sizes]
+        ts = [med(v) for v in sizes.values()]
+        alpha, beta = fit_alpha_beta(ns, ts)
+        out[label] = {"sizes": ns, "seconds": ts, "alpha_s": alpha, "beta_s_per_byte": beta}
+        rows.append(
+            [label, *[f"{t * 1e6:.1f} µs" for t in ts], f"{alpha * 1e6:.2f} µs", f"{beta * 1e9:.3f} ns/B"]
+            + [f"{1 / beta / 1e9:.2f}"]
+        )
+    print("\nallreduce alone, 2 ranks, float32 (median per call); ring model t = n·beta + 2·alpha at K = 2")
+    print(C.table(rows, right=tuple(range(1, len(rows[0])))))
+    return out
+
+
+def model_transport(model):
+    """The transport the cluster model uses: the veth pair when measured, else loopback TCP."""
+    return "veth" if "veth" in model["allreduce"] else "tcp"
+
+
 def med(xs):
     return statistics.median(xs)
 
@@ -435,6 +558,12 @@ def main():
     ap.add_argument("--extras", default="tiny,small", help="configs that also try a larger batch and local SGD")
     ap.add_argument("--sizes", default="1e2,1e3,1e4,1e5,1e6", help="allreduce sizes (float32 elements)")
     ap.add_argument("--no-ddp", action="store_true", help="skip PyTorch DDP")
+    ap.add_argument("--no-veth", action="store_true", help="skip the allreduce over a veth pair (root only)")
+    ap.add_argument(
+        "--allreduce-only",
+        action="store_true",
+        help=f"measure the allreduce alone and refit {MODEL_JSON.name}'s alpha-beta, keeping its compute times",
+    )
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 round, short repeats (< 1 min)")
     ap.add_argument("--json", help="write every number here")
     ap.add_argument("--no-model-json", action="store_true", help=f"do not write {MODEL_JSON.name}")
@@ -459,6 +588,15 @@ def main():
         return allreduce_worker(args)
     if args.quick:
         args.rounds, args.repeats, args.time, args.sizes = 1, 1, 0.05, "1e3,1e5,1e6"
+    if args.allreduce_only:
+        model = json.loads(MODEL_JSON.read_text())
+        model["allreduce"] = fit_transports(measure_allreduce(args))
+        model["model_transport"] = model_transport(model)
+        model["allreduce_date"] = C.machine_info()["date"]
+        if not args.quick:
+            MODEL_JSON.write_text(json.dumps(model, indent=1) + "\n")
+            print(f"wrote {MODEL_JSON.relative_to(HERE.parent)} (the model uses {model['model_transport']})")
+        return None
     warn = C.coretype_warning()
     if warn:
         print(warn)
@@ -489,14 +627,7 @@ def main():
                 f"  round {rnd + 1}/{args.rounds}: {kind[0]} x{kind[1]} ({time.perf_counter() - t0:.1f} s)", flush=True
             )
     others = load.cores()
-    ar = {}
-    for label, env in (("shm", {}), ("tcp", TCP_ENV)):
-        t0 = time.perf_counter()
-        try:
-            ar[label] = launch_allreduce(args, env)["sizes"]
-        except RuntimeError as e:
-            print(f"allreduce over {label} failed: {str(e)[:500]}")
-        print(f"  allreduce {label} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    ar = measure_allreduce(args)
 
     info = C.machine_info()
     print(
@@ -592,25 +723,7 @@ def main():
         )
         print(C.table(rows, right=(1, 2, 3, 4, 5)))
 
-    model = {"machine": info, "allreduce": {}, "nets": {}}
-    if ar:
-        rows = [["transport", *[f"{int(n):.0e} floats" for n in ar[next(iter(ar))]], "alpha", "beta", "GB/s"]]
-        for label, sizes in ar.items():
-            ns = [int(n) for n in sizes]
-            ts = [med(v) for v in sizes.values()]
-            alpha, beta = fit_alpha_beta(ns, ts)
-            model["allreduce"][label] = {"sizes": ns, "seconds": ts, "alpha_s": alpha, "beta_s_per_byte": beta}
-            rows.append(
-                [
-                    label,
-                    *[f"{t * 1e6:.1f} µs" for t in ts],
-                    f"{alpha * 1e6:.2f} µs",
-                    f"{beta * 1e9:.3f} ns/B",
-                    f"{1 / beta / 1e9:.2f}",
-                ]
-            )
-        print("\nallreduce alone, 2 ranks, float32 (median per call); ring model t = n·beta + 2·alpha at K = 2")
-        print(C.table(rows, right=tuple(range(1, len(rows[0])))))
+    model = {"machine": info, "allreduce": fit_transports(ar), "nets": {}}
     for name in names:
         cfg = C.CONFIGS[name]
         s1 = summary[name]
@@ -624,13 +737,14 @@ def main():
             "step_s_2r": med(s1["step_s_2r"]),
             "comm_s_2r": med(s1["comm_s_2r"]),
         }
-    if "tcp" in model["allreduce"]:
-        a, b = model["allreduce"]["tcp"]["alpha_s"], model["allreduce"]["tcp"]["beta_s_per_byte"]
+    if model["allreduce"]:
+        tr = model["model_transport"] = model_transport(model)
+        a, b = model["allreduce"][tr]["alpha_s"], model["allreduce"][tr]["beta_s_per_byte"]
         for name in [n for n in ("medium", "large") if n in model["nets"]]:
             m = model["nets"][name]
             print(
                 f"\nMODEL (not a measurement), {name}: compute {m['compute_s_1r'] * 1e3:.3f} ms/step at 1 rank, "
-                f"{m['grad_bytes'] / 1e6:.2f} MB of gradients, loopback-TCP alpha-beta"
+                f"{m['grad_bytes'] / 1e6:.2f} MB of gradients, alpha-beta of {tr}"
             )
             t = [["K", "strong: step ms", "samples/s", "eff.", "weak: step ms", "samples/s", "eff."]]
             for K, s, sr, se, w, wr, we in model_rows(m["compute_s_1r"], m["grad_bytes"], m["batch"], a, b):
