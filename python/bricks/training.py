@@ -552,7 +552,8 @@ def _train(
     if red is not None:  # a chunk fixed alike on every rank (rank 0 has the callbacks)
         chunk = 1 if red.bcast(bool(batch_cbs)) else _dist.CHECK_EVERY
         steps = checked = 0
-        reduce = {"allreduce": red, "rank": red.rank, "ranks": red.size}
+        # one rank: no call out of the native loop per step (the sum over one rank is itself)
+        reduce = {"allreduce": red, "rank": red.rank, "ranks": red.size} if red.size > 1 else {}
         _sync_decisions(model, red)
     for epoch in range(epochs):
         for c in cbs:
