@@ -100,6 +100,29 @@ def stream_copy_gbs(mib=256, repeats=5):
     return best
 
 
+def cell(model, sess, tnet, X, out, libs, seconds, repeats):
+    """rows/s of each library's repeats on the batch X."""
+    batch, r = X.shape[0], {}
+    if "predict" in libs:
+        r["predict"] = rate(lambda: model.predict(X, batch_size=batch, out=out), batch, seconds, repeats)
+    if "forward" in libs:
+        r["forward"] = rate(lambda: model.forward(X), batch, seconds, repeats)
+    if sess is not None:
+        feed = {sess[1]: X}
+        r["ort"] = rate(lambda: sess[0].run(None, feed), batch, seconds, repeats)
+    if tnet is not None:
+        import torch
+
+        tx = torch.from_numpy(X)
+
+        def run_torch():
+            with torch.inference_mode():
+                tnet(tx)
+
+        r["torch"] = rate(run_torch, batch, seconds, repeats)
+    return r
+
+
 def fmt(rs):
     return f"{C.fmt_rate(max(rs))} ({C.fmt_rate(min(rs))}-{C.fmt_rate(max(rs))})"
 
@@ -151,29 +174,23 @@ def main():
         for threads in (int(t) for t in a.threads.split(",")):
             C.set_threads(threads)
             sess = ort_session(model, threads) if have_ort and "ort" in libs else None
-            rows = [["batch", "predict rows/s", "forward rows/s", "ORT rows/s", "torch rows/s", "pred/ORT", "pred/torch", "others"]]
+            rows = [
+                [
+                    "batch",
+                    "predict rows/s",
+                    "forward rows/s",
+                    "ORT rows/s",
+                    "torch rows/s",
+                    "pred/ORT",
+                    "pred/torch",
+                    "others",
+                ]
+            ]
             for batch in (int(b) for b in a.batches.split(",")):
                 X = np.random.default_rng(batch).standard_normal((batch, widths[0]), dtype=np.float32)
                 out = np.empty((batch, widths[-1]), np.float32)
                 load = C.OtherLoad()
-                r = {}
-                if "predict" in libs:
-                    r["predict"] = rate(lambda: model.predict(X, batch_size=batch, out=out), batch, a.time, a.repeats)
-                if "forward" in libs:
-                    r["forward"] = rate(lambda: model.forward(X), batch, a.time, a.repeats)
-                if sess is not None:
-                    feed = {sess[1]: X}
-                    r["ort"] = rate(lambda: sess[0].run(None, feed), batch, a.time, a.repeats)
-                if tnet is not None:
-                    import torch
-
-                    tx = torch.from_numpy(X)
-
-                    def run_torch():
-                        with torch.inference_mode():
-                            tnet(tx)
-
-                    r["torch"] = rate(run_torch, batch, a.time, a.repeats)
+                r = cell(model, sess, tnet, X, out, libs, a.time, a.repeats)
                 others = load.cores()
                 best = {k: max(v) for k, v in r.items()}
                 vs_ort = best["predict"] / best["ort"] if "ort" in best and "predict" in best else None
@@ -199,7 +216,10 @@ def main():
                     verdicts.append((f"{name} {threads}t batch 1: predict >= 2x PyTorch", ratio, ratio >= 2.0))
                 if batch == 1 and "predict" in best:
                     gbs = wbytes * best["predict"] / 1e9
-                    print(f"  {name} {threads}t batch 1: weights streamed at {gbs:.1f} GB/s ({100 * gbs / bw:.0f}% of the copy)")
+                    print(
+                        f"  {name} {threads}t batch 1: weights streamed at {gbs:.1f} GB/s "
+                        f"({100 * gbs / bw:.0f}% of the copy)"
+                    )
             print(f"\n{name} {'-'.join(map(str, widths))}, {threads} thread(s), float32, best (min-max) of {a.repeats}")
             print(C.table(rows, right=range(len(rows[0]))))
     print("\nTargets")

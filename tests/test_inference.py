@@ -115,7 +115,14 @@ def test_kernel_refuses_bad_arguments():
 def mlp(dt, act=bk.ReLU, seed=3):
     bk.manual_seed(seed)
     return bk.Sequential(
-        [bk.Linear(40, 64, dtype=dt), act(), bk.Linear(64, 48, dtype=dt), bk.Tanh(), bk.Linear(48, 7, dtype=dt), bk.Sigmoid()]
+        [
+            bk.Linear(40, 64, dtype=dt),
+            act(),
+            bk.Linear(64, 48, dtype=dt),
+            bk.Tanh(),
+            bk.Linear(48, 7, dtype=dt),
+            bk.Sigmoid(),
+        ]
     )
 
 

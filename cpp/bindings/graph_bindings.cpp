@@ -39,8 +39,8 @@ py::array copy_out(const Tensor& t, bool flat) {
 void copy_into(py::array& a, const Tensor& t) {
   const bool shape_ok = a.ndim() == 2 ? a.shape(0) == t.rows && a.shape(1) == t.cols
                                       : a.ndim() == 1 && t.cols == 1 && a.shape(0) == t.rows;
-  if (!shape_ok || !a.dtype().is(numpy_dtype(t.dtype)) ||
-      !(a.flags() & py::array::c_style) || !a.writeable())
+  if (!shape_ok || !a.dtype().is(numpy_dtype(t.dtype)) || !(a.flags() & py::array::c_style) ||
+      !a.writeable())
     throw ValueError("Model: out= must be a writeable C-contiguous " +
                      std::string(dtype_name(t.dtype)) + " array of shape (" +
                      std::to_string(t.rows) + ", " + std::to_string(t.cols) + ")");

@@ -426,13 +426,13 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "_linear_forward",  // the fused product alone, for the kernel tests
       [](const py::array& x, const py::array& w, const py::object& b, const std::string& act) {
-        const Act a = act == "relu"      ? Act::relu
-                      : act == "sigmoid" ? Act::sigmoid
-                      : act == "tanh"    ? Act::tanh
-                      : act == "none"
-                          ? Act::none
-                          : throw ValueError("act must be none, relu, sigmoid or tanh, got '" +
-                                             act + "'");
+        const Act a =
+            act == "relu"      ? Act::relu
+            : act == "sigmoid" ? Act::sigmoid
+            : act == "tanh"    ? Act::tanh
+            : act == "none"
+                ? Act::none
+                : throw ValueError("act must be none, relu, sigmoid or tanh, got '" + act + "'");
         Tensor X = as_tensor(x, "_linear_forward", "x"), W = as_tensor(w, "_linear_forward", "w");
         Tensor B;
         py::array keep_b;
@@ -449,8 +449,8 @@ PYBIND11_MODULE(_core, m) {
           NoGil nogil;
           dispatch_float(X.dtype, [&](auto zero) {
             using T = decltype(zero);
-            linear_forward(X.ptr<T>(), X.rows, X.cols, W.ptr<T>(), B ? B.ptr<T>() : nullptr,
-                           W.rows, Y.ptr<T>(), a);
+            linear_forward(X.ptr<T>(), X.rows, X.cols, W.ptr<T>(), B ? B.ptr<T>() : nullptr, W.rows,
+                           Y.ptr<T>(), a);
           });
         }
         return y;

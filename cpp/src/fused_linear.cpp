@@ -64,8 +64,8 @@ void forward(const T* X, std::int64_t M, std::int64_t K, const T* W, const T* b,
 
 }  // namespace
 
-void linear_forward(const float* X, std::int64_t M, std::int64_t K, const float* W,
-                    const float* b, std::int64_t N, float* Y, Act act) {
+void linear_forward(const float* X, std::int64_t M, std::int64_t K, const float* W, const float* b,
+                    std::int64_t N, float* Y, Act act) {
   forward(X, M, K, W, b, N, Y, act);
 }
 void linear_forward(const double* X, std::int64_t M, std::int64_t K, const double* W,

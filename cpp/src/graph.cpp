@@ -245,25 +245,32 @@ void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, boo
   prepare(batch);
   if (inference) skip_.assign(nodes_.size(), 0);  // the nodes a fused product computed
   // An inference forward runs in eval mode (Dropout off, BatchNorm's running
-  // statistics) and gives each block back the mode it had.
-  struct EvalMode {
-    std::vector<Node>& nodes;
-    std::vector<char>& was;
-    bool on;
-    EvalMode(std::vector<Node>& n, std::vector<char>& w, bool o) : nodes(n), was(w), on(o) {
-      if (!on) return;
-      was.assign(nodes.size(), 0);
-      for (std::size_t i = 0; i < nodes.size(); ++i)
-        if (nodes[i].block) was[i] = nodes[i].block->training(), nodes[i].block->set_training(false);
-    }
-    ~EvalMode() {
-      if (on)
-        for (std::size_t i = 0; i < nodes.size(); ++i)
-          if (nodes[i].block) nodes[i].block->set_training(was[i]);
-    }
-    EvalMode(const EvalMode&) = delete;
-    EvalMode& operator=(const EvalMode&) = delete;
-  } eval_mode(nodes_, was_training_, inference);
+  // statistics) and gives each block back the mode it had, also when a block throws.
+  if (inference) {
+    was_training_.assign(nodes_.size(), 0);
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      if (nodes_[i].block) {
+        was_training_[i] = nodes_[i].block->training();
+        nodes_[i].block->set_training(false);
+      }
+  }
+  auto restore = [&] {
+    if (inference)
+      for (std::size_t i = 0; i < nodes_.size(); ++i)
+        if (nodes_[i].block) nodes_[i].block->set_training(was_training_[i]);
+  };
+  try {
+    run_nodes(with_losses, inference);
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  ran_losses_ = with_losses;
+  has_forward_ = true;
+}
+
+void Graph::run_nodes(bool with_losses, bool inference) {
   for (int v = 0; v < num_nodes(); ++v) {
     Node& n = nodes_[v];
     if (!n.block || (!with_losses && !n.for_outputs)) continue;
@@ -286,8 +293,6 @@ void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, boo
     n.block->forward(in_views_.data(), n.value.view());
     n.serial = n.block->forward_serial();
   }
-  ran_losses_ = with_losses;
-  has_forward_ = true;
 }
 
 void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,

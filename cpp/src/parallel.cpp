@@ -85,8 +85,7 @@ class Pool {
 
 }  // namespace
 
-void parallel_chunks(std::int64_t chunks, int threads,
-                     ChunkFn f, void* ctx) {
+void parallel_chunks(std::int64_t chunks, int threads, ChunkFn f, void* ctx) {
   if (threads > 1 && chunks > 1) {
     static Pool* pool = new Pool;  // never destroyed: its detached threads outlive main
     if (pool->try_run(chunks, threads < chunks ? threads : static_cast<int>(chunks), f, ctx))

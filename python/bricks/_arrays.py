@@ -218,4 +218,3 @@ def check_out(out, inputs, shape, dtype, who):
         )
     if any(np.may_share_memory(out, x) for x in inputs):
         raise ValueError(f"{who}: out= shares memory with the input X; pass a separate array")
-

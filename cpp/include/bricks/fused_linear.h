@@ -14,8 +14,8 @@ namespace bricks {
 
 enum class Act { none = 0, relu = 1, sigmoid = 2, tanh = 3 };
 
-void linear_forward(const float* X, std::int64_t M, std::int64_t K, const float* W,
-                    const float* b, std::int64_t N, float* Y, Act act);
+void linear_forward(const float* X, std::int64_t M, std::int64_t K, const float* W, const float* b,
+                    std::int64_t N, float* Y, Act act);
 void linear_forward(const double* X, std::int64_t M, std::int64_t K, const double* W,
                     const double* b, std::int64_t N, double* Y, Act act);
 

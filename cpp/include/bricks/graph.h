@@ -125,6 +125,7 @@ class Graph {
   void run_forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy, bool validate,
                    bool inference = false);
   void plan_fusion();
+  void run_nodes(bool with_losses, bool inference);
   void check_input(int k, const Tensor& t, bool copy, bool validate);
 
   DType dtype_;

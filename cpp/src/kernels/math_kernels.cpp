@@ -218,7 +218,6 @@ void softplus_backward_impl(const T* x, const T* g, T* dx, int64_t n, double bet
   }
 }
 
-
 // The small-M product (fused_linear.h): each weight row is read from memory once for
 // all M rows of X (a GEMM packs and tiles for large M; at M = 1 it is a GEMV that
 // must stream W at memory bandwidth). GCC's generic vectors take this path's width:
@@ -252,13 +251,13 @@ inline typename vec_<T>::type vload_(const T* p) {
 }
 
 template <class T, int JB, int MB>
-inline void linear_tile(const T* X, int64_t K, const T* W, const T* b, T* Y, int64_t N,
-                        int64_t j, int64_t m) {
+inline void linear_tile(const T* X, int64_t K, const T* W, const T* b, T* Y, int64_t N, int64_t j,
+                        int64_t m) {
   typedef typename vec_<T>::type V;
   constexpr int L = sizeof(V) / sizeof(T);
   V acc[JB][MB];
   for (int r = 0; r < JB; ++r)
-    for (int c = 0; c < MB; ++c) acc[r][c] = V{} ;
+    for (int c = 0; c < MB; ++c) acc[r][c] = V{};
   const T* w = W + j * K;
   const T* x = X + m * K;
   const int64_t Kv = K - K % L;
