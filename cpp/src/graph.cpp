@@ -275,7 +275,7 @@ void Graph::run_nodes(bool with_losses, bool inference) {
     Node& n = nodes_[v];
     if (!n.block || (!with_losses && !n.for_outputs)) continue;
     if (inference && skip_[v]) {
-      n.block->invalidate();  // its cache is not of this forward
+      n.block->note_uncached_forward();  // its cache is not of this forward
       continue;
     }
     in_views_.clear();

@@ -63,7 +63,7 @@ void Linear::do_forward(const Tensor* in, const Tensor& out) {
 }
 
 void Linear::forward_fused(const Tensor& x, const Tensor& out, Act act) {
-  invalidate();  // nothing cached for backward: an inference-only forward
+  note_uncached_forward();  // x_ is not this forward's: an earlier caller's backward refuses
   product(x, out, act);
 }
 
