@@ -16,7 +16,14 @@ import cmake_build
 
 HERE = ROOT / "tests"
 # the lifetimes, threads and exit cases; the kernels on every length; bad input of every kind
-SUBSET = ["test_lifetimes.py", "test_kernels.py", "test_bad_input.py", "test_block_errors.py", "test_python_blocks.py"]
+SUBSET = [
+    "test_lifetimes.py",
+    "test_kernels.py",
+    "test_bad_input.py",
+    "test_block_errors.py",
+    "test_python_blocks.py",
+    "test_inference.py",
+]
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is a test extra: pip install '.[test]'"),
@@ -147,7 +154,14 @@ def py_fit():
 def py_predict():
     for _ in range(40):
         pm.predict(X[:64]); pm[1].forward(X[:4])
-ts = [threading.Thread(target=f) for f in (fit, step, direct, predict, direct, py_fit, py_predict)]
+bk.set_num_threads(2)  # the small-M product's pool (above its work threshold), two callers at once
+big = bk.Sequential(bk.Linear(600, 300, seed=5), bk.ReLU(), bk.Linear(300, 4, seed=6))
+XB = rng.normal(size=(4, 600)).astype(np.float32)
+def pool_predict():
+    for _ in range(150):
+        big.predict(XB[:1]); big.predict(XB, out=np.empty((4, 4), np.float32))
+ts = [threading.Thread(target=f) for f in (fit, step, direct, predict, direct, py_fit, py_predict, pool_predict)]
+ts.append(threading.Thread(target=lambda: [bk.Sequential(big[0], big[1]).predict(XB[:2]) for _ in range(150)]))
 for t in ts: t.start()
 for t in ts: t.join()
 print("STRESS OK")
