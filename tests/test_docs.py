@@ -226,8 +226,9 @@ def _docstrings():
         except ImportError:  # an optional extra that is not installed
             continue
         objs = [(modname, mod)]
-        for name, obj in vars(mod).items():
-            if name.startswith("_") or not (inspect.isclass(obj) or inspect.isfunction(obj)):
+        # dir(), not vars(): bricks' lazy names (bk.load, bk.History, ...) are loaded by getattr
+        for name, obj in ((n, getattr(mod, n)) for n in dir(mod) if not n.startswith("_")):
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
                 continue
             if not getattr(obj, "__module__", "").startswith("bricks"):
                 continue
@@ -511,6 +512,17 @@ def run_bench(command, stated, work):
     assert "check: every library's loss went down from its first step to its last (it trains)" in out
 
 
+def run_mpi_train(command, stated, work):
+    """`mpiexec -n 2 bricks train --distributed ...`: one report, and the test accuracy of the
+    same training in one process (float rounding may flip a sample of 360)."""
+    pytest.importorskip("mpi4py")
+    out = sh(command, work)
+    assert out.count("test accuracy") == 1, out[-2000:]
+    one = sh("bricks train --data digits --threads 1", work)
+    assert abs(_accuracy(out) - _accuracy(one)) <= 100 / 360 + 1e-9, (out[-500:], one[-500:])
+    assert "a sample of 360 may flip" in stated
+
+
 def run_pip_only(command, stated, work):
     """`pip install matplotlib` / `pip install ".[plot]"`: installs, not run; the extra exists."""
     assert _pip_install(command) == ""
@@ -535,6 +547,8 @@ COMMANDS = {
     "env -u OPENBLAS_CORETYPE python bench/train_speed.py": run_bench,
     "pip install matplotlib": run_pip_only,
     'pip install ".[plot]"': run_pip_only,
+    'pip install ".[mpi]"': run_pip_only,
+    "mpiexec -n 2 bricks train --distributed --data digits": run_mpi_train,
 }
 SHOWN = [(page, command, stated) for page in SHELL_PAGES for command, stated in shell_commands(page)]
 

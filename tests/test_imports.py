@@ -1,15 +1,24 @@
 """The Python layer's imports run one way (see docs/content/architecture.md):
 
-    _core, _arrays, _version -> node -> block -> blocks, losses -> optim -> graph (Model)
+    _core, _arrays, _version, distributed -> node -> block -> blocks, losses -> optim -> graph (Model)
     -> sequential -> callbacks, metrics, training -> io, interop, onnx_export, plot, check
     -> sklearn, datasets, examples, __main__
 
 Parsed with ``ast``: module-level imports of bricks' own modules form no cycle, and a
 function-level import of one is allowed only in Model's one-line facade methods (which
-reach the layers above graph). Optional third-party packages may be imported lazily."""
+reach the layers above graph) and in the package's ``__getattr__`` (PEP 562), which loads
+the submodules named in ``bricks._LAZY`` on first use. Optional third-party packages may
+be imported lazily. ``import bricks`` itself, run as a user runs it, loads none of the
+optional modules."""
 
 import ast
+import json
+import os
 import pathlib
+import subprocess
+import sys
+
+import pytest
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "python" / "bricks"
 # Model's facade methods (graph.py) and what each may import lazily.
@@ -125,3 +134,139 @@ def test_no_module_reads_the_model_internals():
         if private.search(line)
     ]
     assert not hits, "\n".join(hits)
+
+
+# -- start-up: what `import bricks` loads (issue 14) -------------------------------------
+
+# Nothing of these may be loaded by `import bricks` alone: the optional libraries, the
+# heavy standard modules only saving, downloading or drawing needs, and bricks' own
+# submodules that load on first use.
+OPTIONAL = (
+    "matplotlib",
+    "sklearn",
+    "onnx",
+    "onnxruntime",
+    "tqdm",
+    "pandas",
+    "scipy",
+    "torch",
+    "IPython",
+    "mpi4py",
+    "scipy_openblas32",
+    "importlib.metadata",
+    "urllib.request",
+    "ssl",
+    "subprocess",
+    "zipfile",
+    "gzip",
+    "hashlib",
+    "csv",
+    "json",
+    "html",
+    "difflib",
+)
+LAZY_SUBMODULES = (
+    "check",
+    "callbacks",
+    "datasets",
+    "metrics",
+    "plot",
+    "training",
+    "io",
+    "interop",
+    "onnx_export",
+    "sklearn",
+    "examples",
+)
+
+
+def _run(code: str):
+    """Run code in a fresh interpreter; its last printed line, parsed as JSON."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _modules_after(statement: str) -> set:
+    return set(_run(f"{statement}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"))
+
+
+def test_import_bricks_loads_no_optional_module():
+    import bricks as bk
+
+    if not list(pathlib.Path(bk.__file__).parent.glob("_core*.so")):
+        # scikit-build-core's editable loader rebuilds on import (subprocess, metadata)
+        pytest.skip("an editable install: its import hook loads modules of its own")
+    numpy_alone = _modules_after("import numpy")
+    loaded = _modules_after("import bricks") - numpy_alone  # what a NumPy release loads is not ours
+    heavy = {m for m in loaded if m.split(".")[0] in OPTIONAL or m in OPTIONAL}
+    own = {m for m in loaded if m.startswith("bricks.") and m.split(".")[1] in LAZY_SUBMODULES}
+    assert not heavy, f"import bricks loads optional modules: {sorted(heavy)}"
+    assert not own, f"import bricks loads submodules meant to load on first use: {sorted(own)}"
+
+
+def test_a_model_predicts_without_the_optional_modules():
+    # the everyday path (build, predict) stays light too; training loads training's modules
+    loaded = _modules_after(
+        "import numpy as np, bricks as bk\n"
+        "model = bk.Sequential(bk.Linear(4, 8), bk.ReLU(), bk.Linear(8, 2))\n"
+        "model.predict(np.ones((3, 4), np.float32))"
+    )
+    heavy = sorted(m for m in loaded if m.split(".")[0] in ("matplotlib", "sklearn", "onnx", "onnxruntime", "torch"))
+    assert not heavy, f"predicting loads {heavy}"
+
+
+def test_every_public_name_works_after_a_plain_import():
+    # what a user types: bk.X, from bricks import X, dir(bk), from bricks import *
+    import bricks as bk
+
+    res = _run(
+        "import json, bricks as bk\n"
+        "missing = [n for n in bk.__all__ if not hasattr(bk, n)]\n"
+        "undir = sorted(set(bk.__all__) - set(dir(bk)))\n"
+        "ns = {}\n"
+        "exec('from bricks import *', ns)\n"
+        "starred = sorted(set(bk.__all__) - set(ns))\n"
+        "from bricks import load, History, gradcheck, datasets\n"
+        "same = [load is bk.io.load, History is bk.training.History, gradcheck is bk.check.gradcheck,\n"
+        "        datasets is bk.datasets, bk.plot.__name__ == 'bricks.plot']\n"
+        "print(json.dumps([missing, undir, starred, same]))"
+    )
+    missing, undir, starred, same = res
+    assert missing == [] and undir == [] and starred == [], res
+    assert all(same), same
+    assert set(bk._LAZY) <= set(dir(bk))
+
+
+def test_a_misspelled_name_is_an_attribute_error_that_names_it():
+    import bricks as bk
+
+    with pytest.raises(AttributeError, match="'Liner'"):
+        bk.Liner  # noqa: B018
+    assert not hasattr(bk, "no_such_name")
+
+
+def test_bricks_imports_where_the_run_path_does_not_reach_openblas(tmp_path):
+    # The extension finds libscipy_openblas.so by its run path, ../scipy_openblas32/lib
+    # beside bricks/. A copy of the package elsewhere (a build tree, a vendored copy)
+    # has no such folder: bricks then loads OpenBLAS through the scipy_openblas32 package.
+    import shutil
+
+    import bricks as bk
+
+    pkg = pathlib.Path(bk.__file__).parent
+    if not list(pkg.glob("_core*.so")):
+        pytest.skip("the extension is not inside the package folder (an editable install)")
+    shutil.copytree(pkg, tmp_path / "bricks", ignore=shutil.ignore_patterns("__pycache__"))
+    assert not (tmp_path / "scipy_openblas32").exists()
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    code = (
+        "import json, sys, numpy as np, bricks as bk\n"
+        "y = bk.Linear(3, 2).forward(np.ones((4, 3), np.float32))\n"
+        "print(json.dumps([bk.__file__, 'scipy_openblas32' in sys.modules, y.shape]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    where, fallback, shape = json.loads(out.stdout.strip().splitlines()[-1])
+    assert where == str(tmp_path / "bricks" / "__init__.py")
+    assert fallback and shape == [4, 2]

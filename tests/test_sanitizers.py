@@ -23,6 +23,7 @@ SUBSET = [
     "test_block_errors.py",
     "test_python_blocks.py",
     "test_inference.py",
+    "test_data_parallel_core.py",
 ]
 
 pytestmark = [
@@ -154,13 +155,26 @@ def py_fit():
 def py_predict():
     for _ in range(40):
         pm.predict(X[:64]); pm[1].forward(X[:4])
+from bricks import _core
+bar, parts = threading.Barrier(2), [None, None]
+def rank(r):  # data parallel: two threads as ranks, an allreduce called back with the GIL
+    dm = bk.Sequential(bk.Linear(32, 16, seed=5), bk.ReLU(), bk.Linear(16, 4, seed=6))
+    dm.compile(bk.CrossEntropyLoss(), bk.SGD(dm, lr=1e-2, momentum=0.9))
+    dm.build_for([X]); dm.executor.check_data([X, y])
+    def reduce(flat):
+        parts[r] = flat.copy(); bar.wait(); total = parts[0] + parts[1]; bar.wait(); flat[...] = total
+    for _ in range(3):
+        dm.executor.train_batches([X, y], np.arange(512), 16, 0, 32, dm.optimizer._core, _core.Accuracy.argmax,
+                                  1, 0.0, _core.NonFinite.__members__["raise"], False, None,
+                                  allreduce=reduce, rank=r, ranks=2)
+ranks = [lambda: rank(0), lambda: rank(1)]
 bk.set_num_threads(2)  # the small-M product's pool (above its work threshold), two callers at once
 big = bk.Sequential(bk.Linear(600, 300, seed=5), bk.ReLU(), bk.Linear(300, 4, seed=6))
 XB = rng.normal(size=(4, 600)).astype(np.float32)
 def pool_predict():
     for _ in range(150):
         big.predict(XB[:1]); big.predict(XB, out=np.empty((4, 4), np.float32))
-ts = [threading.Thread(target=f) for f in (fit, step, direct, predict, direct, py_fit, py_predict, pool_predict)]
+ts = [threading.Thread(target=f) for f in (fit, step, direct, predict, direct, py_fit, py_predict, *ranks, pool_predict)]
 ts.append(threading.Thread(target=lambda: [bk.Sequential(big[0], big[1]).predict(XB[:2]) for _ in range(150)]))
 for t in ts: t.start()
 for t in ts: t.join()

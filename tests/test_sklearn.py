@@ -165,8 +165,8 @@ def test_targets_it_cannot_fit_are_errors():
         MLPClassifier().partial_fit(X, np.zeros(20), classes=[0.0])
     with pytest.raises(ValueError, match="Unknown label type"):
         MLPClassifier().fit(X, np.linspace(0, 1, 20))
-    with pytest.raises(ValueError):
-        MLPClassifier().fit(X, np.eye(2, dtype=int)[np.arange(20) % 2])  # multilabel
+    with pytest.raises(ValueError, match="supports binary, multiclass and multilabel-indicator targets, got 'multic"):
+        MLPClassifier().fit(X, np.c_[np.arange(20) % 3, np.arange(20) % 2])  # multiclass-multioutput
 
 
 @pytest.mark.parametrize(

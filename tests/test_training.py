@@ -85,6 +85,20 @@ def test_predict_is_eval_mode_and_batched():
     assert m[2].training  # mode restored
 
 
+def test_predict_in_one_batch_returns_an_array_of_its_own():
+    # predict's one-batch result is the binding's copy, not a view of the model's buffers:
+    # the next predict must not change it, nor writing to it change the model
+    X, _ = blobs(40)
+    m = mlp(dropout=0.0)
+    a = m.predict(X)
+    kept = a.copy()
+    b = m.predict(X[::-1].copy())
+    assert not np.shares_memory(a, b)
+    np.testing.assert_array_equal(a, kept)
+    a[:] = 0
+    np.testing.assert_array_equal(m.predict(X), kept)
+
+
 def test_one_hot_labels_and_probability_targets():
     X, y = blobs(90)
     m = mlp(dropout=0.0)

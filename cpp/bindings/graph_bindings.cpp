@@ -191,7 +191,8 @@ void bind_graph(py::module_& m) {
              const py::array_t<std::int64_t, py::array::c_style>& order, std::int64_t batch_size,
              std::int64_t first, std::int64_t count, Optimizer& opt, Accuracy acc, int labels_input,
              double threshold, NonFinite guard, bool interruptible,
-             const std::optional<py::array_t<double, py::array::c_style>>& sample_weight) {
+             const std::optional<py::array_t<double, py::array::c_style>>& sample_weight,
+             const py::object& allreduce, std::int64_t rank, std::int64_t ranks) {
             std::vector<py::array> keep;
             auto in = views(xs, keep, "data");
             const double* w = nullptr;
@@ -202,7 +203,21 @@ void bind_graph(py::module_& m) {
                                       std::to_string(rows) + ")");
               w = sample_weight->data();
             }
-            const TrainOptions opts{acc, labels_input, threshold, guard, w};
+            // data parallel: allreduce(flat) sums a NumPy view of the trainer's buffer
+            // over the processes, in place (with the GIL: mpi4py releases it to wait)
+            Allreduce reduce;
+            if (!allreduce.is_none()) {
+              if (!PyCallable_Check(allreduce.ptr()))
+                throw py::type_error("train_batches: allreduce must be callable");
+              reduce = [&allreduce](Tensor t) {
+                py::gil_scoped_acquire gil;
+                py::array view(py::dtype(t.dtype == DType::f32 ? "float32" : "float64"), {t.size()},
+                               {}, t.data, py::none());
+                allreduce(view);
+              };
+            }
+            const TrainOptions opts{
+                acc, labels_input, threshold, guard, w, reduce ? &reduce : nullptr, rank, ranks};
             TrainStats st;
             SigintGuard sigint(g, interruptible);
             // batches are gathered into the trainer's buffers; what an earlier forward
@@ -220,7 +235,8 @@ void bind_graph(py::module_& m) {
           py::arg("data"), py::arg("order"), py::arg("batch_size"), py::arg("first"),
           py::arg("count"), py::arg("optimizer"), py::arg("accuracy"), py::arg("labels_input"),
           py::arg("threshold"), py::arg("guard"), py::arg("interruptible"),
-          py::arg("sample_weight") = py::none())
+          py::arg("sample_weight") = py::none(), py::arg("allreduce") = py::none(),
+          py::arg("rank") = 0, py::arg("ranks") = 1)
       .def(
           "set_sample_weight",
           [](PyGraph& g, const std::optional<py::array_t<double, py::array::c_style>>& w) {

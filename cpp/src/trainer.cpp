@@ -48,9 +48,16 @@ TrainStats Trainer::train_batches(const std::vector<Tensor>& data, const std::in
       if (on) g.set_sample_weight(nullptr, 0);
     }
   } unweigh{graph_, opts.sample_weight != nullptr};
+  if (opts.allreduce && (opts.ranks < 1 || opts.rank < 0 || opts.rank >= opts.ranks))
+    throw ValueError("train_batches: rank " + std::to_string(opts.rank) + " of " +
+                     std::to_string(opts.ranks) + " processes");
   const std::int64_t nb = (n + batch_size - 1) / batch_size;
   for (std::int64_t b = first; b < first + count && b < nb; ++b) {
     const std::int64_t lo = b * batch_size, m = std::min(n, lo + batch_size) - lo;
+    if (opts.allreduce) {
+      if (!parallel_batch(data, order + lo, m, b, opt, opts, st)) ++st.skipped;
+      continue;
+    }
     gather(data, order + lo, m);
     if (opts.sample_weight) {
       batch_weight_.resize(static_cast<std::size_t>(m));
@@ -91,9 +98,87 @@ void Trainer::gather(const std::vector<Tensor>& data, const std::int64_t* rows, 
   }
 }
 
+bool Trainer::parallel_batch(const std::vector<Tensor>& data, const std::int64_t* rows,
+                             std::int64_t M, std::int64_t b, Optimizer& opt,
+                             const TrainOptions& opts, TrainStats& st) {
+  const std::int64_t lo = opts.rank * M / opts.ranks, m = (opts.rank + 1) * M / opts.ranks - lo;
+  double L = 0;
+  std::int64_t correct = 0;
+  if (m > 0) {  // a non-finite loss still goes through: every process must take part
+    gather(data, rows + lo, m);
+    if (opts.sample_weight) {
+      batch_weight_.resize(static_cast<std::size_t>(m));
+      for (std::int64_t i = 0; i < m; ++i) batch_weight_[i] = opts.sample_weight[rows[lo + i]];
+      graph_.set_sample_weight(batch_weight_.data(), m);
+    }
+    graph_.forward_checked(batch_views_);
+    L = graph_.loss();
+    graph_.backward_fresh();
+    correct = count_correct(opts);
+  } else {
+    opt.zero_grad();  // a batch smaller than the number of processes
+  }
+  std::int64_t total = 0;
+  for (const auto& p : opt.params()) total += p.grad->size();
+  flat_.set_dtype(graph_.dtype());
+  flat_.resize(1, total + 3);
+  // each process's gradient is its rows' mean: weighted by rows, the sum is the batch's
+  dispatch_float(graph_.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* f = flat_.ptr<T>();
+    const T w = static_cast<T>(m);
+    for (const auto& p : opt.params()) {
+      const T* g = p.grad->ptr<T>();
+      for (std::int64_t i = 0; i < p.grad->size(); ++i) f[i] = g[i] * w;
+      f += p.grad->size();
+    }
+    f[0] = w;
+    f[1] = static_cast<T>(L * static_cast<double>(m));
+    f[2] = static_cast<T>(correct);
+  });
+  (*opts.allreduce)(flat_.view());
+  double rows_all = 0, loss_sum = 0, correct_all = 0;
+  dispatch_float(graph_.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T* f = flat_.ptr<T>();
+    rows_all = static_cast<double>(f[total]);
+    loss_sum = static_cast<double>(f[total + 1]);
+    correct_all = static_cast<double>(f[total + 2]);
+    if (!(rows_all >= 1)) return;
+    const T inv = static_cast<T>(1.0 / rows_all);
+    for (const auto& p : opt.params()) {
+      T* g = p.grad->ptr<T>();
+      for (std::int64_t i = 0; i < p.grad->size(); ++i) g[i] = f[i] * inv;
+      f += p.grad->size();
+    }
+  });
+  if (!(rows_all >= 1) || (opts.ranks > 1 && rows_all != static_cast<double>(M)))
+    throw StateError("data-parallel training: the processes' shares of batch " + std::to_string(b) +
+                     " add up to " + std::to_string(rows_all) + " rows, expected " +
+                     std::to_string(M) +
+                     " (do all processes train on the same data with the same batch size?)");
+  const double Lg = loss_sum / rows_all;
+  if (opts.guard == NonFinite::ignore) {
+    opt.step();
+  } else if (const char* what = std::isfinite(Lg) ? guarded_update(opt) : "loss") {
+    if (opts.guard == NonFinite::skip) return false;
+    throw NonFiniteError("Model: non-finite " + std::string(what) + " at batch " +
+                         std::to_string(b) + "; the weights are those before it");
+  }
+  st.loss_sum += Lg * rows_all;
+  st.samples += static_cast<std::int64_t>(rows_all);
+  st.correct += static_cast<std::int64_t>(std::llround(correct_all));
+  ++st.batches;
+  return true;
+}
+
 const char* Trainer::guarded_step(Optimizer& opt, double loss) {
   if (!std::isfinite(loss)) return "loss";
   graph_.backward_fresh();
+  return guarded_update(opt);
+}
+
+const char* Trainer::guarded_update(Optimizer& opt) {
   const double gmax = opt.grad_max();
   if (!std::isfinite(gmax)) return "gradient";
   if (opt.step_is_safe(gmax)) {  // the usual case: no copy needed

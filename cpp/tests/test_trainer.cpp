@@ -1,8 +1,11 @@
 // The trainer: what it sums over its batches, the non-finite guard (the weights are
 // those before a bad batch), stop requests, and no heap allocation per batch.
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bricks/blas.h"
@@ -189,6 +192,97 @@ TEST_CASE(trainer_rejects_bad_arguments_before_training) {
                                                TrainOptions{}),
                StateError);
   CHECK(sgd.steps() == 0);
+}
+
+namespace {
+
+// An allreduce between threads standing in for MPI processes: each adds its buffer,
+// all wait for the sum, and a round ends when every thread has copied it out.
+struct ThreadAllreduce {
+  int ranks;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<double> sum;
+  int arrived = 0;
+  bool draining = false;
+  void operator()(Tensor t) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return !draining; });
+    if (arrived == 0) sum.assign(static_cast<std::size_t>(t.size()), 0.0);
+    for (std::int64_t i = 0; i < t.size(); ++i) sum[i] += t.ptr<double>()[i];
+    if (++arrived == ranks) {
+      draining = true;
+      cv.notify_all();
+    } else {
+      cv.wait(lock, [&] { return draining; });
+    }
+    for (std::int64_t i = 0; i < t.size(); ++i) t.ptr<double>()[i] = sum[i];
+    if (--arrived == 0) {
+      draining = false;
+      cv.notify_all();
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE(data_parallel_ranks_make_the_single_process_update) {
+  // 10 rows: batches of 4, 4, 2 (shares 2+2, 2+2, 1+1), then batches of 1 (a rank
+  // with no rows); 2 and 3 ranks against one trainer on the whole batches
+  for (const std::int64_t batch : {4, 1})
+    for (const int ranks : {2, 3}) {
+      Data d(10);
+      const auto in = d.views();
+      FanoutNet single;
+      SGD one(single.params(), 0.1, 0.9);
+      const TrainStats ref =
+          Trainer(single.g).train_batches(in, d.order.data(), 10, batch, 0, 100, one, kArgmax);
+      ThreadAllreduce comm{ranks};
+      const Allreduce reduce = [&comm](Tensor t) { comm(t); };
+      std::vector<std::unique_ptr<FanoutNet>> nets;
+      for (int r = 0; r < ranks; ++r) nets.push_back(std::make_unique<FanoutNet>());
+      std::vector<TrainStats> st(ranks);
+      std::vector<std::thread> threads;
+      for (int r = 0; r < ranks; ++r)
+        threads.emplace_back([&, r] {
+          SGD opt(nets[r]->params(), 0.1, 0.9);
+          TrainOptions o = kArgmax;
+          o.allreduce = &reduce;
+          o.rank = r;
+          o.ranks = ranks;
+          st[r] = Trainer(nets[r]->g).train_batches(in, d.order.data(), 10, batch, 0, 100, opt, o);
+        });
+      for (auto& t : threads) t.join();
+      const auto w = weights(single);
+      for (int r = 0; r < ranks; ++r) {
+        CHECK(weights(*nets[r]) == weights(*nets[0]));  // replicas bitwise identical
+        CHECK(st[r].samples == 10 && st[r].batches == ref.batches);
+        CHECK(st[r].correct == ref.correct);
+        CHECK_NEAR(st[r].loss_sum, ref.loss_sum, 1e-12);
+      }
+      const auto wr = weights(*nets[0]);
+      for (std::size_t k = 0; k < w.size(); ++k) CHECK_NEAR(wr[k], w[k], 1e-12);
+    }
+}
+
+TEST_CASE(data_parallel_step_rejects_shares_that_do_not_add_up) {
+  Data d(6);
+  FanoutNet net;
+  SGD opt(net.params(), 0.1);
+  const auto before = weights(net);
+  // a "sum over processes" that triples rank 0's share of 3 rows: 9, not 6
+  const Allreduce thrice = [](Tensor t) {
+    for (std::int64_t i = 0; i < t.size(); ++i) t.ptr<double>()[i] *= 3;
+  };
+  TrainOptions o = kArgmax;
+  o.allreduce = &thrice;
+  o.ranks = 2;
+  CHECK_THROWS(Trainer(net.g).train_batches(d.views(), d.order.data(), 6, 6, 0, 1, opt, o),
+               StateError);
+  CHECK(weights(net) == before);  // nothing updated
+  o.rank = 2;                     // not one of the 2 ranks
+  CHECK_THROWS(Trainer(net.g).train_batches(d.views(), d.order.data(), 6, 6, 0, 1, opt, o),
+               ValueError);
 }
 
 TEST_CASE(guarded_batch_loop_allocates_nothing_per_batch) {

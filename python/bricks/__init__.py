@@ -12,6 +12,7 @@ NumPy arrays.
 
 import os as _os
 import platform as _platform
+from typing import TYPE_CHECKING as _TYPE_CHECKING  # (NumPy imports typing anyway)
 
 # Thread defaults that do not fight on small machines (measured on 2 cores: spinning
 # OpenMP workers beside OpenBLAS's threads made a step 5-8x slower), set before OpenBLAS
@@ -19,9 +20,18 @@ import platform as _platform
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-import scipy_openblas32 as _scipy_openblas32  # noqa: E402,F401  (loads libscipy_openblas.so)
+# The extension finds libscipy_openblas.so by its run path (site-packages/scipy_openblas32/lib,
+# next to bricks/). Only where that fails (a build tree elsewhere) is it loaded through the
+# scipy_openblas32 package, whose import costs ~50 ms (importlib.metadata, email, zipfile...).
+try:
+    from . import _core  # noqa: E402
+except ImportError as _e:  # pragma: no cover - depends on where the extension was built
+    if "libscipy_openblas" not in str(_e):
+        raise
+    import scipy_openblas32 as _scipy_openblas32  # noqa: E402,F401  (loads libscipy_openblas.so)
 
-from . import _checks, _core  # noqa: E402
+    from . import _core  # noqa: E402
+from . import _checks  # noqa: E402
 
 # BRICKS_ISA=baseline|avx2|avx512 forces the kernels' instruction-set path (default:
 # the best this CPU runs). A path the CPU lacks fails here, clearly, instead of dying
@@ -64,13 +74,58 @@ from . import optim  # noqa: E402
 from .node import Input, Node  # noqa: E402
 from .graph import Model  # noqa: E402
 from .sequential import Sequential  # noqa: E402
-from .check import gradcheck, jacobian  # noqa: E402
-from . import callbacks, datasets, metrics, plot  # noqa: E402
-from .training import History  # noqa: E402
-from .io import load  # noqa: E402
-from .interop import from_state_dict, load_state_dict  # noqa: E402
-
 from ._version import __version__  # noqa: E402,F401
+
+if _TYPE_CHECKING:  # the lazy names, for type checkers, editors and the API docs (which read
+    # the source); at run time __getattr__ below imports them on first use
+    from . import callbacks, check, datasets, interop, io, metrics, plot, training  # noqa: F401
+    from .check import gradcheck, jacobian  # noqa: F401
+    from .interop import from_state_dict, load_state_dict  # noqa: F401
+    from .io import load  # noqa: F401
+    from .training import History  # noqa: F401
+
+# Loaded on first use (PEP 562), so that `import bricks` costs little more than NumPy's
+# import: a public name -> (its submodule, the attribute there, None for the module).
+# These submodules pull in what building and running a model does not need (csv, gzip,
+# hashlib, urllib/ssl, subprocess, zipfile; matplotlib, tqdm, onnx only when called).
+_LAZY = {
+    "gradcheck": ("check", "gradcheck"),
+    "jacobian": ("check", "jacobian"),
+    "History": ("training", "History"),
+    "load": ("io", "load"),
+    "from_state_dict": ("interop", "from_state_dict"),
+    "load_state_dict": ("interop", "load_state_dict"),
+    "callbacks": ("callbacks", None),
+    "datasets": ("datasets", None),
+    "metrics": ("metrics", None),
+    "plot": ("plot", None),
+    # submodules that `import bricks` loaded before they became lazy: bk.io, bk.training, ...
+    "check": ("check", None),
+    "training": ("training", None),
+    "io": ("io", None),
+    "interop": ("interop", None),
+}
+
+
+def __getattr__(name: str):
+    """Import a lazy public name's submodule on first access (``bk.load``, ``bk.plot``,
+    ``from bricks import History``) and keep the value in the package's namespace."""
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    import importlib
+
+    value = importlib.import_module(f"{__name__}.{module}")
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The package's names, the lazy ones included (``dir(bricks)``, tab completion)."""
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def set_num_threads(n: int) -> None:

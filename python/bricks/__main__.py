@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 import bricks as bk
-from bricks import datasets
+from bricks import datasets, distributed
 
 DATASETS = ("digits", "iris", "mnist", "moons", "spirals", "blobs", "xor")
 INITS = ("he_uniform", "he_normal", "glorot_uniform", "torch")
@@ -146,6 +146,12 @@ def _optimizer(args, model):
 def cmd_train(args):
     if args.threads:
         bk.set_num_threads(args.threads)
+    if args.distributed:
+        if not args.threads:  # the cores shared by the ranks on this machine, as torchrun does
+            bk.set_num_threads(max(1, (os.cpu_count() or 1) // distributed.local_size()))
+        if distributed.rank() != 0:
+            args.out, args.verbose = None, 0
+            sys.stdout = open(os.devnull, "w")  # one report: rank 0's
     bk.manual_seed(args.seed)
     Xtr, Xte, ytr, yte = _load_data(args)
     n_classes = int(max(ytr.max(), yte.max()) + 1)
@@ -176,6 +182,7 @@ def cmd_train(args):
         validation_split=args.validation_split,
         callbacks=cbs,
         verbose=args.verbose,
+        distributed=args.distributed,
     )
     dt = time.perf_counter() - t0
     res = model.evaluate(Xte, yte)
@@ -307,6 +314,13 @@ def build_parser():
     )
     t.add_argument("--out", metavar="FILE.npz", help="save the trained model here (default: not saved)")
     t.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training over MPI: start K processes with mpiexec -n K bricks train --distributed ... "
+        "(on a cluster: mpiexec -f hostfile -n K ..., or srun -n K ... under Slurm); --batch-size is the global batch, "
+        "split across the processes; rank 0 prints and saves. Needs pip install 'bricks[mpi]'",
+    )
+    t.add_argument(
         "--verbose",
         type=int,
         default=1,
@@ -351,7 +365,7 @@ def main(argv=None):
             return 2
     try:
         args.fn(args)
-    except (ValueError, TypeError, OSError) as err:  # OSError: files and folders
+    except (ValueError, TypeError, OSError, ImportError, distributed.DistributedError) as err:  # OSError: files
         print(f"bricks: error: {err}", file=sys.stderr)
         return 2
     except MemoryError as err:  # e.g. --hidden 100000000000

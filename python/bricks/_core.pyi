@@ -355,6 +355,9 @@ class Graph:
         guard: NonFinite,
         interruptible: bool,
         sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None = None,
+        allreduce: object = None,
+        rank: typing.SupportsInt | typing.SupportsIndex = 0,
+        ranks: typing.SupportsInt | typing.SupportsIndex = 1,
     ) -> TrainStats: ...
     def set_sample_weight(self, sample_weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float64] | None) -> None:
         """

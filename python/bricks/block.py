@@ -16,9 +16,7 @@ native models through a native ``_core.PyBlock`` that calls back into it.
 from __future__ import annotations
 
 import functools
-import html
 import inspect
-import json
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -351,6 +349,8 @@ class Block:
             return {"class": key, "config": self.config()}
         recorded = self.__dict__.get("_init_args")
         cfg = self.config() if _user_defines(cls, "config") or recorded is None else _bound_args(cls, *recorded)
+        import json  # here, not at import: it is needed only to save
+
         for k, v in cfg.items():
             try:
                 json.dumps(v)
@@ -399,7 +399,8 @@ class Block:
     def _repr_html_(self) -> str:
         """The block in Jupyter: its name, its config and its forward and backward
         formulas (see `formulas`), escaped."""
-        e = html.escape
+        from html import escape as e  # here, not at import: only Jupyter calls this
+
         try:
             config = self.spec()["config"]  # your own blocks: the arguments they were built with
         except Exception:  # a display never raises: show what is there

@@ -1,11 +1,15 @@
 """Callbacks for ``Model.fit``: early stopping, checkpoints, learning-rate schedules and
-reduction on a plateau, a CSV log, callables."""
+reduction on a plateau, a CSV log, TensorBoard event files, callables."""
 
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import os
+import socket
+import struct
+import time
 
 import numpy as np
 
@@ -38,6 +42,11 @@ class Callback:
 
     def on_epoch_end(self, epoch, logs=None):
         pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        """After each training batch (``batch``: its 0-based index in the epoch; ``logs``:
+        the epoch's running ``loss`` and ``accuracy`` so far, as Keras gives them). fit
+        runs one batch per native call only when a callback overrides this hook."""
 
     def on_train_end(self, logs=None):
         pass
@@ -269,3 +278,180 @@ class CSVLogger(Callback):
                 w.writerow(header)
             w.writerow(row)
             f.flush()
+
+
+# -- TensorBoard ---------------------------------------------------------------------------------
+def _crc32c_table():
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1  # Castagnoli polynomial, reflected
+        table.append(c)
+    return tuple(table)
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli) of ``data``, as TFRecord files check their records:
+    ``crc32c(b"123456789") == 0xE3069283``. Pure Python: TensorBoard writes a few
+    small records per epoch."""
+    c = 0xFFFFFFFF
+    for b in bytes(data):
+        c = _CRC32C_TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def masked_crc32c(data: bytes) -> int:
+    """The CRC-32C of ``data`` rotated right by 15 bits plus 0xA282EAD8 (mod 2³²), as
+    TFRecord stores it (a CRC of data holding CRCs is then not trivially related)."""
+    c = crc32c(data)
+    return (((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    n &= (1 << 64) - 1  # int64 as protobuf writes it (two's complement)
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field (wire type 2)."""
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _event(wall_time: float, step: int, *, file_version: str | None = None, scalars=()) -> bytes:
+    """A ``tensorflow.Event`` protobuf: wall_time (1, double), step (2, int64), then
+    file_version (3, string) or summary (5): ``Summary.value`` (1) entries of tag (1,
+    string) and simple_value (2, float)."""
+    out = b"\x09" + struct.pack("<d", wall_time) + b"\x10" + _varint(int(step))
+    if file_version is not None:
+        out += _field(3, file_version.encode())
+    if scalars:
+        values = b"".join(
+            _field(1, _field(1, tag.encode()) + b"\x15" + struct.pack("<f", float(v))) for tag, v in scalars
+        )
+        out += _field(5, values)
+    return out
+
+
+class _EventFile:
+    """One TensorBoard event file: TFRecord records (length as uint64, masked CRC-32C of
+    those 8 bytes, the data, masked CRC-32C of the data), the first one the file version."""
+
+    _uid = itertools.count()
+
+    def __init__(self, directory: str):
+        os.makedirs(directory, exist_ok=True)
+        name = f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(self._uid)}.v2"
+        self.path = os.path.join(directory, name)
+        self.file = open(self.path, "wb")
+        self.write(_event(time.time(), 0, file_version="brain.Event:2"))
+        self.flush()
+
+    def write(self, data: bytes) -> None:
+        head = struct.pack("<Q", len(data))
+        self.file.write(head + struct.pack("<I", masked_crc32c(head)) + data + struct.pack("<I", masked_crc32c(data)))
+
+    def scalars(self, step: int, scalars) -> None:
+        if scalars:
+            self.write(_event(time.time(), step, scalars=scalars))
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class TensorBoard(Callback):
+    """Write the training curves as TensorBoard event files (Keras's ``TensorBoard``
+    callback, without TensorFlow: the files are written here, nothing is imported).
+
+    Example:
+        >>> model.fit(X, y, epochs=20, validation_split=0.2,
+        ...           callbacks=[bk.callbacks.TensorBoard(log_dir="logs")])
+
+    Then ``tensorboard --logdir logs`` (``pip install tensorboard``) shows the curves,
+    during training too: the files are flushed at the end of every epoch and closed
+    when training ends.
+
+    As Keras writes them: the training scalars go to ``log_dir/train``, the validation
+    ones to ``log_dir/validation``, each epoch at step ``epoch`` (0-based) under the tag
+    ``"epoch_" + name``: ``epoch_loss``, ``epoch_accuracy``, the metrics' names, and
+    ``epoch_learning_rate`` (the optimizer's lr; the rate fit logs as ``"lr"`` when
+    there is one). The validation logs lose their ``val_`` prefix (``val_loss`` is
+    ``epoch_loss`` in ``validation``), so TensorBoard draws both runs on one chart.
+    Each fit writes a new file in each directory (``events.out.tfevents.<time>.<host>
+    .<pid>.<n>.v2``); values are stored as float32, as TensorBoard stores scalars.
+
+    Args:
+        log_dir: the directory (a str or a path), made if missing.
+        update_freq: ``"epoch"`` (the default) writes once per epoch; ``"batch"`` also
+            writes the running epoch averages after every batch (``batch_loss``,
+            ``batch_accuracy``; step: the number of batches trained so far in this
+            fit) and an int ``N`` does so every ``N`` batches. Writing per batch makes
+            fit run one batch per native call, which is slower for small batches.
+    """
+
+    def __init__(self, log_dir="logs", update_freq="epoch"):
+        who = "TensorBoard"
+        if not isinstance(log_dir, (str, os.PathLike)):
+            raise TypeError(f"{who}: log_dir must be a str or a path, got {type(log_dir).__name__}")
+        self.log_dir = os.fspath(log_dir)
+        what = "'epoch', 'batch' or a positive int (write every N batches)"
+        if _checks.is_int(update_freq):
+            update_freq = _checks.integer(update_freq, who, "update_freq", low=1, what=what)
+        elif not isinstance(update_freq, str):
+            raise TypeError(f"{who}: update_freq must be {what}, got {type(update_freq).__name__}")
+        elif update_freq not in ("epoch", "batch"):
+            raise ValueError(f"{who}: update_freq must be {what}, got {update_freq!r}")
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self._train = self._val = None
+        self._batches = 0
+
+    def _writer(self, which):
+        attr = "_train" if which == "train" else "_val"
+        if getattr(self, attr) is None:
+            setattr(self, attr, _EventFile(os.path.join(self.log_dir, which)))
+        return getattr(self, attr)
+
+    def on_train_begin(self, logs=None):
+        self.on_train_end()  # a fit stopped by an error left its files open
+        self._batches = 0
+        self._writer("train")  # a bad log_dir fails before training
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+        if self.update_freq == "epoch" or self._batches % self.update_freq:
+            return
+        self._writer("train").scalars(self._batches, [("batch_" + k, v) for k, v in (logs or {}).items()])
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        train = [("epoch_" + k, v) for k, v in logs.items() if not k.startswith("val_") and k != "lr"]
+        lr = logs.get("lr", getattr(getattr(self.model, "optimizer", None), "lr", None))
+        if lr is not None:
+            train.append(("epoch_learning_rate", lr))
+        val = [("epoch_" + k[len("val_") :], v) for k, v in logs.items() if k.startswith("val_")]
+        for which, scalars in (("train", train), ("validation", val)):
+            if scalars:
+                w = self._writer(which)
+                w.scalars(epoch, scalars)
+                w.flush()
+
+    def on_train_end(self, logs=None):
+        for attr in ("_train", "_val"):
+            w = getattr(self, attr)
+            if w is not None:
+                w.close()
+                setattr(self, attr, None)

@@ -8,7 +8,6 @@ its gradient is the sum of theirs (the multivariate chain rule).
 
 from __future__ import annotations
 
-import html
 import itertools
 import os
 import sys
@@ -18,6 +17,7 @@ from collections import Counter
 import numpy as np
 
 from . import _core, losses, optim
+from . import distributed as _dist
 from ._arrays import as_float_matrix, as_labels, check_out, onehot_to_labels
 from ._compat import ParamDict
 from .blocks import Sigmoid, Softmax
@@ -369,21 +369,53 @@ class Model:
             grads = self._graph.backward([], 1.0, True)
         return self._one([grads[i] for i in self._fed])
 
-    def train_step(self, *xs, optimizer=None) -> float:
+    def train_step(self, *xs, optimizer=None, distributed=False) -> float:
         """One step in one native call: forward, loss, backward, optimizer update.
-        Gradients are zeroed first. Returns the loss before the update."""
+        Gradients are zeroed first. Returns the loss before the update.
+
+        ``distributed=True`` (under ``mpiexec``; see ``bricks.distributed``): every rank
+        passes its own batch, the gradients are summed over the ranks with one allreduce
+        (each rank's mean weighted by its rows), and every rank makes the same update:
+        the one a single process would make on all the ranks' rows. Returns the loss
+        over all those rows."""
         opt = optimizer or self.optimizer
         if opt is None:
             raise ValueError("Model: train_step needs an optimizer (argument or compile)")
         if opt is not self._checked_opt:  # once per optimizer, not per step (tiny nets feel it)
             check_optimizer(opt, self, "train_step")
             self._checked_opt = opt
+        if distributed:
+            return self._distributed_step(xs, opt)
         loss = self._graph.train_step_if_fits(xs, opt._core)  # arrays that fit: no Python checks
         if loss is not None:
             return loss
         if len(xs) != len(self.inputs):
             self._select(xs, False)  # raises, naming what was expected
         return self._graph.train_step(self._prepare(xs, range(len(xs))), opt._core)
+
+    def _distributed_step(self, xs, opt):
+
+        if len(xs) != len(self.inputs):
+            self._select(xs, False)  # raises, naming what was expected
+        data = self._prepare(xs, range(len(xs)))
+        n = self._graph.check_data(data)
+        order = np.arange(n, dtype=np.int64)
+        st = self._graph.train_batches(
+            data,
+            order,
+            n,
+            0,
+            1,
+            opt._core,
+            _core.Accuracy.none,
+            -1,
+            0.0,
+            _core.NonFinite.ignore,
+            False,
+            None,
+            allreduce=_dist._reducer(),
+        )
+        return st.loss_sum / st.samples
 
     def compile(self, loss, optimizer=None, *, labels=None, metrics=None):
         """Attach a loss to the (single) output, Keras style: adds a target input.
@@ -688,7 +720,8 @@ class Model:
             header, rows = self._summary_table()
         except _core.StateError:
             return None
-        e = html.escape
+        from html import escape as e  # here, not at import: only Jupyter calls this
+
         head = "".join(f"<th>{e(c)}</th>" for c in header)
         body = "".join(
             "<tr>"

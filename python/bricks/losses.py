@@ -15,8 +15,6 @@ from their ``sample_weight=``/``class_weight=`` (see training.md) and clear them
 
 from __future__ import annotations
 
-import difflib
-
 import numpy as np
 
 from . import _checks, _core
@@ -246,6 +244,8 @@ def _spelling(name: str, known, who: str, what: str) -> str:
     key = name.strip().lower().replace("-", "_")
     if key in known:
         return key
+    import difflib  # here, not at import: only a misspelled name needs it
+
     close = difflib.get_close_matches(key, list(known), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ValueError(f"{who}: unknown {what} {name!r}{hint}; known: {sorted(known)}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 
@@ -307,6 +306,8 @@ def from_name(name: str, params, who: str = "compile") -> Optimizer:
         raise TypeError(f"{who}: an optimizer name must be a str, got {type(name).__name__}")
     key = name.strip().lower().replace("-", "_")
     if key not in _BY_NAME:
+        import difflib  # here, not at import: only a misspelled name needs it
+
         close = difflib.get_close_matches(key, list(_BY_NAME), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(

@@ -125,9 +125,9 @@ class Sequential(Model):
         self.build_for(xs)
         return super().compute_loss(*xs)
 
-    def train_step(self, *xs, optimizer=None) -> float:
+    def train_step(self, *xs, optimizer=None, distributed=False) -> float:
         self.build_for(xs)
-        return super().train_step(*xs, optimizer=optimizer)
+        return super().train_step(*xs, optimizer=optimizer, distributed=distributed)
 
     def backward(self, *dys):
         if not self.built:

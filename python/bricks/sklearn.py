@@ -29,13 +29,23 @@ Differences from ``sklearn.neural_network.MLP*`` worth knowing:
   not improve by ``tol`` counts, more than ``n_iter_no_change`` of them in a row stop)
   and early stopping follow scikit-learn's rules, so ``learning_rate_init`` means the
   same.
-* The classifier always ends in a softmax over the classes, also for two classes
+* The classifier ends in a softmax over the classes, also for two classes
   (scikit-learn: one logistic output), so ``n_outputs_`` is 2 there and the last of
-  ``coefs_`` has two columns.
+  ``coefs_`` has two columns. For multilabel targets (an indicator matrix y of 0/1,
+  (n_samples, n_labels)) it ends, as scikit-learn's, in one logistic output per label,
+  trained on the binary cross-entropy (``bk.BCEWithLogitsLoss``: the sigmoid is folded
+  into the loss, as the softmax is into ``bk.CrossEntropyLoss``, so ``model_``
+  outputs logits); ``predict`` gives the indicator matrix (probability above 0.5),
+  ``predict_proba`` the (n_samples, n_labels) probabilities, ``classes_`` is
+  ``arange(n_labels)`` and ``score`` the subset accuracy.
+* ``warm_start=True`` as in scikit-learn: ``fit`` again starts from the weights the
+  previous fit left (with a new optimizer, as scikit-learn makes), ``loss_curve_``
+  grows, ``n_iter_`` counts this fit's epochs, and the stopping rule carries on from
+  the previous fit's best loss; the classes (or outputs) and the architecture must be
+  those of the previous fit. With ``warm_start=False`` every fit starts over.
 * Extra parameters: ``dropout`` (after each hidden activation) and ``dtype``;
   ``solver="adamw"``. Not available: ``solver="lbfgs"``, learning-rate schedules,
-  ``beta_1``/``beta_2``/``epsilon`` (Adam's defaults are used), ``warm_start``,
-  multilabel targets.
+  ``beta_1``/``beta_2``/``epsilon`` (Adam's defaults are used).
 * ``sample_weight`` (``fit``, ``partial_fit``, ``score``) weighs each sample's loss as
   scikit-learn does: for a full batch the loss is the weighted mean Σ w l / Σ w and the
   L2 penalty is divided by Σ w, so weight 0 is dropping a sample and an integer weight
@@ -59,7 +69,7 @@ try:
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
-    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("bricks.sklearn needs scikit-learn >= 1.6: pip install 'bricks[sklearn]'") from e
 
@@ -68,7 +78,7 @@ from .blocks import Dropout, Linear, ReLU, Sigmoid, Tanh
 from .callbacks import Callback, put_weights, weights_of
 from .sequential import Sequential
 from .io import load as _load
-from .losses import CrossEntropyLoss, MSELoss
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .optim import SGD, Adam, AdamW
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -115,11 +125,16 @@ class _NoImprovement(Callback):
     training stops when the count exceeds ``n_iter_no_change``. With a validation set
     the weights of the best-scoring epoch are restored at the end."""
 
-    def __init__(self, tol, n_iter_no_change, on_score):
+    def __init__(self, tol, n_iter_no_change, on_score, best=None, count=0):
         self.tol, self.patience, self.on_score = tol, n_iter_no_change, on_score
+        self.start_best, self.start_count = best, count  # a warm start carries on from the previous fit
 
     def on_train_begin(self, logs=None):
-        self.count, self.best, self.weights = 0, (-np.inf if self.on_score else np.inf), None
+        self.count, self.best, self.weights = self.start_count, (-np.inf if self.on_score else np.inf), None
+        if self.start_best is not None:
+            self.best = self.start_best
+            if self.on_score:  # the weights the previous fit kept are the best so far
+                self.weights = weights_of(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.on_score:
@@ -155,9 +170,9 @@ class _EpochScores(Callback):
             Xv, yv = self.val
             if self.classifier and self.val_weight is None:
                 score = logs["val_accuracy"]
-            elif self.classifier:  # weighted, as scikit-learn scores it
-                pred = self.model.predict(Xv).argmax(1)
-                score = np.average(pred == yv, weights=self.val_weight)
+            elif self.classifier:  # weighted, as scikit-learn scores it (subset accuracy for multilabel)
+                right = self.model.loss_block.correct(self.model.predict(Xv), yv)
+                score = np.average(right, weights=self.val_weight)
             else:
                 score = r2_score(yv, self.model.predict(Xv).astype(np.float64), sample_weight=self.val_weight)
             logs["val_score"] = float(score)
@@ -188,6 +203,7 @@ class _BaseMLP(BaseEstimator):
         n_iter_no_change=10,
         dropout=0.0,
         verbose=False,
+        warm_start=False,
         dtype="float32",
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -207,6 +223,7 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.dropout = dropout
         self.verbose = verbose
+        self.warm_start = warm_start
         self.dtype = dtype
 
     # -- parameter checks (in fit, as scikit-learn does) --------------------------------
@@ -238,7 +255,7 @@ class _BaseMLP(BaseEstimator):
                 _checks.positive_int(self.batch_size, name, "batch_size")
             _checks.positive_float(self.learning_rate_init, name, "learning_rate_init")
             _checks.number(self.momentum, name, "momentum", low=0, high=1)
-            for p in ("nesterovs_momentum", "shuffle", "early_stopping"):
+            for p in ("nesterovs_momentum", "shuffle", "early_stopping", "warm_start"):
                 _checks.boolean(getattr(self, p), name, p)
             _checks.positive_int(self.max_iter, name, "max_iter")
             _checks.non_negative_float(self.tol, name, "tol")
@@ -290,6 +307,15 @@ class _BaseMLP(BaseEstimator):
         model.compile(self._make_loss(dtype), self._make_optimizer(model))
         return model
 
+    def _architecture(self, dtype):
+        """What a warm start must find unchanged: the network's shape and dtype."""
+        return {
+            "hidden_layer_sizes": tuple(self._hidden_sizes()),
+            "activation": self.activation,
+            "dropout": float(self.dropout),
+            "dtype": np.dtype(dtype).name,
+        }
+
     def _make_optimizer(self, model):
         lr = float(self.learning_rate_init)
         if self.solver == "adamw":
@@ -316,14 +342,40 @@ class _BaseMLP(BaseEstimator):
         self._fit_batch_size = self._batch_size(X.shape[0])
         self.n_outputs_ = n_out
         self._model = self._build(X.shape[1], n_out, dtype, self._rng)
+        self._fitted_architecture = self._architecture(dtype)
         self.n_layers_ = len(self._hidden_sizes()) + 2
-        self.out_activation_ = "softmax" if self._is_classifier else "identity"
+        self.out_activation_ = self._out_activation()
+        self._no_improvement_count = 0
         self.loss_curve_ = []
         self.n_iter_ = 0
         self.t_ = 0
         self.best_loss_ = None
         self.validation_scores_ = None
         self.best_validation_score_ = None
+
+    def _out_activation(self):
+        return "identity"
+
+    def _restart(self, X, sample_weight, dtype):
+        """A warm start (fit with ``warm_start=True`` on a fitted estimator): the same
+        network, a new optimizer and random state, as scikit-learn's ``fit`` makes them."""
+        now = self._architecture(dtype)
+        before = getattr(self, "_fitted_architecture", now)
+        if now != before:
+            changed = {k: (before[k], v) for k, v in now.items() if v != before[k]}
+            raise ValueError(
+                f"{type(self).__name__}: warm_start=True continues the fitted network, so its "
+                + ", ".join(f"{k} must stay {a!r} (got {b!r})" for k, (a, b) in changed.items())
+                + "; use warm_start=False to fit a new one"
+            )
+        self._rng = check_random_state(self.random_state)
+        self._fit_batch_size = self._batch_size(X.shape[0])
+        self._weight_mean = 1.0 if sample_weight is None else float(sample_weight.mean())
+        self._model.optimizer = self._make_optimizer(self._model)
+        self.n_iter_ = 0  # scikit-learn counts each fit's epochs; loss_curve_ keeps them all
+
+    def _stratify(self, y_enc):
+        return None
 
     def _train(self, X, y_enc, epochs, incremental, sample_weight=None):
         model, rng = self._model, self._rng
@@ -333,7 +385,7 @@ class _BaseMLP(BaseEstimator):
                 *((X, y_enc) if sample_weight is None else (X, y_enc, sample_weight)),
                 test_size=float(self.validation_fraction),
                 random_state=_draw_seed(rng),
-                stratify=y_enc if self._is_classifier else None,
+                stratify=self._stratify(y_enc),
             )
             X, Xv, y_enc, yv = split[:4]
             if sample_weight is not None:
@@ -342,7 +394,12 @@ class _BaseMLP(BaseEstimator):
         scores = _EpochScores(self._loss_scale, val, self._is_classifier, wv)
         callbacks = [scores]
         if not incremental:
-            callbacks.append(_NoImprovement(float(self.tol), int(self.n_iter_no_change), val is not None))
+            on_score = val is not None
+            best = self.best_validation_score_ if on_score else self.best_loss_  # None on a first fit
+            stop = _NoImprovement(
+                float(self.tol), int(self.n_iter_no_change), on_score, best, getattr(self, "_no_improvement_count", 0)
+            )
+            callbacks.append(stop)
         model.fit(
             X,
             y_enc,
@@ -363,9 +420,10 @@ class _BaseMLP(BaseEstimator):
             if not self.early_stopping:
                 self.best_loss_ = min(self.loss_curve_)
             return
+        self._no_improvement_count = stop.count
         if val is not None:
-            self.validation_scores_ = scores.scores
-            self.best_validation_score_ = max(scores.scores)
+            self.validation_scores_ = list(self.validation_scores_ or []) + scores.scores
+            self.best_validation_score_ = max(self.validation_scores_)
             self.best_loss_ = None
         else:
             self.best_loss_ = min(self.loss_curve_)
@@ -391,10 +449,15 @@ class _BaseMLP(BaseEstimator):
 
     def _fit(self, X, y, sample_weight=None):
         dtype = self._check_params()
-        X, y_enc, n_out = self._validate_fit_data(X, y, dtype, reset=True)
-        sample_weight = self._sample_weight(sample_weight, X)
-        self._weight_mean = 1.0 if sample_weight is None else float(sample_weight.mean())
-        self._start(X, y_enc, n_out, dtype)
+        if self.warm_start and hasattr(self, "_model"):  # go on from the previous fit's weights
+            X, y_enc, _ = self._validate_fit_data(X, y, self._model.dtype, reset=False, warm=True)
+            sample_weight = self._sample_weight(sample_weight, X)
+            self._restart(X, sample_weight, dtype)
+        else:
+            X, y_enc, n_out = self._validate_fit_data(X, y, dtype, reset=True)
+            sample_weight = self._sample_weight(sample_weight, X)
+            self._weight_mean = 1.0 if sample_weight is None else float(sample_weight.mean())
+            self._start(X, y_enc, n_out, dtype)
         self._train(X, y_enc, self.max_iter, incremental=False, sample_weight=sample_weight)
         return self
 
@@ -460,12 +523,20 @@ class _BaseMLP(BaseEstimator):
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multi-layer perceptron classifier (binary and multiclass), trained by bricks.
+    """Multi-layer perceptron classifier (binary, multiclass and multilabel), trained by bricks.
 
     The network is ``Linear → activation (→ Dropout)`` per hidden layer, then a
     ``Linear`` with one output per class; it is trained on the cross-entropy of the
     softmax (``bk.CrossEntropyLoss``). Labels may be of any type (ints, strings, ...):
     ``classes_`` holds them sorted, and they are encoded as 0..K-1.
+
+    Multilabel targets, an indicator matrix y of 0/1 (n_samples, n_labels) as
+    ``sklearn.datasets.make_multilabel_classification`` gives, are learned as
+    scikit-learn does: one logistic output per label, trained on the binary
+    cross-entropy (``bk.BCEWithLogitsLoss``); ``classes_`` is ``arange(n_labels)``,
+    ``predict`` returns the indicator matrix (1 where the probability is above 0.5),
+    ``predict_proba`` the (n_samples, n_labels) probabilities and ``score`` the subset
+    accuracy (every label of a sample right).
 
     Parameters
     ----------
@@ -496,6 +567,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Dropout rate after each hidden activation (training only).
     verbose : bool, default=False
         A line per epoch on stderr.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator continues from its weights (same
+        classes and architecture; a new optimizer; ``loss_curve_`` grows), as
+        scikit-learn's; when False, every ``fit`` starts over.
     dtype : {"float32", "float64"}, default="float32"
 
     Attributes
@@ -507,19 +582,46 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """
 
     _is_classifier = True
-    _loss_scale = 1.0
+    _loss_scale = 1.0  # both cross-entropies are scikit-learn's log losses (summed over labels)
     _grad_scale = 1.0
+    _multilabel = False
 
-    @staticmethod
-    def _make_loss(dtype):
-        return CrossEntropyLoss(dtype=dtype)
+    def _make_loss(self, dtype):
+        return BCEWithLogitsLoss(dtype=dtype) if self._multilabel else CrossEntropyLoss(dtype=dtype)
 
-    def _validate_fit_data(self, X, y, dtype, reset, classes=None):
-        X, y = validate_data(self, X, y, accept_sparse=_SPARSE, dtype=dtype, reset=reset)
+    def _out_activation(self):
+        return "logistic" if self._multilabel else "softmax"
+
+    def _stratify(self, y_enc):
+        return None if self._multilabel else y_enc  # as scikit-learn: no stratified multilabel split
+
+    def _validate_fit_data(self, X, y, dtype, reset, classes=None, warm=False):
+        X, y = validate_data(self, X, y, accept_sparse=_SPARSE, dtype=dtype, reset=reset, multi_output=True)
         X = self._dense(X)
+        if hasattr(y, "toarray"):  # a sparse indicator matrix
+            y = y.toarray()
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        if type_of_target(y) not in ("binary", "multiclass"):
-            raise ValueError(f"{type(self).__name__} supports binary and multiclass targets, got {type_of_target(y)!r}")
+        kind = type_of_target(y)
+        if kind not in ("binary", "multiclass", "multilabel-indicator"):
+            raise ValueError(
+                f"{type(self).__name__} supports binary, multiclass and multilabel-indicator targets, got {kind!r}"
+            )
+        multilabel = kind == "multilabel-indicator"
+        if not reset and multilabel != self._multilabel:
+            raise ValueError(
+                f"y is {'a multilabel indicator matrix' if multilabel else 'a vector of labels'}, but "
+                f"{type(self).__name__} was fitted on {'multilabel' if self._multilabel else 'single-label'} targets"
+            )
+        if multilabel:
+            return X, self._indicator(y, dtype, reset, classes), y.shape[1]
+        if warm:  # scikit-learn's rule: a warm start sees the same classes
+            if set(unique_labels(y)) != set(self.classes_):
+                raise ValueError(
+                    f"warm_start can only be used where `y` has the same classes as in the previous call "
+                    f"to fit. Previously got {self.classes_}, `y` has {unique_labels(y)}"
+                )
         if classes is not None:
             classes = unique_labels(classes)
             if hasattr(self, "classes_") and not reset and not np.array_equal(self.classes_, classes):
@@ -533,15 +635,37 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                     f"the data contains only one class: {classes[0]!r}"
                 )
             self.classes_ = classes
+            self._multilabel = False
         missing = np.setdiff1d(unique_labels(y), self.classes_)
         if len(missing):
             raise ValueError(f"y contains labels not in classes_ {self.classes_!r}: {missing!r}")
         y_enc = np.searchsorted(self.classes_, y).astype(np.int64)
         return X, y_enc, len(self.classes_)
 
+    def _indicator(self, y, dtype, reset, classes):
+        """A multilabel indicator matrix as the network's 0/1 targets; ``classes_`` is
+        ``arange(n_labels)``, as scikit-learn sets it."""
+        labels = np.arange(y.shape[1])
+        if classes is not None and not np.array_equal(unique_labels(classes), labels):
+            raise ValueError(
+                f"for multilabel targets of {y.shape[1]} columns classes must be their indices "
+                f"{labels!r}, got {np.asarray(classes)!r}"
+            )
+        if reset:
+            self.classes_, self._multilabel = labels, True
+        elif y.shape[1] != len(self.classes_):
+            raise ValueError(
+                f"y has {y.shape[1]} labels, but {type(self).__name__} was fitted with {len(self.classes_)} "
+                f"(classes_ {self.classes_!r})"
+                + ("; warm_start can only be used where `y` has the same classes" if self.warm_start else "")
+            )
+        return _canonical(y, dtype)
+
     def fit(self, X, y, sample_weight=None):
-        """Train from scratch on (X, y) for up to ``max_iter`` epochs, each sample's loss
-        weighted by ``sample_weight`` (n_samples,) if given. Returns self."""
+        """Train on (X, y) for up to ``max_iter`` epochs, each sample's loss weighted by
+        ``sample_weight`` (n_samples,) if given: from scratch, or with ``warm_start=True``
+        from the weights of the previous fit. ``y``: labels (n_samples,), or a multilabel
+        indicator matrix (n_samples, n_labels). Returns self."""
         return self._fit(X, y, sample_weight)
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -555,23 +679,35 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _log_proba(self, X):
         z = self._outputs(X)
+        if self._multilabel:  # log σ(z) = −log(1 + e^{−z}), stable for either sign
+            return -np.logaddexp(0.0, -z)
         z -= z.max(axis=1, keepdims=True)
         z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
         return z
 
     def predict(self, X):
-        """The most probable class label per row."""
+        """The most probable class label per row; for multilabel targets, the indicator
+        matrix (n_samples, n_labels) of the labels whose probability is above 0.5."""
         out = self._outputs(X)
+        if self._multilabel:
+            return (out > 0).astype(int)  # σ(z) > 0.5
         return self.classes_[np.argmax(out, axis=1)]
 
     def predict_log_proba(self, X):
-        """Log of the class probabilities (log-softmax of the logits), (n_samples, n_classes)."""
+        """Log of the class probabilities (log-softmax of the logits), (n_samples, n_classes);
+        for multilabel targets, of each label's probability (log-sigmoid), (n_samples, n_labels)."""
         return self._log_proba(X)
 
     def predict_proba(self, X):
         """Class probabilities (softmax of the logits), (n_samples, n_classes), columns in
-        the order of ``classes_``."""
+        the order of ``classes_``; for multilabel targets, each label's probability
+        (sigmoid of its logit), (n_samples, n_labels), rows not summing to 1."""
         return np.exp(self._log_proba(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -583,7 +719,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     not rescaled: standardise them when their scale is far from 1.
 
     Parameters and attributes: as `MLPClassifier` (without ``classes_``; with
-    ``early_stopping`` the validation score is R²).
+    ``early_stopping`` the validation score is R²; with ``warm_start=True`` a new fit
+    must have as many outputs as the previous one).
     """
 
     _is_classifier = False
@@ -604,7 +741,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _make_loss(dtype):
         return MSELoss(dtype=dtype)
 
-    def _validate_fit_data(self, X, y, dtype, reset, classes=None):
+    def _validate_fit_data(self, X, y, dtype, reset, classes=None, warm=False):
         X, y = validate_data(
             self, X, y, accept_sparse=_SPARSE, dtype=dtype, reset=reset, multi_output=True, y_numeric=True
         )
@@ -622,8 +759,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return X, y2, y2.shape[1]
 
     def fit(self, X, y, sample_weight=None):
-        """Train from scratch on (X, y) for up to ``max_iter`` epochs, each sample's loss
-        weighted by ``sample_weight`` (n_samples,) if given. Returns self."""
+        """Train on (X, y) for up to ``max_iter`` epochs, each sample's loss weighted by
+        ``sample_weight`` (n_samples,) if given: from scratch, or with ``warm_start=True``
+        from the weights of the previous fit. Returns self."""
         return self._fit(X, y, sample_weight)
 
     def partial_fit(self, X, y, sample_weight=None):

@@ -7,6 +7,7 @@ within a second), never once per block.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -14,6 +15,7 @@ import time
 import numpy as np
 
 from . import _checks, _core, optim
+from . import distributed as _dist
 from . import metrics as _metrics
 from ._arrays import as_array, as_float_matrix, as_labels, check_binary_targets, check_out, onehot_to_labels
 from .blocks import Sigmoid, Softmax
@@ -302,6 +304,87 @@ def fit(
     sample_weight=None,
     class_weight=None,
     metrics=None,
+    distributed=False,
+):
+    if not distributed:
+        return _fit(model, X, y, None, **_kw(locals()))
+    red = _dist._Reducer()  # without mpi4py: an ImportError that says how to install it
+    return _fit(model, X, y, red, **_kw(locals()))
+
+
+def _kw(args):
+    return {k: v for k, v in args.items() if k not in ("model", "X", "y", "distributed", "dist", "red")}
+
+
+def _fit(
+    model,
+    X,
+    y,
+    red,
+    *,
+    loss,
+    optimizer,
+    epochs,
+    batch_size,
+    shuffle,
+    seed,
+    validation_data,
+    validation_split,
+    callbacks,
+    verbose,
+    on_nonfinite,
+    sample_weight,
+    class_weight,
+    metrics,
+):
+    with _coordinated(red, "fit"):  # one rank's bad argument or data stops every rank
+        prep = _prepare(model, X, y, red, **_kw(locals()))
+    if red is None:
+        return _train(model, red, *prep)
+    _dist.broadcast_(model)
+    try:
+        return _train(model, red, *prep)
+    except (_dist.DistributedError, _core.NonFiniteError):
+        raise  # seen by every rank alike
+    except BaseException as e:  # this rank alone: the others may wait in an allreduce
+        if red.size > 1:
+            _dist._abort(e, "in fit")
+        raise
+
+
+@contextlib.contextmanager
+def _coordinated(red, who):
+    if red is None:
+        yield
+        return
+    try:
+        yield
+    except Exception as e:
+        _dist._agree(e, who)
+        raise
+    _dist._agree(None, who)
+
+
+def _prepare(
+    model,
+    X,
+    y,
+    red,
+    *,
+    loss,
+    optimizer,
+    epochs,
+    batch_size,
+    shuffle,
+    seed,
+    validation_data,
+    validation_split,
+    callbacks,
+    verbose,
+    on_nonfinite,
+    sample_weight,
+    class_weight,
+    metrics,
 ):
     model.build_for([X])  # a Sequential without a Linear learns its input width from X
     if loss is not None:
@@ -392,11 +475,70 @@ def fit(
         if mon is not None and type(c).__module__ == Callback.__module__ and ours and mon not in logged:
             raise ValueError(f"fit: {type(c).__name__} monitors {mon!r}, which fit does not log; it logs {logged}")
     cbs = [History()] + [c if isinstance(c, Callback) else LambdaCallback(c) for c in callbacks]
+    if red is not None:
+        signature = (n, batch_size, epochs, bool(shuffle), seed, [d.shape for d in data], val is not None)
+        first = red.bcast(signature)
+        if signature != first:
+            raise ValueError(
+                f"every rank must call fit with the same data and settings: (samples, batch_size, epochs, "
+                f"shuffle, seed, shapes, validation) are {signature} here, {first} on rank 0"
+            )
+        if seed is None:  # one shared order of the samples
+            seed = red.bcast(int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1))
+        if red.rank:  # callbacks, printing and checkpoints are rank 0's
+            cbs, verbose = cbs[:1], 0
+    guard = guards[on_nonfinite]
+    return (
+        data,
+        n,
+        val,
+        weight,
+        val_weight,
+        cbs,
+        seed,
+        verbose,
+        epochs,
+        batch_size,
+        shuffle,
+        guard,
+        acc_mode,
+        labels_input,
+        thr,
+        train_fns,
+        metric_fns,
+        logged,
+        on_nonfinite,
+    )
+
+
+def _train(
+    model,
+    red,
+    data,
+    n,
+    val,
+    weight,
+    val_weight,
+    cbs,
+    seed,
+    verbose,
+    epochs,
+    batch_size,
+    shuffle,
+    guard,
+    acc_mode,
+    labels_input,
+    thr,
+    train_fns,
+    metric_fns,
+    logged,
+    on_nonfinite,
+):
     for c in cbs:
         c.model = model
     rng = np.random.default_rng(seed)
-    if seed is not None:
-        _reseed_dropout(model, seed)
+    if seed is not None:  # each rank its own dropout masks
+        _reseed_dropout(model, seed if red is None or red.rank == 0 else [seed, red.rank])
     progress = _Progress(verbose, epochs, n)
     model.stop_training = False
     model.train()
@@ -405,9 +547,18 @@ def fit(
     nb = math.ceil(n / batch_size)
     interruptible = _interruptible()
     chunk = 1
+    # callbacks that watch each batch (TensorBoard(update_freq="batch")): one batch per native call
+    batch_cbs = [c for c in cbs if type(c).on_train_batch_end is not Callback.on_train_batch_end]
+    if red is not None:  # a chunk fixed alike on every rank (rank 0 has the callbacks)
+        chunk = 1 if red.bcast(bool(batch_cbs)) else _dist.CHECK_EVERY
+        steps = checked = 0
+        reduce = {"allreduce": red, "rank": red.rank, "ranks": red.size}
+        _sync_decisions(model, red)
     for epoch in range(epochs):
         for c in cbs:
             c.on_epoch_begin(epoch)
+        if red is not None:
+            _sync_decisions(model, red)
         order = rng.permutation(n).astype(np.int64) if shuffle else np.arange(n, dtype=np.int64)
         progress.start(epoch)
         tot = _core.TrainStats()
@@ -425,26 +576,37 @@ def fit(
                     acc_mode,
                     labels_input,
                     thr,
-                    guards[on_nonfinite],
+                    guard,
                     interruptible,
                     weight,
+                    **(reduce if red is not None else {}),
                 )
             except _core.NonFiniteError as e:
                 raise _core.NonFiniteError(f"epoch {epoch} (0-based): {e}") from None
             dt = time.perf_counter() - t0
             b += chunk
             tot += st
-            if st.batches:  # aim each native call at ~0.1 s of work
+            if red is not None:  # every rank makes the same collective calls
+                steps += st.batches + st.skipped
+                if steps - checked >= _dist.CHECK_EVERY or b >= nb:  # and at each epoch's end
+                    if model.buffers:  # batch statistics are each rank's: rank 0's are kept
+                        for a in model.buffers.values():
+                            red.comm.Bcast(a, root=0)
+                    _dist.check_replicas(model, f"after {steps} steps")
+                    checked = steps
+            elif st.batches and not batch_cbs:  # aim each native call at ~0.1 s of work
                 chunk = max(1, min(nb, int(chunk * min(4.0, 0.1 / max(dt, 1e-6)))))
             progress.update(st.samples, _logs(tot, acc_mode))
+            for c in batch_cbs:
+                c.on_train_batch_end(b - 1, _logs(tot, acc_mode))
         logs = _logs(tot, acc_mode)
         if train_fns:  # on the epoch's final weights, in eval mode (see training.md)
-            res = _evaluate(model, data, max(batch_size, 256), _core.Accuracy.none, -1, 0.0, None, train_fns)
+            res = _evaluate(model, data, max(batch_size, 256), _core.Accuracy.none, -1, 0.0, None, train_fns, red)
             logs.update((k, v) for k, v in res.items() if k != "loss")
         if on_nonfinite == "skip":  # every epoch, so the list lines up with the epochs
             logs["skipped_batches"] = float(tot.skipped)
         if val is not None:
-            res = _evaluate(model, val, max(batch_size, 256), acc_mode, labels_input, thr, val_weight, metric_fns)
+            res = _evaluate(model, val, max(batch_size, 256), acc_mode, labels_input, thr, val_weight, metric_fns, red)
             for k, v in res.items():
                 logs["val_" + k] = v
         if "lr" in logged:  # the rate this epoch trained with, before a callback changes it
@@ -453,11 +615,26 @@ def fit(
         progress.end(epoch, logs, tot.samples)
         for c in cbs:
             c.on_epoch_end(epoch, logs)
+        if red is not None:  # rank 0's callbacks decided: stop? new lr?
+            _sync_decisions(model, red)
         if model.stop_training:
             break
     for c in cbs:
         c.on_train_end()
+    if red is not None:  # e.g. EarlyStopping put rank 0's best weights back
+        _dist.broadcast_(model)
+        _dist.check_replicas(model, "at the end of fit")
+        cbs[0].history = red.bcast(cbs[0].history)
     return cbs[0]
+
+
+def _sync_decisions(model, red):
+    """Rank 0's callbacks decide (stop, learning rate, clipping); the others follow."""
+    opt = model.optimizer
+    stop, lr, clip = red.bcast((bool(model.stop_training), opt.lr, opt.clip_norm))
+    model.stop_training = stop
+    if red.rank:
+        opt.lr, opt.clip_norm = lr, clip
 
 
 def _logs(tot, acc_mode):
@@ -483,13 +660,18 @@ def _metric_target(model):
     return model.outputs.index(pred), model.inputs.index(target)
 
 
-def _evaluate(model, data, batch_size, acc_mode, labels_input, thr, weight=None, metric_fns=()):
+def _evaluate(model, data, batch_size, acc_mode, labels_input, thr, weight=None, metric_fns=(), red=None):
     """Mean loss (weighted by ``weight``, of mean 1: then sum(w l) / sum(w)) and, with
     an accuracy mode, the fraction the loss's rule calls right (Loss.correct: the rule
     fit's native counters apply), and each metric on the whole set's predictions.
-    Accuracy and metrics are not weighted (Keras's ``metrics=``)."""
+    Accuracy and metrics are not weighted (Keras's ``metrics=``). With ``red`` (data
+    parallel), each rank evaluates its share of the rows and the sums are reduced."""
     model.eval()
     n = data[0].shape[0]
+    if red is not None:
+        lo, hi = red.share(n)
+        data = [d[lo:hi] for d in data]
+        weight = None if weight is None else weight[lo:hi]
     loss_sum, correct = 0.0, 0
     loss = model.loss_block
     metric_fns = [(k, f) for k, f in metric_fns if not (k == "accuracy" and acc_mode != _core.Accuracy.none)]
@@ -497,7 +679,7 @@ def _evaluate(model, data, batch_size, acc_mode, labels_input, thr, weight=None,
         out_i, target_i = _metric_target(model)
         preds = []
     try:
-        for lo in range(0, n, batch_size):
+        for lo in range(0, data[0].shape[0], batch_size):
             batch = [d[lo : lo + batch_size] for d in data]
             if weight is not None:
                 model.executor.set_sample_weight(weight[lo : lo + batch_size])
@@ -510,13 +692,18 @@ def _evaluate(model, data, batch_size, acc_mode, labels_input, thr, weight=None,
     finally:
         if weight is not None:
             model.executor.set_sample_weight(None)
+    if red is not None:
+        loss_sum, correct = red.sum([loss_sum, correct])
     res = {"loss": loss_sum / n}
     if acc_mode != _core.Accuracy.none:
         res["accuracy"] = correct / n
     if metric_fns:
-        pred = np.concatenate(preds)
+        pred = np.concatenate(preds) if preds else None  # None: this rank's share was empty
+        target = data[target_i]
+        if red is not None:
+            pred, target = red.gather_rows(pred), red.gather_rows(target)
         for k, f in metric_fns:
-            res[k] = _metrics.value_of(k, f, data[target_i], pred)
+            res[k] = _metrics.value_of(k, f, target, pred)
     return res
 
 
@@ -569,7 +756,10 @@ def predict(model, X, *, batch_size=256, out=None):
         model.executor.forward([None if a is None else a[lo : lo + batch_size] for a in arrays], False, False, True)
         for lo in range(0, n, int(batch_size))
     ]
-    outs = [np.concatenate([p[k] for p in parts]) for k in range(len(model.outputs))]
+    # one chunk: its arrays are already the binding's fresh copies, so no second copy
+    outs = [
+        parts[0][k] if len(parts) == 1 else np.concatenate([p[k] for p in parts]) for k in range(len(model.outputs))
+    ]
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 

@@ -5,6 +5,7 @@
 // is reused, so a steady-state epoch allocates nothing per batch.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "bricks/graph.h"
@@ -20,6 +21,10 @@ enum class Accuracy { none = 0, argmax = 1, threshold = 2 };
 // the weights and optimizer state as they were before the batch.
 enum class NonFinite { ignore = 0, raise = 1, skip = 2 };
 
+// Data-parallel training: sums a flat buffer over the processes, in place (an MPI
+// allreduce). It may throw; nothing is updated then.
+using Allreduce = std::function<void(Tensor flat)>;
+
 struct TrainOptions {
   Accuracy accuracy = Accuracy::none;
   int labels_input = -1;   // the input accuracy compares output 0 with
@@ -28,6 +33,13 @@ struct TrainOptions {
   // One weight per row of the data (nullptr: none), gathered with the rows, so
   // shuffling keeps each sample with its weight; every loss is given the batch's.
   const double* sample_weight = nullptr;
+  // Data parallel (allreduce not null): every process calls with the same data and
+  // order. With ranks > 1, process `rank` trains on rows [rank*M/ranks,
+  // (rank+1)*M/ranks) of each batch of M; with ranks == 1, each on its own data.
+  // The row-weighted gradient sum over the processes, divided by their rows, is the
+  // one update every process makes; the loss and accuracy summed are the global ones.
+  const Allreduce* allreduce = nullptr;
+  std::int64_t rank = 0, ranks = 1;
 };
 
 struct TrainStats {
@@ -55,6 +67,10 @@ class Trainer {
   // Backward and update after the forward; returns what was not finite (nullptr:
   // the step was taken), having put the weights back.
   const char* guarded_step(Optimizer& opt, double loss);
+  const char* guarded_update(Optimizer& opt);  // the same, after the backward
+  // One batch of data-parallel training (TrainOptions::allreduce); false: skipped.
+  bool parallel_batch(const std::vector<Tensor>& data, const std::int64_t* rows, std::int64_t M,
+                      std::int64_t b, Optimizer& opt, const TrainOptions& opts, TrainStats& st);
   std::int64_t count_correct(const TrainOptions& opts) const;
 
   struct Backup {  // weights and optimizer state before an update that might overflow
@@ -68,6 +84,7 @@ class Trainer {
   std::vector<Buffer> batch_bufs_;  // the gathered batch, one per data array
   std::vector<Tensor> batch_views_;
   std::vector<double> batch_weight_;
+  Buffer flat_;  // data parallel: gradients and batch sums, packed for the allreduce
 };
 
 }  // namespace bricks
