@@ -174,7 +174,8 @@ XB = rng.normal(size=(4, 600)).astype(np.float32)
 def pool_predict():
     for _ in range(150):
         big.predict(XB[:1]); big.predict(XB, out=np.empty((4, 4), np.float32))
-ts = [threading.Thread(target=f) for f in (fit, step, direct, predict, direct, py_fit, py_predict, *ranks, pool_predict)]
+ts = [threading.Thread(target=f) for f in (fit, step, direct, predict, direct, py_fit, py_predict, *ranks)]
+ts.append(threading.Thread(target=pool_predict))
 ts.append(threading.Thread(target=lambda: [bk.Sequential(big[0], big[1]).predict(XB[:2]) for _ in range(150)]))
 for t in ts: t.start()
 for t in ts: t.join()
