@@ -17,8 +17,8 @@ PATHS = ("baseline", "avx2", "avx512")
 # OpenBLAS kernels of the same level (names from its DYNAMIC_ARCH list)
 BLAS_CORE = {"baseline": "Katmai", "avx2": "Haswell", "avx512": "SkylakeX"}
 # The tests whose numbers depend on the path: the kernels, every block's parity and
-# finite differences, and the training guard.
-PER_PATH = ["test_kernels.py", "test_blocks.py"]
+# finite differences, the training guard, and the small-M product (test_inference).
+PER_PATH = ["test_kernels.py", "test_blocks.py", "test_inference.py"]
 
 
 def _env(**kw):

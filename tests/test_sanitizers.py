@@ -22,6 +22,7 @@ SUBSET = [
     "test_bad_input.py",
     "test_block_errors.py",
     "test_python_blocks.py",
+    "test_inference.py",
     "test_data_parallel_core.py",
 ]
 
@@ -167,7 +168,15 @@ def rank(r):  # data parallel: two threads as ranks, an allreduce called back wi
                                   1, 0.0, _core.NonFinite.__members__["raise"], False, None,
                                   allreduce=reduce, rank=r, ranks=2)
 ranks = [lambda: rank(0), lambda: rank(1)]
+bk.set_num_threads(2)  # the small-M product's pool (above its work threshold), two callers at once
+big = bk.Sequential(bk.Linear(600, 300, seed=5), bk.ReLU(), bk.Linear(300, 4, seed=6))
+XB = rng.normal(size=(4, 600)).astype(np.float32)
+def pool_predict():
+    for _ in range(150):
+        big.predict(XB[:1]); big.predict(XB, out=np.empty((4, 4), np.float32))
 ts = [threading.Thread(target=f) for f in (fit, step, direct, predict, direct, py_fit, py_predict, *ranks)]
+ts.append(threading.Thread(target=pool_predict))
+ts.append(threading.Thread(target=lambda: [bk.Sequential(big[0], big[1]).predict(XB[:2]) for _ in range(150)]))
 for t in ts: t.start()
 for t in ts: t.join()
 print("STRESS OK")

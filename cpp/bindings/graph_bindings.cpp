@@ -35,6 +35,18 @@ py::array copy_out(const Tensor& t, bool flat) {
   return a;
 }
 
+// Copies t into a (its shape, dtype, C order and writability checked: out= arrays).
+void copy_into(py::array& a, const Tensor& t) {
+  const bool shape_ok = a.ndim() == 2 ? a.shape(0) == t.rows && a.shape(1) == t.cols
+                                      : a.ndim() == 1 && t.cols == 1 && a.shape(0) == t.rows;
+  if (!shape_ok || !a.dtype().is(numpy_dtype(t.dtype)) || !(a.flags() & py::array::c_style) ||
+      !a.writeable())
+    throw ValueError("Model: out= must be a writeable C-contiguous " +
+                     std::string(dtype_name(t.dtype)) + " array of shape (" +
+                     std::to_string(t.rows) + ", " + std::to_string(t.cols) + ")");
+  std::memcpy(a.mutable_data(), t.data, static_cast<std::size_t>(t.size()) * itemsize(t.dtype));
+}
+
 // Views of the arrays (None -> empty; misaligned ones copied); `keep` holds them.
 std::vector<Tensor> views(const py::list& xs, std::vector<py::array>& keep, const char* what) {
   std::vector<Tensor> v;
@@ -83,18 +95,35 @@ void bind_graph(py::module_& m) {
       .def("set_outputs", &Graph::set_outputs)
       .def("set_losses", &Graph::set_losses)
       .def("set_node_name", &Graph::set_node_name, py::arg("node"), py::arg("name"))
-      .def("forward",
-           [](PyGraph& g, const py::list& xs, bool with_losses, bool copy) {
-             std::vector<py::array> keep, none;  // copied inputs: nothing stays viewed
-             auto in = views(xs, keep, "input");
-             return locked(
-                 g, copy ? &none : &keep, [&] { g.forward(in, with_losses, copy); },
-                 [&] {
-                   py::list outs;
-                   for (int id : g.outputs()) outs.append(copy_out(g.value(id), false));
-                   return outs;
-                 });
-           })
+      .def(
+          "forward",
+          [](PyGraph& g, const py::list& xs, bool with_losses, bool copy, bool inference,
+             const py::object& out) {
+            std::vector<py::array> keep, none;  // copied inputs: nothing stays viewed
+            auto in = views(xs, keep, "input");
+            // out: one array per output to write into (checked here, before the work)
+            std::vector<py::array> dst;
+            if (!out.is_none()) {
+              for (auto o : py::cast<py::list>(out)) dst.push_back(py::cast<py::array>(o));
+              if (dst.size() != g.outputs().size())
+                throw ValueError("Model: out= expected " + std::to_string(g.outputs().size()) +
+                                 " array(s), got " + std::to_string(dst.size()));
+            }
+            return locked(
+                g, copy ? &none : &keep, [&] { g.forward(in, with_losses, copy, inference); },
+                [&]() -> py::object {
+                  if (!dst.empty()) {
+                    for (std::size_t i = 0; i < dst.size(); ++i)
+                      copy_into(dst[i], g.value(g.outputs()[i]));
+                    return py::none();
+                  }
+                  py::list outs;
+                  for (int id : g.outputs()) outs.append(copy_out(g.value(id), false));
+                  return outs;
+                });
+          },
+          py::arg("xs"), py::arg("with_losses"), py::arg("copy"), py::arg("inference") = false,
+          py::arg("out") = py::none())
       .def("backward",
            [](PyGraph& g, const py::list& dys, double loss_scale, bool want_inputs) {
              std::vector<py::array> keep;

@@ -420,6 +420,42 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("get_num_threads", &get_num_threads);
   m.def("blas_corename", &blas_corename);
+  m.def("small_m_limit", &small_m_limit);
+  m.def("set_small_m_limit", &set_small_m_limit, py::arg("m"),
+        "The largest batch the small-M product kernel takes (0: always OpenBLAS).");
+  m.def(
+      "_linear_forward",  // the fused product alone, for the kernel tests
+      [](const py::array& x, const py::array& w, const py::object& b, const std::string& act) {
+        const Act a =
+            act == "relu"      ? Act::relu
+            : act == "sigmoid" ? Act::sigmoid
+            : act == "tanh"    ? Act::tanh
+            : act == "none"
+                ? Act::none
+                : throw ValueError("act must be none, relu, sigmoid or tanh, got '" + act + "'");
+        Tensor X = as_tensor(x, "_linear_forward", "x"), W = as_tensor(w, "_linear_forward", "w");
+        Tensor B;
+        py::array keep_b;
+        if (!b.is_none()) {
+          keep_b = py::cast<py::array>(b);
+          B = as_tensor(keep_b, "_linear_forward", "b");
+        }
+        if (X.dtype != W.dtype || (B && B.dtype != X.dtype) || X.cols != W.cols ||
+            (B && B.size() != W.rows))
+          throw ValueError("_linear_forward: x (M, K), w (N, K) and b (N) of one dtype expected");
+        py::array y(numpy_dtype(X.dtype), std::vector<py::ssize_t>{X.rows, W.rows});
+        Tensor Y{X.dtype, y.mutable_data(), X.rows, W.rows};
+        {
+          NoGil nogil;
+          dispatch_float(X.dtype, [&](auto zero) {
+            using T = decltype(zero);
+            linear_forward(X.ptr<T>(), X.rows, X.cols, W.ptr<T>(), B ? B.ptr<T>() : nullptr, W.rows,
+                           Y.ptr<T>(), a);
+          });
+        }
+        return y;
+      },
+      py::arg("x"), py::arg("w"), py::arg("b"), py::arg("act"));
   m.def("_at_exit", &at_exit, py::arg("seconds"),
         "Stop native work in other threads and wait for it (registered with atexit).");
   m.def(

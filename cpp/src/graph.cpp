@@ -3,6 +3,10 @@
 #include <atomic>
 #include <cstring>
 
+#include "bricks/blocks/linear.h"
+#include "bricks/blocks/relu.h"
+#include "bricks/blocks/sigmoid.h"
+#include "bricks/blocks/tanh.h"
 #include "bricks/finite.h"
 #include "bricks/lock_set.h"
 #include "bricks/loss.h"
@@ -83,6 +87,7 @@ int Graph::add_node(std::shared_ptr<Block> block, const std::vector<int>& inputs
   nodes_.push_back(std::move(n));
   batch_ = -1;
   shared_params_ = -1;
+  fusion_planned_ = false;
   return num_nodes() - 1;
 }
 
@@ -92,6 +97,7 @@ void Graph::set_outputs(const std::vector<int>& ids) {
   outputs_ = ids;
   for (auto& n : nodes_) n.for_outputs = false;
   for (int id : ids) nodes_[id].for_outputs = true;
+  fusion_planned_ = false;
   for (int v = num_nodes() - 1; v >= 0; --v)
     if (nodes_[v].for_outputs)
       for (int u : nodes_[v].inputs) nodes_[u].for_outputs = true;
@@ -179,8 +185,32 @@ void Graph::check_input(int k, const Tensor& t, bool copy, bool validate) {
   }
 }
 
-void Graph::forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy_inputs) {
-  run_forward(inputs, with_losses, copy_inputs, true);
+void Graph::forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy_inputs,
+                    bool inference) {
+  run_forward(inputs, with_losses, copy_inputs, true, inference);
+}
+
+void Graph::plan_fusion() {
+  const int n = num_nodes();
+  fuse_into_.assign(n, -1);
+  fuse_act_.assign(n, 0);
+  std::vector<int> consumers(n, 0), last(n, -1);
+  for (int v = 0; v < n; ++v)
+    if (nodes_[v].for_outputs)
+      for (int u : nodes_[v].inputs) ++consumers[u], last[u] = v;
+  for (int id : outputs_) consumers[id] = -1;  // an output's own value is wanted
+  for (int u = 0; u < n; ++u) {
+    if (consumers[u] != 1 || !dynamic_cast<const Linear*>(nodes_[u].block.get())) continue;
+    const Block* a = nodes_[last[u]].block.get();
+    const Act act = dynamic_cast<const ReLU*>(a)      ? Act::relu
+                    : dynamic_cast<const Sigmoid*>(a) ? Act::sigmoid
+                    : dynamic_cast<const Tanh*>(a)    ? Act::tanh
+                                                      : Act::none;
+    if (act == Act::none) continue;
+    fuse_into_[u] = last[u];
+    fuse_act_[u] = static_cast<int>(act);
+  }
+  fusion_planned_ = true;
 }
 
 void Graph::forward_checked(const std::vector<Tensor>& batch) {
@@ -188,8 +218,11 @@ void Graph::forward_checked(const std::vector<Tensor>& batch) {
 }
 
 void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy_inputs,
-                        bool validate) {
+                        bool validate, bool inference) {
   has_forward_ = false;
+  inference = inference && !with_losses;
+  inference_ = inference;
+  if (inference && !fusion_planned_) plan_fusion();
   if (inputs.size() != input_ids_.size())
     throw ValueError("Model: expected " + std::to_string(input_ids_.size()) +
                      " input array(s), got " + std::to_string(inputs.size()));
@@ -210,23 +243,65 @@ void Graph::run_forward(const std::vector<Tensor>& inputs, bool with_losses, boo
   has_forward_ = false;  // until every node has run: no backward through a half-done forward
   ++forward_serial_;
   prepare(batch);
-  for (auto& n : nodes_) {
+  if (inference) skip_.assign(nodes_.size(), 0);  // the nodes a fused product computed
+  // An inference forward runs in eval mode (Dropout off, BatchNorm's running
+  // statistics) and gives each block back the mode it had, also when a block throws.
+  if (inference) {
+    was_training_.assign(nodes_.size(), 0);
+    for (std::size_t i = 0; i < nodes_.size(); ++i)
+      if (nodes_[i].block) {
+        was_training_[i] = nodes_[i].block->training();
+        nodes_[i].block->set_training(false);
+      }
+  }
+  auto restore = [&] {
+    if (inference)
+      for (std::size_t i = 0; i < nodes_.size(); ++i)
+        if (nodes_[i].block) nodes_[i].block->set_training(was_training_[i]);
+  };
+  try {
+    run_nodes(with_losses, inference);
+  } catch (...) {
+    restore();
+    throw;
+  }
+  restore();
+  ran_losses_ = with_losses;
+  has_forward_ = true;
+}
+
+void Graph::run_nodes(bool with_losses, bool inference) {
+  for (int v = 0; v < num_nodes(); ++v) {
+    Node& n = nodes_[v];
     if (!n.block || (!with_losses && !n.for_outputs)) continue;
+    if (inference && skip_[v]) {
+      n.block->note_uncached_forward();  // its cache is not of this forward
+      continue;
+    }
     in_views_.clear();
     for (int u : n.inputs)
       in_views_.push_back(nodes_[u].block ? nodes_[u].value.view() : nodes_[u].value_view);
     check_stop(stoppable_);
     Running running(n.name);
+    if (inference && fuse_into_[v] >= 0) {
+      // the skipped node's output, computed here; this node's own value stays unwritten
+      static_cast<Linear&>(*n.block).forward_fused(in_views_[0], nodes_[fuse_into_[v]].value.view(),
+                                                   static_cast<Act>(fuse_act_[v]));
+      skip_[fuse_into_[v]] = 1;
+      continue;
+    }
     n.block->forward(in_views_.data(), n.value.view());
     n.serial = n.block->forward_serial();
   }
-  ran_losses_ = with_losses;
-  has_forward_ = true;
 }
 
 void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,
                      bool want_input_grads) {
   if (!has_forward_) throw StateError("Model: backward called before forward");
+  if (inference_)
+    throw StateError(
+        "Model: backward after an inference forward (predict), which keeps nothing for it; "
+        "call forward first");
   // Which node values need a gradient: those leading to parameters or wanted inputs.
   need_.assign(nodes_.size(), 0);
   for (int v = 0; v < num_nodes(); ++v) {

@@ -198,3 +198,23 @@ def onehot_to_labels(y, who, n_classes=None):
             f"one-hot (for probability targets compile with labels=False)"
         )
     return a.argmax(1)
+
+
+def check_out(out, inputs, shape, dtype, who):
+    """Checks an ``out=`` array: an ndarray of `shape` and `dtype`, C-contiguous,
+    writeable and sharing no memory with the input arrays (written while they are read)."""
+    if type(out) is not np.ndarray:
+        raise TypeError(f"{who}: out= must be a NumPy array, got {type(out).__name__}")
+    shape = tuple(int(d) for d in shape)
+    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous or not out.flags.writeable:
+        got = [f"{out.dtype} array of shape {out.shape}"]
+        if not out.flags.c_contiguous:
+            got.append("not C-contiguous")
+        if not out.flags.writeable:
+            got.append("read-only")
+        raise ValueError(
+            f"{who}: out= must be a writeable C-contiguous {np.dtype(dtype)} array of shape {shape}, got "
+            + ", ".join(got)
+        )
+    if any(np.may_share_memory(out, x) for x in inputs):
+        raise ValueError(f"{who}: out= shares memory with the input X; pass a separate array")

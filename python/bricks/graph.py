@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _core, losses, optim
 from . import distributed as _dist
-from ._arrays import as_float_matrix, as_labels, onehot_to_labels
+from ._arrays import as_float_matrix, as_labels, check_out, onehot_to_labels
 from ._compat import ParamDict
 from .blocks import Sigmoid, Softmax
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss, Loss
@@ -529,11 +529,41 @@ class Model:
 
         return evaluate(self, X, y, batch_size=batch_size, sample_weight=sample_weight, metrics=metrics)
 
-    def predict(self, X, *, batch_size=256):
-        """Outputs for X, batched, in eval mode."""
+    def predict(self, X, *, batch_size=256, out=None):
+        """Outputs for X, batched, in eval mode. ``out``: an array to write the (one)
+        output into, of its shape and the model's dtype, C-contiguous, writeable and
+        not sharing memory with X; it is returned."""
+        g = self._graph
+        # One native call for a batch that already fits (one input, one output): what
+        # serving one row at a time pays, beside the product itself.
+        if (
+            g is not None
+            and type(X) is np.ndarray
+            and X.dtype == self.dtype
+            and X.ndim == 2
+            and X.flags.c_contiguous
+            and type(batch_size) is int
+            and 0 < X.shape[0] <= batch_size
+            and (out is None or type(out) is np.ndarray)
+            and (fast := self._fast_widths) is not None
+            and X.shape[1] == fast[0]
+        ):
+            if out is None:
+                return g.forward([X], False, False, True)[0]
+            check_out(out, [X], (X.shape[0], fast[1]), self.dtype, "predict")
+            g.forward([X], False, False, True, [out])
+            return out
         from .training import predict
 
-        return predict(self, X, batch_size=batch_size)
+        return predict(self, X, batch_size=batch_size, out=out)
+
+    @property
+    def _fast_widths(self):
+        """(input width, output width) when predict can take its one-call path (one
+        input, not labels, and one output), else None."""
+        if len(self.inputs) != 1 or len(self.outputs) != 1 or self.inputs[0].labels:
+            return None
+        return self.inputs[0].features, self.outputs[0].features
 
     def predict_proba(self, X, *, batch_size=256):
         """Class probabilities for classifiers."""

@@ -17,7 +17,7 @@ import numpy as np
 from . import _checks, _core, optim
 from . import distributed as _dist
 from . import metrics as _metrics
-from ._arrays import as_array, as_float_matrix, as_labels, check_binary_targets, onehot_to_labels
+from ._arrays import as_array, as_float_matrix, as_labels, check_binary_targets, check_out, onehot_to_labels
 from .blocks import Sigmoid, Softmax
 from .callbacks import Callback, LambdaCallback, LearningRateScheduler, ReduceLROnPlateau
 from .optim import check_optimizer
@@ -727,9 +727,12 @@ def evaluate(model, X, y=None, *, batch_size=256, sample_weight=None, metrics=No
         model.train(was)
 
 
-def predict(model, X, *, batch_size=256):
-    """Outputs for X, batch by batch, in eval mode (Dropout off)."""
+def predict(model, X, *, batch_size=256, out=None):
+    """Outputs for X, batch by batch, in eval mode (Dropout off); written into ``out``
+    (a model of one output) when given."""
     batch_size = _checks.positive_int(batch_size, "predict", "batch_size")
+    if out is not None and len(model.outputs) != 1:
+        raise ValueError(f"predict: out= takes a model of one output, this one has {len(model.outputs)}")
     model.build_for([X])
     if not model.outputs:
         raise ValueError(
@@ -743,15 +746,17 @@ def predict(model, X, *, batch_size=256):
     n = next(a.shape[0] for a in arrays if a is not None)
     if n == 0:
         raise ValueError("predict: empty batch (0 rows)")
-    was = model.blocks[0].training if model.blocks else True
-    model.eval()
-    try:
-        parts = [
-            model.executor.forward([None if a is None else a[lo : lo + batch_size] for a in arrays], False, False)
-            for lo in range(0, n, int(batch_size))
-        ]
-    finally:
-        model.train(was)
+    if out is not None:
+        check_out(out, [a for a in arrays if a is not None], (n, model.outputs[0].features), model.dtype, "predict")
+        # an inference forward runs in eval mode by itself and writes into out
+        for lo in range(0, n, int(batch_size)):
+            part = [None if a is None else a[lo : lo + batch_size] for a in arrays]
+            model.executor.forward(part, False, False, True, [out[lo : lo + batch_size]])
+        return out
+    parts = [
+        model.executor.forward([None if a is None else a[lo : lo + batch_size] for a in arrays], False, False, True)
+        for lo in range(0, n, int(batch_size))
+    ]
     # one chunk: its arrays are already the binding's fresh copies, so no second copy
     outs = [
         parts[0][k] if len(parts) == 1 else np.concatenate([p[k] for p in parts]) for k in range(len(model.outputs))

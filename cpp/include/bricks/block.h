@@ -82,6 +82,9 @@ class Block {
   // Counts this block's forwards: whoever ran one can tell whether the caches are still its own.
   std::uint64_t forward_serial() const { return forward_serial_; }
   void invalidate() { has_forward_ = false; }
+  // A forward that ran without this block's own forward (an inference forward fused
+  // it away): whoever cached a forward before can tell it is no longer theirs.
+  void note_uncached_forward() { ++forward_serial_; }
   const std::vector<Shape>& cached_shapes() const { return in_shapes_; }
   // Serialises the native calls that touch this block (caches, gradients, weights)
   // from several threads: taken by its Runner, by every Graph that holds it and by

@@ -50,7 +50,12 @@ class Graph {
   // inputs[i] is a view of input node i's data (empty if not needed). With
   // copy_inputs the graph copies them, so callers may reuse their arrays before
   // backward; otherwise they must stay alive and unchanged until backward ends.
-  void forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy_inputs);
+  // An `inference` forward (predict) keeps nothing for backward, which it lets the
+  // graph skip: a Linear whose only consumer is a ReLU, Sigmoid or Tanh (and which is
+  // no output) writes the activation's output directly (Linear::forward_fused). It
+  // runs in eval mode and leaves each block in the mode it found it.
+  void forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy_inputs,
+               bool inference = false);
   // Backpropagates from the losses (dL = loss_scale) and/or from the outputs
   // (output_grads[i] = dL/d(output i), empty to skip). Parameter gradients
   // accumulate; input gradients are computed if want_input_grads.
@@ -117,7 +122,10 @@ class Graph {
     std::uint64_t serial = 0;  // the block's forward_serial after this node's forward
   };
   void prepare(std::int64_t batch);
-  void run_forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy, bool validate);
+  void run_forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy, bool validate,
+                   bool inference = false);
+  void plan_fusion();
+  void run_nodes(bool with_losses, bool inference);
   void check_input(int k, const Tensor& t, bool copy, bool validate);
 
   DType dtype_;
@@ -126,6 +134,13 @@ class Graph {
   std::int64_t batch_ = -1;  // batch size the buffers are shaped for
   int shared_params_ = -1;   // whether nodes share parameters (-1: not yet known)
   bool ran_losses_ = false, has_forward_ = false;
+  bool inference_ = false;  // the last forward was an inference one: no backward
+  // per node: the activation node a Linear node's product is fused into (-1: none),
+  // for inference forwards; planned again after the graph changes
+  std::vector<int> fuse_into_;
+  std::vector<int> fuse_act_;
+  std::vector<char> skip_, was_training_;
+  bool fusion_planned_ = false;
   // Gradients of inputs already written (or repeated) land here first: one buffer per
   // input of the widest node (Add and Concat take any number).
   std::vector<Buffer> scratch_ = std::vector<Buffer>(2);

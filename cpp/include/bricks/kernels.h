@@ -71,4 +71,10 @@ void softplus_backward(const float* x, const float* dy, float* dx, std::int64_t 
 void softplus_backward(const double* x, const double* dy, double* dx, std::int64_t n, double beta,
                        double threshold);
 
+// Columns [j0, j1) of act(X W^T + b), the small-M product (fused_linear.h says more).
+void linear_rows(const float* X, std::int64_t M, std::int64_t K, const float* W, const float* b,
+                 float* Y, std::int64_t N, std::int64_t j0, std::int64_t j1, int act);
+void linear_rows(const double* X, std::int64_t M, std::int64_t K, const double* W, const double* b,
+                 double* Y, std::int64_t N, std::int64_t j0, std::int64_t j1, int act);
+
 }  // namespace bricks::kernels

@@ -4,6 +4,7 @@
 
 #include "bricks/blas.h"
 #include "bricks/finite.h"
+#include "bricks/fused_linear.h"
 #include "bricks/rng.h"
 
 namespace bricks {
@@ -58,19 +59,19 @@ Shape Linear::infer_shape(const std::vector<Tensor>& in) const {
 
 void Linear::do_forward(const Tensor* in, const Tensor& out) {
   x_ = in[0];
+  product(in[0], out, Act::none);
+}
+
+void Linear::forward_fused(const Tensor& x, const Tensor& out, Act act) {
+  note_uncached_forward();  // x_ is not this forward's: an earlier caller's backward refuses
+  product(x, out, act);
+}
+
+void Linear::product(const Tensor& x, const Tensor& out, Act act) {
   dispatch_float(dtype_, [&](auto zero) {
     using T = decltype(zero);
-    const std::int64_t N = x_.rows;
-    T* Y = out.ptr<T>();
-    T beta = T(0);
-    if (bias_) {  // start from the bias, then let GEMM add x W^T (beta = 1)
-      const T* b = params_[1].value->ptr<T>();
-      for (std::int64_t i = 0; i < N; ++i)
-        for (std::int64_t j = 0; j < out_; ++j) Y[i * out_ + j] = b[j];
-      beta = T(1);
-    }
-    gemm(false, true, N, out_, in_, T(1), x_.ptr<T>(), in_, params_[0].value->ptr<T>(), in_, beta,
-         Y, out_);
+    linear_forward(x.ptr<T>(), x.rows, in_, params_[0].value->ptr<T>(),
+                   bias_ ? params_[1].value->ptr<T>() : nullptr, out_, out.ptr<T>(), act);
   });
 }
 

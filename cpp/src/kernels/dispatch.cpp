@@ -157,4 +157,13 @@ void softplus_backward(const double* x, const double* g, double* dx, std::int64_
   t().softplus_backward_d(x, g, dx, n, b, th);
 }
 
+void linear_rows(const float* X, std::int64_t M, std::int64_t K, const float* W, const float* b,
+                 float* Y, std::int64_t N, std::int64_t j0, std::int64_t j1, int act) {
+  t().linear_rows_f(X, M, K, W, b, Y, N, j0, j1, act);
+}
+void linear_rows(const double* X, std::int64_t M, std::int64_t K, const double* W, const double* b,
+                 double* Y, std::int64_t N, std::int64_t j0, std::int64_t j1, int act) {
+  t().linear_rows_d(X, M, K, W, b, Y, N, j0, j1, act);
+}
+
 }  // namespace bricks::kernels

@@ -37,6 +37,12 @@ struct Table {
   void (*softplus_d)(const double*, double*, int64_t, double, double);
   void (*softplus_backward_f)(const float*, const float*, float*, int64_t, double, double);
   void (*softplus_backward_d)(const double*, const double*, double*, int64_t, double, double);
+  // Y[:, j0:j1] = act(X W^T + b)[:, j0:j1] for M rows of X (M, K), W (N, K), b (N) or
+  // null, Y (M, N), all row-major; act 0 none, 1 ReLU, 2 sigmoid, 3 tanh (fused_linear.h).
+  void (*linear_rows_f)(const float*, int64_t, int64_t, const float*, const float*, float*, int64_t,
+                        int64_t, int64_t, int);
+  void (*linear_rows_d)(const double*, int64_t, int64_t, const double*, const double*, double*,
+                        int64_t, int64_t, int64_t, int);
 };
 
 namespace isa_baseline {

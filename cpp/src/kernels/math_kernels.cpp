@@ -218,6 +218,101 @@ void softplus_backward_impl(const T* x, const T* g, T* dx, int64_t n, double bet
   }
 }
 
+// The small-M product (fused_linear.h): each weight row is read from memory once for
+// all M rows of X (a GEMM packs and tiles for large M; at M = 1 it is a GEMV that
+// must stream W at memory bandwidth). GCC's generic vectors take this path's width:
+// 16 bytes on baseline (SSE2), 32 on AVX2, 64 on AVX-512. JB weight rows by MB rows
+// of X per tile keep JB*MB independent accumulators in registers.
+#if defined(__AVX512F__)
+#define BRICKS_VBYTES 64
+#elif defined(__AVX2__)
+#define BRICKS_VBYTES 32
+#else
+#define BRICKS_VBYTES 16
+#endif
+typedef float vf_ __attribute__((vector_size(BRICKS_VBYTES)));
+typedef double vd_ __attribute__((vector_size(BRICKS_VBYTES)));
+template <class T>
+struct vec_;
+template <>
+struct vec_<float> {
+  typedef vf_ type;
+};
+template <>
+struct vec_<double> {
+  typedef vd_ type;
+};
+
+template <class T>
+inline typename vec_<T>::type vload_(const T* p) {
+  typename vec_<T>::type v;
+  __builtin_memcpy(&v, p, sizeof v);  // unaligned load
+  return v;
+}
+
+template <class T, int JB, int MB>
+inline void linear_tile(const T* X, int64_t K, const T* W, const T* b, T* Y, int64_t N, int64_t j,
+                        int64_t m) {
+  typedef typename vec_<T>::type V;
+  constexpr int L = sizeof(V) / sizeof(T);
+  V acc[JB][MB];
+  for (int r = 0; r < JB; ++r)
+    for (int c = 0; c < MB; ++c) acc[r][c] = V{};
+  const T* w = W + j * K;
+  const T* x = X + m * K;
+  const int64_t Kv = K - K % L;
+  for (int64_t k = 0; k < Kv; k += L) {
+    V xv[MB];
+    for (int c = 0; c < MB; ++c) xv[c] = vload_(x + c * K + k);
+    for (int r = 0; r < JB; ++r) {
+      const V wv = vload_(w + r * K + k);
+      for (int c = 0; c < MB; ++c) acc[r][c] += wv * xv[c];
+    }
+  }
+  for (int r = 0; r < JB; ++r)
+    for (int c = 0; c < MB; ++c) {
+      T s = 0;
+      for (int l = 0; l < L; ++l) s += acc[r][c][l];
+      for (int64_t k = Kv; k < K; ++k) s += w[r * K + k] * x[c * K + k];
+      Y[(m + c) * N + j + r] = b ? s + b[j + r] : s;
+    }
+}
+
+template <class T, int MB>
+void linear_cols(const T* X, int64_t K, const T* W, const T* b, T* Y, int64_t N, int64_t j0,
+                 int64_t j1, int64_t m) {
+  constexpr int JB = MB == 1 ? 8 : 4;  // M = 1: more rows for enough accumulators
+  int64_t j = j0;
+  for (; j + JB <= j1; j += JB) linear_tile<T, JB, MB>(X, K, W, b, Y, N, j, m);
+  for (; j < j1; ++j) linear_tile<T, 1, MB>(X, K, W, b, Y, N, j, m);
+}
+
+template <class T>
+void linear_rows_impl(const T* X, int64_t M, int64_t K, const T* W, const T* b, T* Y, int64_t N,
+                      int64_t j0, int64_t j1, int act) {
+  // Output columns in blocks whose weight rows stay in cache while every pair of X
+  // rows passes over them: W comes from memory once.
+  constexpr int64_t kCols = 16;
+  for (int64_t c0 = j0; c0 < j1; c0 += kCols) {
+    const int64_t c1 = c0 + kCols < j1 ? c0 + kCols : j1;
+    int64_t m = 0;
+    for (; m + 2 <= M; m += 2) linear_cols<T, 2>(X, K, W, b, Y, N, c0, c1, m);
+    if (m < M) linear_cols<T, 1>(X, K, W, b, Y, N, c0, c1, m);
+  }
+  // the epilogue: the activation on this chunk while it is still in cache (the same
+  // kernels the separate blocks run, so fused and unfused agree exactly)
+  for (int64_t m = 0; m < M; ++m) {
+    T* y = Y + m * N + j0;
+    const int64_t n = j1 - j0;
+    if (act == 1)
+      for (int64_t i = 0; i < n; ++i) y[i] = y[i] > T(0) ? y[i] : T(0);
+    else if (act == 2)
+      sigmoid_impl(y, y, n);
+    else if (act == 3)
+      tanh_impl(y, y, n);
+  }
+}
+
 }  // namespace
 
 extern const Table table = {
@@ -251,6 +346,8 @@ extern const Table table = {
     softplus_impl<double>,
     softplus_backward_impl<float>,
     softplus_backward_impl<double>,
+    linear_rows_impl<float>,
+    linear_rows_impl<double>,
 };
 
 }  // namespace bricks::kernels::BRICKS_KERNEL_NS

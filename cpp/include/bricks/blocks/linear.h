@@ -2,6 +2,7 @@
 //   x (N, in), W (out, in) as in PyTorch, b (1, out), y (N, out).
 //   backward:  dL/dx = dy W;   dL/dW += dy^T x;   dL/db += sum over rows of dy.
 //   caches: a view of x.
+//   forward: fused_linear.h (a small-M kernel of our own, or OpenBLAS's GEMM).
 // Initialisation (from a seeded Rng), b = 0 unless said otherwise:
 //   "glorot_uniform" (default) W ~ U(-a, a), a = sqrt(6 / (in + out))
 //   "he_uniform"     W ~ U(-a, a), a = sqrt(6 / in)
@@ -16,6 +17,7 @@
 #include <string>
 
 #include "bricks/block.h"
+#include "bricks/fused_linear.h"
 
 namespace bricks {
 
@@ -30,6 +32,9 @@ class Linear : public Block {
   std::int64_t out_features() const { return out_; }
   bool has_bias() const { return bias_; }
   double max_norm() const { return params_[0].max_norm; }
+  // out = act(x W^T + b) for inference (the graph fuses a following ReLU, Sigmoid or
+  // Tanh): x must have passed output_shape; caches nothing, so no backward follows.
+  void forward_fused(const Tensor& x, const Tensor& out, Act act);
 
  protected:
   std::shared_ptr<Block> make_twin() const override {
@@ -40,6 +45,7 @@ class Linear : public Block {
   void do_backward(const Tensor& dy, Tensor* din) override;
 
  private:
+  void product(const Tensor& x, const Tensor& out, Act act);
   std::int64_t in_, out_;
   bool bias_;
   Tensor x_;
