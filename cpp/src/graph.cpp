@@ -117,24 +117,36 @@ void Graph::set_losses(const std::vector<int>& ids) {
 
 void Graph::prepare(std::int64_t batch) {
   if (batch == batch_) return;
-  batch_ = -1;  // until every buffer fits
+  batch_ = grad_batch_ = -1;  // until every buffer fits
   for (auto& n : nodes_) {
     const bool loss = n.block && n.block->is_loss();
-    const std::int64_t rows = loss ? 1 : batch, cols = loss ? 1 : n.features;
+    n.shape = {loss ? 1 : batch, loss ? 1 : n.features};
     try {
-      if (n.block) n.value.resize(rows, cols);
-      n.grad.resize(rows, cols);
-      for (Buffer& s : scratch_) {
-        s.set_dtype(dtype_);
-        s.resize(rows, cols);  // grows to the largest node
-      }
+      if (n.block) n.value.resize(n.shape.rows, n.shape.cols);
     } catch (const OutOfMemory& e) {
-      throw OutOfMemory("Model: the activations of " +
-                        (n.block ? n.block->name() : std::string("an input")) + " for a batch of " +
+      throw OutOfMemory("Model: the activations of " + n.block->name() + " for a batch of " +
                         std::to_string(batch) + ": " + e.what() + "; use a smaller batch_size");
     }
   }
   batch_ = batch;
+}
+
+void Graph::prepare_grads() {
+  if (grad_batch_ == batch_) return;
+  for (auto& n : nodes_) {
+    try {
+      n.grad.resize(n.shape.rows, n.shape.cols);
+      for (Buffer& s : scratch_) {
+        s.set_dtype(dtype_);
+        s.resize(n.shape.rows, n.shape.cols);  // grows to the largest node
+      }
+    } catch (const OutOfMemory& e) {
+      throw OutOfMemory("Model: the gradients of " +
+                        (n.block ? n.block->name() : std::string("an input")) + " for a batch of " +
+                        std::to_string(batch_) + ": " + e.what() + "; use a smaller batch_size");
+    }
+  }
+  grad_batch_ = batch_;
 }
 
 // Which block would reject input k of width `cols`: shapes propagated through the
@@ -314,6 +326,7 @@ void Graph::backward(const std::vector<Tensor>& output_grads, double loss_scale,
     for (int u : n.inputs) need = need || need_[u];
     need_[v] = need;
   }
+  prepare_grads();
   for (auto& n : nodes_) n.grad_written = n.ran_backward = false;
   auto seed = [&](int id, const Tensor& g) {
     Node& n = nodes_[id];
@@ -459,7 +472,7 @@ Tensor Graph::grad(int id) const {
   return n.grad_written ? n.grad.view() : Tensor{};
 }
 
-Shape Graph::node_shape(int id) const { return nodes_.at(id).grad.shape(); }
+Shape Graph::node_shape(int id) const { return nodes_.at(id).shape; }
 
 std::vector<std::shared_ptr<Block>> Graph::blocks() const {
   std::vector<std::shared_ptr<Block>> r;

@@ -116,12 +116,14 @@ class Graph {
     bool labels = false;
     bool for_outputs = false;  // needed to compute the outputs
     Buffer value, grad;        // value unused for inputs passed by view
+    Shape shape;               // (batch, features) of the last forward
     Tensor value_view;
     bool grad_written = false;
     bool ran_backward = false;
     std::uint64_t serial = 0;  // the block's forward_serial after this node's forward
   };
-  void prepare(std::int64_t batch);
+  void prepare(std::int64_t batch);  // the values' buffers, for a forward
+  void prepare_grads();              // the gradients' and scratch, on the first backward
   void run_forward(const std::vector<Tensor>& inputs, bool with_losses, bool copy, bool validate,
                    bool inference = false);
   void plan_fusion();
@@ -131,8 +133,9 @@ class Graph {
   DType dtype_;
   std::vector<Node> nodes_;
   std::vector<int> input_ids_, outputs_, losses_;
-  std::int64_t batch_ = -1;  // batch size the buffers are shaped for
-  int shared_params_ = -1;   // whether nodes share parameters (-1: not yet known)
+  std::int64_t batch_ = -1;       // batch size the buffers are shaped for
+  std::int64_t grad_batch_ = -1;  // and the gradients: predicting allocates none
+  int shared_params_ = -1;        // whether nodes share parameters (-1: not yet known)
   bool ran_losses_ = false, has_forward_ = false;
   bool inference_ = false;  // the last forward was an inference one: no backward
   // per node: the activation node a Linear node's product is fused into (-1: none),
