@@ -83,6 +83,25 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
+def set_threading(mode: str) -> None:
+    """How matrix products use more than one thread (``set_num_threads``).
+
+    ``"pool"`` (the default): a large product is cut into fixed panels of columns (or
+    rows) of its result, and bricks' own threads take them one at a time, each panel a
+    single-threaded OpenBLAS call; a thread slowed by another process takes fewer
+    panels. ``"openblas"``: one OpenBLAS call with OpenBLAS's own threads (a static
+    split; every thread waits for the slowest). ``BRICKS_THREADING`` sets the default
+    before import. Results are identical in both modes and at every thread count
+    whenever OpenBLAS's kernel is (see docs/content/architecture.md, Threads).
+    """
+    _core.set_threading(_checks.choice(mode, "set_threading", "mode", ("pool", "openblas")))
+
+
+def get_threading() -> str:
+    """The threading mode of matrix products: ``"pool"`` or ``"openblas"``."""
+    return _core.get_threading()
+
+
 def blas_info() -> str:
     """The OpenBLAS kernel in use (e.g. 'SkylakeX')."""
     return _core.blas_corename()
@@ -149,6 +168,8 @@ __all__ = [
     "default_dtype",
     "set_num_threads",
     "get_num_threads",
+    "set_threading",
+    "get_threading",
     "blas_info",
     "cpu_info",
     "StateError",
