@@ -49,9 +49,10 @@ except ImportError:
 import bricks as bk  # noqa: E402
 
 LIBS = ("bricks-step", "bricks-fit", "bricks-fit-ignore", "torch", "numpy", "sklearn")
-# Not run by default: bricks' step with OpenBLAS's own threads (bk.set_threading("openblas")),
-# and at one thread inside a block of more (the same machine state, for the 1-thread floor).
-EXTRA_LIBS = ("bricks-openblas", "bricks-1thread", "torch-1thread")
+# Not run by default: bricks' step with the threading modes other than the default "auto"
+# (bk.set_threading: "pool", "openblas"), and bricks and PyTorch at one thread inside a
+# block of more (the same machine state: the floor a step at more threads must beat).
+EXTRA_LIBS = ("bricks-pool", "bricks-openblas", "bricks-1thread", "torch-1thread")
 GEMM_SHAPE = (256, 2048, 2048)  # the large config's biggest layer: batch, in, out
 BUSY = 0.2  # cores used by other processes above which a block counts as disturbed
 
@@ -222,6 +223,8 @@ def make_runner(lib, cfg):
         return TorchStep(lib, cfg)
     if lib == "bricks-openblas":
         return BricksStepAs(lib, cfg, mode="openblas")
+    if lib == "bricks-pool":
+        return BricksStepAs(lib, cfg, mode="pool")
     if lib == "bricks-1thread":
         return BricksStepAs(lib, cfg, threads=1)
     if lib == "torch-1thread":
@@ -390,7 +393,11 @@ def report(blocks, libs, gemm_pct_libs):
         rows.append(row)
     lines += [C.table(rows, right=set(range(1, len(shown) + 3))), ""]
 
-    variants = [v for v in ("bricks-step", "bricks-fit", "bricks-fit-ignore", "bricks-openblas") if v in shown]
+    variants = [
+        v
+        for v in ("bricks-step", "bricks-fit", "bricks-fit-ignore", "bricks-pool", "bricks-openblas", "bricks-1thread")
+        if v in shown
+    ]
     if "torch" in shown and variants:
         lines += ["bricks / PyTorch: ratio of the medians [min-max of the per-repeat ratios]", ""]
         rows = [["config", "thr", "target"] + [f"{v} / torch" for v in variants]]

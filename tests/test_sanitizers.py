@@ -16,7 +16,14 @@ import cmake_build
 
 HERE = ROOT / "tests"
 # the lifetimes, threads and exit cases; the kernels on every length; bad input of every kind
-SUBSET = ["test_lifetimes.py", "test_kernels.py", "test_bad_input.py", "test_block_errors.py", "test_python_blocks.py"]
+SUBSET = [
+    "test_lifetimes.py",
+    "test_kernels.py",
+    "test_bad_input.py",
+    "test_block_errors.py",
+    "test_python_blocks.py",
+    "test_gemm_pool.py",
+]
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is a test extra: pip install '.[test]'"),
@@ -147,7 +154,19 @@ def py_fit():
 def py_predict():
     for _ in range(40):
         pm.predict(X[:64]); pm[1].forward(X[:4])
-ts = [threading.Thread(target=f) for f in (fit, step, direct, predict, direct, py_fit, py_predict)]
+big = bk.Linear(512, 512, seed=5)  # products large enough for the GEMM pool
+Xb = rng.normal(size=(128, 512)).astype(np.float32)
+def pooled():
+    for i in range(8):
+        bk.set_num_threads(2 + i % 2)
+        big.forward(Xb); big.backward(np.ones((128, 512), np.float32))
+        bk._core._gemm(False, True, Xb, Xb, np.zeros((128, 128), np.float32), 1.0, 0.0)
+def pooled_raw():
+    for _ in range(8):
+        bk._core._gemm(True, False, Xb, Xb, np.zeros((512, 512), np.float32), 1.0, 0.0)
+bk.set_num_threads(2)
+fns = (fit, step, direct, predict, direct, py_fit, py_predict, pooled, pooled_raw, pooled_raw)
+ts = [threading.Thread(target=f) for f in fns]
 for t in ts: t.start()
 for t in ts: t.join()
 print("STRESS OK")

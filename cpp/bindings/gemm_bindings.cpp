@@ -74,6 +74,7 @@ void bind_gemm(py::module_& m) {
         d["caller_panels"] = s.caller_panels;
         d["worker_panels"] = s.worker_panels;
         d["serial_jobs"] = s.serial_jobs;
+        d["alone_jobs"] = s.alone_jobs;
         return d;
       },
       py::arg("reset") = false);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <limits>
@@ -27,16 +28,24 @@ constexpr std::int64_t kPoolMinMacs = std::int64_t(1) << 22;
 // function of the thread count: every count above 1 gives the same bits.
 constexpr std::int64_t kMaxPanels = 8;
 
-enum class Mode { pool, openblas };
+// The pool stops paying when the product takes at least this share of the time the
+// caller alone would take (its own panels' pace times all panels): then the next
+// products run on the caller alone, more of them after each miss in a row.
+constexpr double kNoGain = 0.9;
+constexpr int kBackoffMin = 8, kBackoffMax = 256;
+
+enum class Mode { automatic, pool, openblas };
 
 struct Settings {
   std::mutex m;
-  Mode mode = Mode::pool;
+  Mode mode = Mode::automatic;
   int threads = 1;
   Settings() {
     threads = std::max(1, scipy_openblas_get_num_threads());
     const char* env = std::getenv("BRICKS_THREADING");
-    if (env && std::string(env) == "openblas") mode = Mode::openblas;
+    const std::string e = env ? env : "";
+    if (e == "openblas") mode = Mode::openblas;
+    if (e == "pool") mode = Mode::pool;
     apply();
   }
   // OpenBLAS's own threads: the user's count in openblas mode, else 1 (the pool's
@@ -49,12 +58,12 @@ Settings& settings() {
   return *s;
 }
 
-std::atomic<int> g_threads{0};       // cached user count, read per product
-std::atomic<bool> g_pooling{false};  // mode == pool, read per product
+std::atomic<int> g_threads{0};  // cached user count, read per product
+std::atomic<int> g_mode{0};     // Mode, read per product
 
 void publish(const Settings& s) {
   g_threads.store(s.threads, std::memory_order_relaxed);
-  g_pooling.store(s.mode == Mode::pool, std::memory_order_relaxed);
+  g_mode.store(static_cast<int>(s.mode), std::memory_order_relaxed);
 }
 
 void ensure_init() {
@@ -82,14 +91,23 @@ class Pool {
  public:
   // Runs every panel of `job`, the calling thread taking part. Another product already
   // on the pool (a second Python thread): this one runs alone on its caller.
-  void run(Job& job) {
+  // `adapt`: step back to the caller alone while the workers do not pay (automatic mode).
+  void run(Job& job, bool adapt) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) {
       serial_jobs_.fetch_add(1, std::memory_order_relaxed);
       take(job);
       return;
     }
+    if (adapt && skip_ > 0) {
+      --skip_;
+      alone_jobs_.fetch_add(1, std::memory_order_relaxed);
+      take(job);
+      return;
+    }
     grow(job.max_workers);
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
     {
       std::lock_guard<std::mutex> l(m_);
       job_ = &job;
@@ -97,21 +115,34 @@ class Pool {
     }
     cv_.notify_all();
     const std::int64_t mine = take(job);
+    const auto t_own = Clock::now() - t0;
     {
-      std::lock_guard<std::mutex> l(m_);
+      std::unique_lock<std::mutex> l(m_);
       job_ = nullptr;  // workers that wake from now on find nothing to join
+      // Wait for the panels workers still compute, asleep: a worker sharing this core
+      // gets it.
+      done_cv_.wait(l, [&] { return joined_.load(std::memory_order_acquire) == 0; });
     }
-    // Wait for the panels workers still compute (each short).
-    while (joined_.load(std::memory_order_acquire) != 0) sched_yield();
+    if (adapt) {
+      const double total = std::chrono::duration<double>(Clock::now() - t0).count();
+      const double alone =
+          std::chrono::duration<double>(t_own).count() * double(job.count) / double(mine);
+      if (mine > 0 && total >= kNoGain * alone) {
+        skip_ = backoff_;
+        backoff_ = std::min(2 * backoff_, kBackoffMax);
+      } else {
+        backoff_ = kBackoffMin;
+      }
+    }
     jobs_.fetch_add(1, std::memory_order_relaxed);
     caller_panels_.fetch_add(mine, std::memory_order_relaxed);
     worker_panels_.fetch_add(job.count - mine, std::memory_order_relaxed);
   }
 
   GemmPoolStats stats(bool reset) {
-    GemmPoolStats s{jobs_.load(), caller_panels_.load(), worker_panels_.load(),
-                    serial_jobs_.load()};
-    if (reset) jobs_ = caller_panels_ = worker_panels_ = serial_jobs_ = 0;
+    GemmPoolStats s{jobs_.load(), caller_panels_.load(), worker_panels_.load(), serial_jobs_.load(),
+                    alone_jobs_.load()};
+    if (reset) jobs_ = caller_panels_ = worker_panels_ = serial_jobs_ = alone_jobs_ = 0;
     return s;
   }
 
@@ -146,18 +177,23 @@ class Pool {
         joined_.fetch_add(1, std::memory_order_relaxed);
       }
       take(*job);
-      joined_.fetch_sub(1, std::memory_order_release);
+      if (joined_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> l(m_);  // under m_: the caller cannot miss it
+        done_cv_.notify_all();
+      }
     }
   }
 
   std::mutex busy_;  // one product at a time
   std::size_t started_ = 0;
   std::mutex m_;
-  std::condition_variable cv_;
-  std::uint64_t gen_ = 0;  // under m_: a new job was posted
-  Job* job_ = nullptr;     // under m_
+  std::condition_variable cv_, done_cv_;
+  int skip_ = 0, backoff_ = kBackoffMin;  // under busy_
+  std::uint64_t gen_ = 0;                 // under m_: a new job was posted
+  Job* job_ = nullptr;                    // under m_
   std::atomic<int> joined_{0};
-  std::atomic<std::int64_t> jobs_{0}, caller_panels_{0}, worker_panels_{0}, serial_jobs_{0};
+  std::atomic<std::int64_t> jobs_{0}, caller_panels_{0}, worker_panels_{0}, serial_jobs_{0},
+      alone_jobs_{0};
 };
 
 // The workers do not survive a fork: the child starts a new pool (the old one leaks).
@@ -218,7 +254,8 @@ template <class T>
 bool pooled(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
             std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
   ensure_init();
-  if (!g_pooling.load(std::memory_order_relaxed)) return false;
+  const Mode mode = static_cast<Mode>(g_mode.load(std::memory_order_relaxed));
+  if (mode == Mode::openblas) return false;
   // Sizes past OpenBLAS's int are left to the caller's one call, which reports them.
   constexpr std::int64_t big = std::numeric_limits<blasint>::max();
   if (std::max({M, N, K, lda, ldb, ldc}) > big) return false;
@@ -231,7 +268,7 @@ bool pooled(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T 
   job.ctx = &p;
   job.count = s.count;
   job.max_workers = threads - 1;
-  pool().run(job);
+  pool().run(job, mode == Mode::automatic);
   return true;
 }
 
@@ -239,12 +276,14 @@ bool pooled(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T 
 
 void set_threading(const std::string& mode) {
   Mode m;
-  if (mode == "pool")
+  if (mode == "auto")
+    m = Mode::automatic;
+  else if (mode == "pool")
     m = Mode::pool;
   else if (mode == "openblas")
     m = Mode::openblas;
   else
-    throw ValueError("set_threading: expected 'pool' or 'openblas', got '" + mode + "'");
+    throw ValueError("set_threading: expected 'auto', 'pool' or 'openblas', got '" + mode + "'");
   ensure_init();
   Settings& s = settings();
   std::lock_guard<std::mutex> l(s.m);
@@ -255,7 +294,11 @@ void set_threading(const std::string& mode) {
 
 std::string get_threading() {
   ensure_init();
-  return g_pooling.load() ? "pool" : "openblas";
+  switch (static_cast<Mode>(g_mode.load())) {
+    case Mode::automatic: return "auto";
+    case Mode::pool: return "pool";
+    default: return "openblas";
+  }
 }
 
 void gemm_set_threads(int n) {

@@ -86,19 +86,25 @@ def get_num_threads() -> int:
 def set_threading(mode: str) -> None:
     """How matrix products use more than one thread (``set_num_threads``).
 
-    ``"pool"`` (the default): a large product is cut into fixed panels of columns (or
-    rows) of its result, and bricks' own threads take them one at a time, each panel a
-    single-threaded OpenBLAS call; a thread slowed by another process takes fewer
-    panels. ``"openblas"``: one OpenBLAS call with OpenBLAS's own threads (a static
-    split; every thread waits for the slowest). ``BRICKS_THREADING`` sets the default
-    before import. Results are identical in both modes and at every thread count
-    whenever OpenBLAS's kernel is (see docs/content/architecture.md, Threads).
+    A large product is cut into fixed panels of columns (or rows) of its result, and
+    bricks' own threads take them one at a time, each panel a single-threaded OpenBLAS
+    call: a thread slowed by another process just takes fewer panels.
+
+    ``"auto"`` (the default): that pool, and when a product took about as long as the
+    calling thread alone would have (a core busy elsewhere), the next products run their
+    panels on the calling thread alone, a few at first, more after each miss in a row,
+    then the pool is tried again. ``"pool"``: always the pool. ``"openblas"``: one
+    OpenBLAS call with OpenBLAS's own threads (its static split, in which every thread
+    waits for the slowest). ``BRICKS_THREADING`` sets the mode before import.
+
+    ``"auto"`` and ``"pool"`` compute the same panels, so they give the same bits, at
+    every thread count above one.
     """
-    _core.set_threading(_checks.choice(mode, "set_threading", "mode", ("pool", "openblas")))
+    _core.set_threading(_checks.choice(mode, "set_threading", "mode", ("auto", "pool", "openblas")))
 
 
 def get_threading() -> str:
-    """The threading mode of matrix products: ``"pool"`` or ``"openblas"``."""
+    """The threading mode of matrix products: ``"auto"``, ``"pool"`` or ``"openblas"``."""
     return _core.get_threading()
 
 

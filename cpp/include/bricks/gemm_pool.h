@@ -9,9 +9,10 @@
 
 namespace bricks {
 
-// How a product runs at more than one thread: "pool" (default; the panels above) or
-// "openblas" (OpenBLAS's own threads, the static split). BRICKS_THREADING sets the
-// default before the first product.
+// How a product runs at more than one thread: "auto" (default: the pool, stepping back
+// to the calling thread alone for a while when the pool took as long as the caller alone
+// would), "pool" (always the pool) or "openblas" (OpenBLAS's own threads, its static
+// split). BRICKS_THREADING sets the mode before the first product.
 void set_threading(const std::string& mode);
 std::string get_threading();
 
@@ -29,7 +30,8 @@ struct GemmSplit {
 };
 GemmSplit gemm_split(std::int64_t M, std::int64_t N, std::int64_t K, int threads);
 
-// Runs the product on the pool when threading is "pool", more than one thread is
+// Runs the product's panels (on the pool, or on the caller alone: the same bits) when
+// threading is not "openblas", more than one thread is
 // chosen and the product is cut; false otherwise (the caller runs it as one call).
 bool pooled_gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
                  const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta,
@@ -41,7 +43,8 @@ bool pooled_gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t 
 // How many panels the calling thread and the workers computed since the last reset
 // (tests: proof that the workers took part).
 struct GemmPoolStats {
-  std::int64_t jobs, caller_panels, worker_panels, serial_jobs;
+  // serial: the pool served another caller; alone: "auto" stepped back from the pool
+  std::int64_t jobs, caller_panels, worker_panels, serial_jobs, alone_jobs;
 };
 GemmPoolStats gemm_pool_stats(bool reset);
 
