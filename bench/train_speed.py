@@ -363,6 +363,8 @@ class Neighbours:
             p.kill()
         for p in self.procs:
             p.wait()
+        if self.procs:
+            print(f"busy neighbour stopped (pid {' '.join(str(p.pid) for p in self.procs)})", flush=True)
 
 
 # -- report ----------------------------------------------------------------------------

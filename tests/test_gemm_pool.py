@@ -205,3 +205,18 @@ def test_a_forked_child_multiplies_with_a_pool_of_its_own():
     p.join(60)
     assert p.exitcode == 0
     assert q.get(timeout=5) == 128 * 512 * 512
+
+
+def test_auto_times_both_ways_of_a_shape_and_keeps_the_bits(rng):
+    """ "auto" runs a new shape on the pool first, then on the calling thread alone (to
+    time both), then the faster: the same panels every time, so the same bits."""
+    a, b, c = _operands(rng, True, False, 136, 520, 200, np.float64)  # a shape no other test uses
+    bk.set_threading("pool")
+    want = _gemm(2, True, False, a, b, c, 1.0, 1.0).tobytes()
+    bk.set_threading("auto")
+    _core._gemm_pool_stats(True)
+    outs = [_gemm(2, True, False, a, b, c, 1.0, 1.0).tobytes() for _ in range(12)]
+    stats = _core._gemm_pool_stats(True)
+    assert all(o == want for o in outs)
+    assert stats["serial_jobs"] == 0 and stats["jobs"] >= 1 and stats["alone_jobs"] >= 1, stats
+    assert stats["jobs"] + stats["alone_jobs"] == 12, stats

@@ -28,11 +28,12 @@ constexpr std::int64_t kPoolMinMacs = std::int64_t(1) << 22;
 // function of the thread count: every count above 1 gives the same bits.
 constexpr std::int64_t kMaxPanels = 8;
 
-// The pool stops paying when the product takes at least this share of the time the
-// caller alone would take (its own panels' pace times all panels): then the next
-// products run on the caller alone, more of them after each miss in a row.
-constexpr double kNoGain = 0.9;
-constexpr int kBackoffMin = 8, kBackoffMax = 256;
+// "auto": per product shape, the pool's time and the caller-alone time (EWMA, this weight
+// for a new sample); the faster runs, the other again every kExplore-th product of that
+// shape (kExploreFar-th when one is 1.5 times the other) to follow the machine's load.
+constexpr double kEwma = 0.25;
+constexpr std::int64_t kExplore = 8, kExploreFar = 64;
+constexpr int kShapes = 16;
 
 enum class Mode { automatic, pool, openblas };
 
@@ -83,6 +84,7 @@ struct Job {
   const void* ctx;
   std::int64_t count;
   int max_workers;
+  std::int64_t key[4];  // M, N, K, element size: the shape "auto" keeps times for
   std::atomic<std::int64_t> next{0};
   std::atomic<std::int64_t> by_workers{0};
 };
@@ -91,7 +93,7 @@ class Pool {
  public:
   // Runs every panel of `job`, the calling thread taking part. Another product already
   // on the pool (a second Python thread): this one runs alone on its caller.
-  // `adapt`: step back to the caller alone while the workers do not pay (automatic mode).
+  // `adapt` ("auto"): the pool or the caller alone, whichever was faster for this shape.
   void run(Job& job, bool adapt) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) {
@@ -99,15 +101,16 @@ class Pool {
       take(job);
       return;
     }
-    if (adapt && skip_ > 0) {
-      --skip_;
-      alone_jobs_.fetch_add(1, std::memory_order_relaxed);
+    using Clock = std::chrono::steady_clock;
+    const auto t0 = Clock::now();
+    Shape* shape = adapt ? &shape_of(job) : nullptr;
+    if (shape && !shape->pool_next()) {
       take(job);
+      shape->record(false, std::chrono::duration<double>(Clock::now() - t0).count());
+      alone_jobs_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     grow(job.max_workers);
-    using Clock = std::chrono::steady_clock;
-    const auto t0 = Clock::now();
     {
       std::lock_guard<std::mutex> l(m_);
       job_ = &job;
@@ -115,7 +118,6 @@ class Pool {
     }
     cv_.notify_all();
     const std::int64_t mine = take(job);
-    const auto t_own = Clock::now() - t0;
     {
       std::unique_lock<std::mutex> l(m_);
       job_ = nullptr;  // workers that wake from now on find nothing to join
@@ -123,17 +125,7 @@ class Pool {
       // gets it.
       done_cv_.wait(l, [&] { return joined_.load(std::memory_order_acquire) == 0; });
     }
-    if (adapt) {
-      const double total = std::chrono::duration<double>(Clock::now() - t0).count();
-      const double alone =
-          std::chrono::duration<double>(t_own).count() * double(job.count) / double(mine);
-      if (mine > 0 && total >= kNoGain * alone) {
-        skip_ = backoff_;
-        backoff_ = std::min(2 * backoff_, kBackoffMax);
-      } else {
-        backoff_ = kBackoffMin;
-      }
-    }
+    if (shape) shape->record(true, std::chrono::duration<double>(Clock::now() - t0).count());
     jobs_.fetch_add(1, std::memory_order_relaxed);
     caller_panels_.fetch_add(mine, std::memory_order_relaxed);
     worker_panels_.fetch_add(job.count - mine, std::memory_order_relaxed);
@@ -147,6 +139,33 @@ class Pool {
   }
 
  private:
+  struct Shape {
+    std::int64_t key[4] = {-1, -1, -1, -1};
+    double t_pool = 0, t_alone = 0;  // EWMA seconds; 0: not measured yet
+    std::int64_t calls = 0;
+    bool pool_next() {
+      ++calls;
+      if (t_pool == 0) return true;
+      if (t_alone == 0) return false;
+      const bool pool = t_pool <= t_alone;
+      const bool far = std::max(t_pool, t_alone) > 1.5 * std::min(t_pool, t_alone);
+      return calls % (far ? kExploreFar : kExplore) == 0 ? !pool : pool;
+    }
+    void record(bool pool, double t) {
+      double& slot = pool ? t_pool : t_alone;
+      slot = slot == 0 ? t : slot + kEwma * (t - slot);
+    }
+  };
+
+  Shape& shape_of(const Job& job) {  // under busy_
+    for (Shape& s : shapes_)
+      if (std::equal(job.key, job.key + 4, s.key)) return s;
+    Shape& s = shapes_[next_shape_++ % kShapes];  // the oldest entry gives way
+    s = Shape{};
+    std::copy(job.key, job.key + 4, s.key);
+    return s;
+  }
+
   static std::int64_t take(Job& job) {
     std::int64_t n = 0;
     for (;;) {
@@ -188,9 +207,10 @@ class Pool {
   std::size_t started_ = 0;
   std::mutex m_;
   std::condition_variable cv_, done_cv_;
-  int skip_ = 0, backoff_ = kBackoffMin;  // under busy_
-  std::uint64_t gen_ = 0;                 // under m_: a new job was posted
-  Job* job_ = nullptr;                    // under m_
+  Shape shapes_[kShapes];  // under busy_
+  int next_shape_ = 0;     // under busy_
+  std::uint64_t gen_ = 0;  // under m_: a new job was posted
+  Job* job_ = nullptr;     // under m_
   std::atomic<int> joined_{0};
   std::atomic<std::int64_t> jobs_{0}, caller_panels_{0}, worker_panels_{0}, serial_jobs_{0},
       alone_jobs_{0};
@@ -268,6 +288,10 @@ bool pooled(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T 
   job.ctx = &p;
   job.count = s.count;
   job.max_workers = threads - 1;
+  job.key[0] = M;
+  job.key[1] = N;
+  job.key[2] = K;
+  job.key[3] = sizeof(T);
   pool().run(job, mode == Mode::automatic);
   return true;
 }

@@ -9,10 +9,10 @@
 
 namespace bricks {
 
-// How a product runs at more than one thread: "auto" (default: the pool, stepping back
-// to the calling thread alone for a while when the pool took as long as the caller alone
-// would), "pool" (always the pool) or "openblas" (OpenBLAS's own threads, its static
-// split). BRICKS_THREADING sets the mode before the first product.
+// How a product runs at more than one thread: "auto" (default: per shape, the pool or the
+// calling thread alone on the same panels, whichever was faster lately), "pool" (always
+// the pool) or "openblas" (OpenBLAS's own threads, its static split). BRICKS_THREADING
+// sets the mode before the first product.
 void set_threading(const std::string& mode);
 std::string get_threading();
 
@@ -43,7 +43,7 @@ bool pooled_gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t 
 // How many panels the calling thread and the workers computed since the last reset
 // (tests: proof that the workers took part).
 struct GemmPoolStats {
-  // serial: the pool served another caller; alone: "auto" stepped back from the pool
+  // serial: the pool served another caller; alone: "auto" found the caller alone faster
   std::int64_t jobs, caller_panels, worker_panels, serial_jobs, alone_jobs;
 };
 GemmPoolStats gemm_pool_stats(bool reset);
