@@ -52,7 +52,7 @@ LIBS = ("bricks-step", "bricks-fit", "bricks-fit-ignore", "torch", "numpy", "skl
 # Not run by default: bricks' step with the threading modes other than the default "auto"
 # (bk.set_threading: "pool", "openblas"), and bricks and PyTorch at one thread inside a
 # block of more (the same machine state: the floor a step at more threads must beat).
-EXTRA_LIBS = ("bricks-pool", "bricks-openblas", "bricks-1thread", "torch-1thread")
+EXTRA_LIBS = ("bricks-auto", "bricks-pool", "bricks-openblas", "bricks-1thread", "torch-1thread")
 GEMM_SHAPE = (256, 2048, 2048)  # the large config's biggest layer: batch, in, out
 BUSY = 0.2  # cores used by other processes above which a block counts as disturbed
 
@@ -225,6 +225,8 @@ def make_runner(lib, cfg):
         return BricksStepAs(lib, cfg, mode="openblas")
     if lib == "bricks-pool":
         return BricksStepAs(lib, cfg, mode="pool")
+    if lib == "bricks-auto":
+        return BricksStepAs(lib, cfg, mode="auto")
     if lib == "bricks-1thread":
         return BricksStepAs(lib, cfg, threads=1)
     if lib == "torch-1thread":
@@ -397,7 +399,15 @@ def report(blocks, libs, gemm_pct_libs):
 
     variants = [
         v
-        for v in ("bricks-step", "bricks-fit", "bricks-fit-ignore", "bricks-pool", "bricks-openblas", "bricks-1thread")
+        for v in (
+            "bricks-step",
+            "bricks-fit",
+            "bricks-fit-ignore",
+            "bricks-auto",
+            "bricks-pool",
+            "bricks-openblas",
+            "bricks-1thread",
+        )
         if v in shown
     ]
     if "torch" in shown and variants:

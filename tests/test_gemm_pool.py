@@ -7,6 +7,9 @@ float dtypes, sizes around the panel edges; several Python threads at once; the
 threading knob and its errors. No timings here: the speed is bench/train_speed.py --busy."""
 
 import multiprocessing
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -220,3 +223,15 @@ def test_auto_times_both_ways_of_a_shape_and_keeps_the_bits(rng):
     assert all(o == want for o in outs)
     assert stats["serial_jobs"] == 0 and stats["jobs"] >= 1 and stats["alone_jobs"] >= 1, stats
     assert stats["jobs"] + stats["alone_jobs"] == 12, stats
+
+
+@pytest.mark.parametrize("env,want", [(None, "pool"), ("auto", "auto"), ("openblas", "openblas"), ("pool", "pool")])
+def test_the_default_mode_and_bricks_threading(env, want):
+    """ "pool" unless BRICKS_THREADING says otherwise (read before the first product)."""
+    e = {k: v for k, v in os.environ.items() if k != "BRICKS_THREADING"}
+    if env:
+        e["BRICKS_THREADING"] = env
+    code = "import bricks as bk; bk.set_num_threads(3); print(bk.get_threading(), bk.get_num_threads())"
+    out = subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == [want, "3"]

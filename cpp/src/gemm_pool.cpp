@@ -39,14 +39,14 @@ enum class Mode { automatic, pool, openblas };
 
 struct Settings {
   std::mutex m;
-  Mode mode = Mode::automatic;
+  Mode mode = Mode::pool;  // measured best (bench/README.md, "A busy neighbour")
   int threads = 1;
   Settings() {
     threads = std::max(1, scipy_openblas_get_num_threads());
     const char* env = std::getenv("BRICKS_THREADING");
     const std::string e = env ? env : "";
     if (e == "openblas") mode = Mode::openblas;
-    if (e == "pool") mode = Mode::pool;
+    if (e == "auto") mode = Mode::automatic;
     apply();
   }
   // OpenBLAS's own threads: the user's count in openblas mode, else 1 (the pool's

@@ -162,7 +162,7 @@ void parity() {
     }
   }
   CHECK(checked == static_cast<int>(cases().size()) * 3);
-  set_threading("auto");
+  set_threading("pool");
   set_num_threads(1);
 }
 
@@ -226,7 +226,7 @@ TEST_CASE(gemm_pool_openblas_mode_matches) {
   set_num_threads(1);
   CHECK(worst_vs_loop(c, o, 1.f, 0.f, stat.data()) < 1e-5);
   CHECK(worst_vs_loop(c, o, 1.f, 0.f, pooled.data()) < 1e-5);
-  set_threading("auto");
+  set_threading("pool");
 }
 
 // Several threads multiply at once (the pool serves one, the others run their panels
@@ -262,6 +262,6 @@ TEST_CASE(gemm_pool_concurrent_callers) {
   const GemmPoolStats s = gemm_pool_stats(true);
   CHECK(s.jobs + s.serial_jobs == 240 && s.alone_jobs == 0);
   CHECK(s.worker_panels > 0);
-  set_threading("auto");
+  set_threading("pool");
   set_num_threads(1);
 }

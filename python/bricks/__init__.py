@@ -90,12 +90,13 @@ def set_threading(mode: str) -> None:
     bricks' own threads take them one at a time, each panel a single-threaded OpenBLAS
     call: a thread slowed by another process just takes fewer panels.
 
-    ``"auto"`` (the default): per product shape, bricks times the pool and the calling
-    thread alone doing the same panels, runs the faster, and tries the other again every
-    8th product of that shape (64th when one is 1.5 times faster), so that it follows the
-    load of the machine. ``"pool"``: always the pool. ``"openblas"``: one OpenBLAS call
-    with OpenBLAS's own threads (its static split, in which every thread waits for the
-    slowest). ``BRICKS_THREADING`` sets the mode before import.
+    ``"pool"`` (the default): always that pool. ``"auto"``: per product shape, bricks
+    times the pool and the calling thread alone doing the same panels, runs the faster,
+    and tries the other again every 8th product of that shape (64th when one is 1.5
+    times faster), to follow the load of the machine (measured no better than the pool;
+    bench/README.md). ``"openblas"``: one OpenBLAS call with OpenBLAS's own threads (its
+    static split, in which every thread waits for the slowest; measured far slower
+    beside a busy neighbour). ``BRICKS_THREADING`` sets the mode before import.
 
     ``"auto"`` and ``"pool"`` compute the same panels, so they give the same bits, at
     every thread count above one.

@@ -9,10 +9,10 @@
 
 namespace bricks {
 
-// How a product runs at more than one thread: "auto" (default: per shape, the pool or the
-// calling thread alone on the same panels, whichever was faster lately), "pool" (always
-// the pool) or "openblas" (OpenBLAS's own threads, its static split). BRICKS_THREADING
-// sets the mode before the first product.
+// How a product runs at more than one thread: "pool" (default: always the pool), "auto"
+// (per shape, the pool or the calling thread alone on the same panels, whichever was
+// faster lately) or "openblas" (OpenBLAS's own threads, its static split).
+// BRICKS_THREADING sets the mode before the first product.
 void set_threading(const std::string& mode);
 std::string get_threading();
 
