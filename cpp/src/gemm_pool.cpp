@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <limits>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -86,7 +87,6 @@ struct Job {
   int max_workers;
   std::int64_t key[4];  // M, N, K, element size: the shape "auto" keeps times for
   std::atomic<std::int64_t> next{0};
-  std::atomic<std::int64_t> by_workers{0};
 };
 
 class Pool {
@@ -178,7 +178,11 @@ class Pool {
 
   void grow(int want) {  // under busy_: workers are only ever added, never stopped
     while (static_cast<int>(started_) < want) {
-      std::thread([this] { work(); }).detach();
+      try {
+        std::thread([this] { work(); }).detach();
+      } catch (const std::system_error&) {
+        return;  // no more threads to be had: the caller and the workers there are do it all
+      }
       ++started_;
     }
   }
