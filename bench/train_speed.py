@@ -49,6 +49,10 @@ except ImportError:
 import bricks as bk  # noqa: E402
 
 LIBS = ("bricks-step", "bricks-fit", "bricks-fit-ignore", "torch", "numpy", "sklearn")
+# Not run by default: bricks' step with the threading modes other than the default "auto"
+# (bk.set_threading: "pool", "openblas"), and bricks and PyTorch at one thread inside a
+# block of more (the same machine state: the floor a step at more threads must beat).
+EXTRA_LIBS = ("bricks-auto", "bricks-pool", "bricks-openblas", "bricks-1thread", "torch-1thread")
 GEMM_SHAPE = (256, 2048, 2048)  # the large config's biggest layer: batch, in, out
 BUSY = 0.2  # cores used by other processes above which a block counts as disturbed
 
@@ -85,6 +89,24 @@ class BricksStep(Runner):
         return loss
 
 
+class BricksStepAs(BricksStep):
+    """train_step with another threading mode or thread count, set for its run only."""
+
+    def __init__(self, name, cfg, mode=None, threads=None):
+        super().__init__(name, cfg)
+        self.mode, self.threads = mode, threads
+
+    def run(self):
+        mode, threads = bk.get_threading(), bk.get_num_threads()
+        bk.set_threading(self.mode or mode)
+        bk.set_num_threads(self.threads or threads)
+        try:
+            return super().run()
+        finally:
+            bk.set_threading(mode)
+            bk.set_num_threads(threads)
+
+
 class BricksFit(Runner):
     """model.fit over a dataset of `steps` batches: one epoch, the native batch loop."""
 
@@ -119,6 +141,18 @@ class TorchStep(Runner):
         for _ in range(self.steps):
             loss = C.torch_step(m, L, o, X, y)
         return loss.item()
+
+
+class TorchOneThread(TorchStep):
+    """PyTorch at one thread inside a block of more."""
+
+    def run(self):
+        n = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return super().run()
+        finally:
+            torch.set_num_threads(n)
 
 
 class NumpyStep(Runner):
@@ -187,6 +221,16 @@ def make_runner(lib, cfg):
         return BricksFit(lib, cfg, "ignore")
     if lib == "torch":
         return TorchStep(lib, cfg)
+    if lib == "bricks-openblas":
+        return BricksStepAs(lib, cfg, mode="openblas")
+    if lib == "bricks-pool":
+        return BricksStepAs(lib, cfg, mode="pool")
+    if lib == "bricks-auto":
+        return BricksStepAs(lib, cfg, mode="auto")
+    if lib == "bricks-1thread":
+        return BricksStepAs(lib, cfg, threads=1)
+    if lib == "torch-1thread":
+        return TorchOneThread(lib, cfg)
     if lib == "numpy":
         return NumpyStep(lib, cfg)
     if lib == "sklearn":
@@ -289,6 +333,42 @@ def import_time(runs):
     return res
 
 
+# -- a busy neighbour --------------------------------------------------------------------
+SPIN = """import os, sys
+try:
+    os.sched_setaffinity(0, {int(sys.argv[1])})
+except (AttributeError, OSError):
+    pass  # not pinned: the scheduler places it
+while True:
+    pass
+"""
+
+
+class Neighbours:
+    """`n` processes spinning on a core each (the last cores first), as another
+    program on a shared machine would: started on enter, killed on exit."""
+
+    def __init__(self, n):
+        self.n, self.procs = n, []
+
+    def __enter__(self):
+        cores = os.cpu_count() or 1
+        for i in range(self.n):
+            core = (cores - 1 - i) % cores
+            self.procs.append(subprocess.Popen([sys.executable, "-c", SPIN, str(core)], env=ENV0))
+        if self.procs:
+            time.sleep(0.2)  # running before the first block
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()
+        if self.procs:
+            print(f"busy neighbour stopped (pid {' '.join(str(p.pid) for p in self.procs)})", flush=True)
+
+
 # -- report ----------------------------------------------------------------------------
 def spread_pct(rates):
     """Half the min-max range as a % of the median."""
@@ -317,7 +397,19 @@ def report(blocks, libs, gemm_pct_libs):
         rows.append(row)
     lines += [C.table(rows, right=set(range(1, len(shown) + 3))), ""]
 
-    variants = [v for v in ("bricks-step", "bricks-fit", "bricks-fit-ignore") if v in shown]
+    variants = [
+        v
+        for v in (
+            "bricks-step",
+            "bricks-fit",
+            "bricks-fit-ignore",
+            "bricks-auto",
+            "bricks-pool",
+            "bricks-openblas",
+            "bricks-1thread",
+        )
+        if v in shown
+    ]
     if "torch" in shown and variants:
         lines += ["bricks / PyTorch: ratio of the medians [min-max of the per-repeat ratios]", ""]
         rows = [["config", "thr", "target"] + [f"{v} / torch" for v in variants]]
@@ -395,7 +487,17 @@ def main(argv=None):
     p.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     p.add_argument("--repeats", type=int, help="timed repeats per library, median taken (default 5)")
     p.add_argument("--time", type=float, help="seconds per repeat, sets the step count (default 0.3)")
-    p.add_argument("--libs", default=",".join(LIBS), help="comma-separated, of: " + ", ".join(LIBS))
+    p.add_argument("--libs", default=",".join(LIBS), help="comma-separated, of: " + ", ".join(LIBS + EXTRA_LIBS))
+    p.add_argument(
+        "--busy",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        metavar="N",
+        help="a busy neighbour: N child processes (default 1) spin, each pinned to a core "
+        "of its own from the last one down, for the whole run",
+    )
     p.add_argument(
         "--sklearn-configs", default="small,medium", help="configs on which scikit-learn runs (default small,medium)"
     )
@@ -437,12 +539,13 @@ def main(argv=None):
         if c not in C.CONFIGS:
             p.error(f"unknown config {c!r}")
     for lib in libs:
-        if lib not in LIBS:
+        if lib not in LIBS + EXTRA_LIBS:
             p.error(f"unknown library {lib!r}")
     skipped = []
-    if torch is None and "torch" in libs:
-        skipped.append("torch (not importable: pip install torch)")
-        libs.remove("torch")
+    for t in ("torch", "torch-1thread"):
+        if torch is None and t in libs:
+            skipped.append(f"{t} (not importable: pip install torch)")
+            libs.remove(t)
     if not HAVE_SKLEARN and "sklearn" in libs:
         skipped.append("sklearn (not installed)")
         libs.remove("sklearn")
@@ -463,6 +566,16 @@ def main(argv=None):
     )
     print(flush=True)
 
+    if args.busy:
+        print(f"busy neighbour: {args.busy} process(es) spinning on a core each for the whole run\n", flush=True)
+    with Neighbours(args.busy):
+        blocks, t_start = measure(configs, threads, libs, args)
+    report_all(blocks, libs, args, info, t_start, warn)
+
+
+def measure(configs, threads, libs, args):
+    # The neighbours' own cores do not count as a disturbance.
+    limit = BUSY + args.busy
     blocks, t_start = [], time.perf_counter()
     for c in configs:
         for n in threads:
@@ -478,14 +591,18 @@ def main(argv=None):
                 print(f"  {c:6s} {n} thr (others {others or 0:.2f} cores): {done}", file=sys.stderr, flush=True)
                 if best is None or (others or 0) < (best["others_cores"] or 0):
                     best = {"config": c, "threads": n, "res": res, "others_cores": others, "attempts": attempt + 1}
-                if (others or 0) <= BUSY:
+                if (others or 0) <= limit:
                     break
             blocks.append(best)
+    return blocks, t_start
+
+
+def report_all(blocks, libs, args, info, t_start, warn):
     gemm_libs = [lib for lib in ("bricks-step", "bricks-fit", "torch", "numpy") if lib in libs]
     print()
     print(report(blocks, libs, gemm_libs))
     print(loss_check(blocks))
-    busy = max((b["others_cores"] or 0) for b in blocks)
+    busy = max((b["others_cores"] or 0) for b in blocks) - args.busy
     if busy > BUSY:
         print(
             f"WARNING: other processes used up to {busy:.2f} of {os.cpu_count()} cores during "

@@ -514,6 +514,21 @@ def run_bench(command, stated, work):
     assert "check: every library's loss went down from its first step to its last (it trains)" in out
 
 
+def run_bench_busy(command, stated, work):
+    """The benchmark beside a busy neighbour, cut to one small block: the spinner runs,
+    every threading variant is measured, and the spinner is gone afterwards."""
+    assert "busy neighbour" in stated
+    short = " --configs small --repeats 1 --time 0.05 --gap 0.1 --retries 0 --import-runs 1"
+    out = sh(command.replace("python bench/", f"python {ROOT}/bench/") + short, work)
+    assert "busy neighbour: 1 process(es) spinning" in out, out[-3000:]
+    assert re.search(r"^small +2 ", out, re.M), out[-3000:]
+    for lib in ("bricks-pool", "bricks-openblas", "bricks-1thread"):
+        assert lib in out, out[-3000:]
+    assert "check: every library's loss went down from its first step to its last (it trains)" in out
+    pids = [int(p) for p in re.search(r"busy neighbour stopped \(pid ([\d ]+)\)", out).group(1).split()]
+    assert len(pids) == 1 and not any(os.path.exists(f"/proc/{p}") for p in pids), "the spinner outlived the run"
+
+
 def run_mpi_train(command, stated, work):
     """`mpiexec -n 2 bricks train --distributed ...`: one report, and the test accuracy of the
     same training in one process (float rounding may flip a sample of 360)."""
@@ -547,6 +562,8 @@ COMMANDS = {
     'pip install ".[docs]" && mkdocs build --strict -f docs/mkdocs.yml': run_mkdocs,
     "env -u OPENBLAS_CORETYPE python bench/train_speed.py --quick": run_bench,
     "env -u OPENBLAS_CORETYPE python bench/train_speed.py": run_bench,
+    "env -u OPENBLAS_CORETYPE python bench/train_speed.py --configs medium,large --threads 2 --libs "
+    "bricks-step,bricks-pool,bricks-openblas,bricks-1thread,torch,torch-1thread --busy": run_bench_busy,
     "pip install matplotlib": run_pip_only,
     'pip install ".[plot]"': run_pip_only,
     'pip install ".[mpi]"': run_pip_only,

@@ -24,6 +24,7 @@ SUBSET = [
     "test_python_blocks.py",
     "test_inference.py",
     "test_data_parallel_core.py",
+    "test_gemm_pool.py",
 ]
 
 pytestmark = [
@@ -174,7 +175,18 @@ XB = rng.normal(size=(4, 600)).astype(np.float32)
 def pool_predict():
     for _ in range(150):
         big.predict(XB[:1]); big.predict(XB, out=np.empty((4, 4), np.float32))
-ts = [threading.Thread(target=f) for f in (fit, step, direct, predict, direct, py_fit, py_predict, *ranks)]
+bigl = bk.Linear(512, 512, seed=5)  # products large enough for the GEMM pool
+Xb = rng.normal(size=(128, 512)).astype(np.float32)
+def pooled():
+    for i in range(8):
+        bk.set_num_threads(2 + i % 2)
+        bigl.forward(Xb); bigl.backward(np.ones((128, 512), np.float32))
+        bk._core._gemm(False, True, Xb, Xb, np.zeros((128, 128), np.float32), 1.0, 0.0)
+def pooled_raw():
+    for _ in range(8):
+        bk._core._gemm(True, False, Xb, Xb, np.zeros((512, 512), np.float32), 1.0, 0.0)
+fns = (fit, step, direct, predict, direct, py_fit, py_predict, *ranks, pooled, pooled_raw, pooled_raw)
+ts = [threading.Thread(target=f) for f in fns]
 ts.append(threading.Thread(target=pool_predict))
 ts.append(threading.Thread(target=lambda: [bk.Sequential(big[0], big[1]).predict(XB[:2]) for _ in range(150)]))
 for t in ts: t.start()

@@ -41,6 +41,7 @@ using namespace bricks;
 void bind_trainer(py::module_& m);   // trainer_bindings.cpp
 void bind_graph(py::module_& m);     // graph_bindings.cpp
 void bind_py_block(py::module_& m);  // py_block.cpp
+void bind_gemm(py::module_& m);      // gemm_bindings.cpp
 
 namespace {
 
@@ -414,6 +415,7 @@ PYBIND11_MODULE(_core, m) {
   bind_trainer(m);  // first: Graph.train_batches' signature names its types
   bind_graph(m);
   bind_py_block(m);
+  bind_gemm(m);
 
   m.def("manual_seed", &manual_seed, py::arg("seed"));
   m.def("next_seed", &next_seed);

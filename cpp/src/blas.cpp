@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "bricks/errors.h"
+#include "bricks/gemm_pool.h"
 
 namespace bricks {
 namespace {
@@ -56,6 +57,7 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, floa
           std::int64_t ldc) {
   if (empty_product(M, N, K, beta, C, ldc)) return;
   if (small_product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
+  if (pooled_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
   scipy_cblas_sgemm(CblasRowMajor, op(ta), op(tb), dim(M), dim(N), dim(K), alpha, A, dim(lda), B,
                     dim(ldb), beta, C, dim(ldc));
 }
@@ -65,16 +67,15 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, doub
           double* C, std::int64_t ldc) {
   if (empty_product(M, N, K, beta, C, ldc)) return;
   if (small_product(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
+  if (pooled_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
   scipy_cblas_dgemm(CblasRowMajor, op(ta), op(tb), dim(M), dim(N), dim(K), alpha, A, dim(lda), B,
                     dim(ldb), beta, C, dim(ldc));
 }
 
-void set_num_threads(int n) {
-  if (n < 1) throw ValueError("set_num_threads: expected n >= 1, got " + std::to_string(n));
-  scipy_openblas_set_num_threads(n);
-}
+// The user's count, kept by gemm_pool: OpenBLAS itself runs at 1 thread under the pool.
+void set_num_threads(int n) { gemm_set_threads(n); }
 
-int get_num_threads() { return scipy_openblas_get_num_threads(); }
+int get_num_threads() { return gemm_threads(); }
 
 std::string blas_corename() {
   const char* s = scipy_openblas_get_corename();

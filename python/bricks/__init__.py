@@ -138,6 +138,32 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
+def set_threading(mode: str) -> None:
+    """How matrix products use more than one thread (``set_num_threads``).
+
+    A large product is cut into fixed panels of columns (or rows) of its result, and
+    bricks' own threads take them one at a time, each panel a single-threaded OpenBLAS
+    call: a thread slowed by another process just takes fewer panels.
+
+    ``"pool"`` (the default): always that pool. ``"auto"``: per product shape, bricks
+    times the pool and the calling thread alone doing the same panels, runs the faster,
+    and tries the other again every 8th product of that shape (64th when one is 1.5
+    times faster), to follow the load of the machine (measured no better than the pool;
+    bench/README.md). ``"openblas"``: one OpenBLAS call with OpenBLAS's own threads (its
+    static split, in which every thread waits for the slowest; measured far slower
+    beside a busy neighbour). ``BRICKS_THREADING`` sets the mode before import.
+
+    ``"auto"`` and ``"pool"`` compute the same panels, so they give the same bits, at
+    every thread count above one.
+    """
+    _core.set_threading(_checks.choice(mode, "set_threading", "mode", ("auto", "pool", "openblas")))
+
+
+def get_threading() -> str:
+    """The threading mode of matrix products: ``"auto"``, ``"pool"`` or ``"openblas"``."""
+    return _core.get_threading()
+
+
 def blas_info() -> str:
     """The OpenBLAS kernel in use (e.g. 'SkylakeX')."""
     return _core.blas_corename()
@@ -204,6 +230,8 @@ __all__ = [
     "default_dtype",
     "set_num_threads",
     "get_num_threads",
+    "set_threading",
+    "get_threading",
     "blas_info",
     "cpu_info",
     "StateError",
