@@ -1,21 +1,18 @@
 #include "bricks/gemm_pool.h"
 
 #include <cblas.h>
-#include <pthread.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
 #include <limits>
 #include <mutex>
-#include <system_error>
 #include <thread>
 #include <vector>
 
 #include "bricks/errors.h"
+#include "bricks/parallel.h"
 
 namespace bricks {
 namespace {
@@ -78,158 +75,80 @@ void ensure_init() {
   (void)once;
 }
 
-// One product's panels: whoever takes index p computes panel p, so the result does not
-// depend on which thread computed what.
+// "auto"'s memory: per product shape, the pool's and the caller-alone time.
+struct Shape {
+  std::int64_t key[4] = {-1, -1, -1, -1};  // M, N, K, element size
+  double t_pool = 0, t_alone = 0;          // EWMA seconds; 0: not measured yet
+  std::int64_t calls = 0;
+  bool pool_next() {
+    ++calls;
+    if (t_pool == 0) return true;
+    if (t_alone == 0) return false;
+    const bool pool = t_pool <= t_alone;
+    const bool far = std::max(t_pool, t_alone) > 1.5 * std::min(t_pool, t_alone);
+    return calls % (far ? kExploreFar : kExplore) == 0 ? !pool : pool;
+  }
+  void record(bool pool, double t) {
+    double& slot = pool ? t_pool : t_alone;
+    slot = slot == 0 ? t : slot + kEwma * (t - slot);
+  }
+};
+
+std::mutex g_shapes_m;
+Shape g_shapes[kShapes];  // under g_shapes_m
+int g_next_shape = 0;     // under g_shapes_m
+
+Shape& shape_of(const std::int64_t (&key)[4]) {  // under g_shapes_m
+  for (Shape& s : g_shapes)
+    if (std::equal(key, key + 4, s.key)) return s;
+  Shape& s = g_shapes[g_next_shape++ % kShapes];  // the oldest entry gives way
+  s = Shape{};
+  std::copy(key, key + 4, s.key);
+  return s;
+}
+
+std::atomic<std::int64_t> g_jobs{0}, g_caller_panels{0}, g_worker_panels{0}, g_serial_jobs{0},
+    g_alone_jobs{0};
+
+// One product's panels on the shared pool (parallel.h): whoever takes index p computes
+// panel p, so the result does not depend on which thread computed what.
 struct Job {
   void (*run)(const void* ctx, std::int64_t panel);
   const void* ctx;
   std::int64_t count;
-  int max_workers;
-  std::int64_t key[4];  // M, N, K, element size: the shape "auto" keeps times for
-  std::atomic<std::int64_t> next{0};
+  int threads;
+  std::thread::id caller;
+  std::atomic<std::int64_t> by_caller{0};
+  void operator()(std::int64_t panel) {
+    run(ctx, panel);
+    if (std::this_thread::get_id() == caller) by_caller.fetch_add(1, std::memory_order_relaxed);
+  }
 };
 
-class Pool {
- public:
-  // Runs every panel of `job`, the calling thread taking part. Another product already
-  // on the pool (a second Python thread): this one runs alone on its caller.
-  // `adapt` ("auto"): the pool or the caller alone, whichever was faster for this shape.
-  void run(Job& job, bool adapt) {
-    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-    if (!busy.owns_lock()) {
-      serial_jobs_.fetch_add(1, std::memory_order_relaxed);
-      take(job);
-      return;
-    }
-    using Clock = std::chrono::steady_clock;
-    const auto t0 = Clock::now();
-    Shape* shape = adapt ? &shape_of(job) : nullptr;
-    if (shape && !shape->pool_next()) {
-      take(job);
-      shape->record(false, std::chrono::duration<double>(Clock::now() - t0).count());
-      alone_jobs_.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    grow(job.max_workers);
-    {
-      std::lock_guard<std::mutex> l(m_);
-      job_ = &job;
-      ++gen_;
-    }
-    cv_.notify_all();
-    const std::int64_t mine = take(job);
-    {
-      std::unique_lock<std::mutex> l(m_);
-      job_ = nullptr;  // workers that wake from now on find nothing to join
-      // Wait for the panels workers still compute, asleep: a worker sharing this core
-      // gets it.
-      done_cv_.wait(l, [&] { return joined_.load(std::memory_order_acquire) == 0; });
-    }
-    if (shape) shape->record(true, std::chrono::duration<double>(Clock::now() - t0).count());
-    jobs_.fetch_add(1, std::memory_order_relaxed);
-    caller_panels_.fetch_add(mine, std::memory_order_relaxed);
-    worker_panels_.fetch_add(job.count - mine, std::memory_order_relaxed);
+void run_job(Job& job, const std::int64_t (&key)[4], bool adapt) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  bool pool = true;
+  if (adapt) {
+    std::lock_guard<std::mutex> l(g_shapes_m);
+    pool = shape_of(key).pool_next();
   }
-
-  GemmPoolStats stats(bool reset) {
-    GemmPoolStats s{jobs_.load(), caller_panels_.load(), worker_panels_.load(), serial_jobs_.load(),
-                    alone_jobs_.load()};
-    if (reset) jobs_ = caller_panels_ = worker_panels_ = serial_jobs_ = alone_jobs_ = 0;
-    return s;
+  if (!pool) {
+    for (std::int64_t p = 0; p < job.count; ++p) job.run(job.ctx, p);
+    g_alone_jobs.fetch_add(1, std::memory_order_relaxed);
+  } else if (parallel_chunks(job.count, job.threads, job)) {
+    const std::int64_t mine = job.by_caller.load();
+    g_jobs.fetch_add(1, std::memory_order_relaxed);
+    g_caller_panels.fetch_add(mine, std::memory_order_relaxed);
+    g_worker_panels.fetch_add(job.count - mine, std::memory_order_relaxed);
+  } else {
+    g_serial_jobs.fetch_add(1, std::memory_order_relaxed);  // the pool served another caller
+    return;
   }
-
- private:
-  struct Shape {
-    std::int64_t key[4] = {-1, -1, -1, -1};
-    double t_pool = 0, t_alone = 0;  // EWMA seconds; 0: not measured yet
-    std::int64_t calls = 0;
-    bool pool_next() {
-      ++calls;
-      if (t_pool == 0) return true;
-      if (t_alone == 0) return false;
-      const bool pool = t_pool <= t_alone;
-      const bool far = std::max(t_pool, t_alone) > 1.5 * std::min(t_pool, t_alone);
-      return calls % (far ? kExploreFar : kExplore) == 0 ? !pool : pool;
-    }
-    void record(bool pool, double t) {
-      double& slot = pool ? t_pool : t_alone;
-      slot = slot == 0 ? t : slot + kEwma * (t - slot);
-    }
-  };
-
-  Shape& shape_of(const Job& job) {  // under busy_
-    for (Shape& s : shapes_)
-      if (std::equal(job.key, job.key + 4, s.key)) return s;
-    Shape& s = shapes_[next_shape_++ % kShapes];  // the oldest entry gives way
-    s = Shape{};
-    std::copy(job.key, job.key + 4, s.key);
-    return s;
+  if (adapt) {
+    std::lock_guard<std::mutex> l(g_shapes_m);
+    shape_of(key).record(pool, std::chrono::duration<double>(Clock::now() - t0).count());
   }
-
-  static std::int64_t take(Job& job) {
-    std::int64_t n = 0;
-    for (;;) {
-      const std::int64_t p = job.next.fetch_add(1, std::memory_order_relaxed);
-      if (p >= job.count) return n;
-      job.run(job.ctx, p);
-      ++n;
-    }
-  }
-
-  void grow(int want) {  // under busy_: workers are only ever added, never stopped
-    while (static_cast<int>(started_) < want) {
-      try {
-        std::thread([this] { work(); }).detach();
-      } catch (const std::system_error&) {
-        return;  // no more threads to be had: the caller and the workers there are do it all
-      }
-      ++started_;
-    }
-  }
-
-  void work() {
-    std::uint64_t seen = 0;
-    for (;;) {
-      Job* job = nullptr;
-      {
-        std::unique_lock<std::mutex> l(m_);
-        cv_.wait(l, [&] { return gen_ != seen; });
-        seen = gen_;
-        if (!job_ || joined_.load(std::memory_order_relaxed) >= job_->max_workers) continue;
-        job = job_;
-        joined_.fetch_add(1, std::memory_order_relaxed);
-      }
-      take(*job);
-      if (joined_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> l(m_);  // under m_: the caller cannot miss it
-        done_cv_.notify_all();
-      }
-    }
-  }
-
-  std::mutex busy_;  // one product at a time
-  std::size_t started_ = 0;
-  std::mutex m_;
-  std::condition_variable cv_, done_cv_;
-  Shape shapes_[kShapes];  // under busy_
-  int next_shape_ = 0;     // under busy_
-  std::uint64_t gen_ = 0;  // under m_: a new job was posted
-  Job* job_ = nullptr;     // under m_
-  std::atomic<int> joined_{0};
-  std::atomic<std::int64_t> jobs_{0}, caller_panels_{0}, worker_panels_{0}, serial_jobs_{0},
-      alone_jobs_{0};
-};
-
-// The workers do not survive a fork: the child starts a new pool (the old one leaks).
-Pool* g_pool = nullptr;
-std::once_flag g_pool_once;
-
-Pool& pool() {
-  std::call_once(g_pool_once, [] {
-    g_pool = new Pool;
-    pthread_atfork(nullptr, nullptr, [] { g_pool = new Pool; });
-  });
-  return *g_pool;
 }
 
 template <class T>
@@ -287,16 +206,9 @@ bool pooled(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T 
   const GemmSplit s = gemm_split(M, N, K, threads);
   if (s.count <= 1) return false;
   const Product<T> p{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, s};
-  Job job;
-  job.run = &run_panel<T>;
-  job.ctx = &p;
-  job.count = s.count;
-  job.max_workers = threads - 1;
-  job.key[0] = M;
-  job.key[1] = N;
-  job.key[2] = K;
-  job.key[3] = sizeof(T);
-  pool().run(job, mode == Mode::automatic);
+  Job job{&run_panel<T>, &p, s.count, threads, std::this_thread::get_id()};
+  const std::int64_t key[4] = {M, N, K, static_cast<std::int64_t>(sizeof(T))};
+  run_job(job, key, mode == Mode::automatic);
   return true;
 }
 
@@ -368,6 +280,11 @@ bool pooled_gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t 
   return pooled(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-GemmPoolStats gemm_pool_stats(bool reset) { return pool().stats(reset); }
+GemmPoolStats gemm_pool_stats(bool reset) {
+  GemmPoolStats s{g_jobs.load(), g_caller_panels.load(), g_worker_panels.load(),
+                  g_serial_jobs.load(), g_alone_jobs.load()};
+  if (reset) g_jobs = g_caller_panels = g_worker_panels = g_serial_jobs = g_alone_jobs = 0;
+  return s;
+}
 
 }  // namespace bricks

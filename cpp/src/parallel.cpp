@@ -1,5 +1,7 @@
 #include "bricks/parallel.h"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -97,15 +99,24 @@ class Pool {
   std::atomic<std::uint64_t> gen_{0};
 };
 
+// Never destroyed: its detached threads outlive main. They do not survive a fork: the
+// child starts a new pool (the old one leaks).
+Pool* g_pool = nullptr;
+std::once_flag g_pool_once;
+
 }  // namespace
 
-void parallel_chunks(std::int64_t chunks, int threads, ChunkFn f, void* ctx) {
+bool parallel_chunks(std::int64_t chunks, int threads, ChunkFn f, void* ctx) {
   if (threads > 1 && chunks > 1) {
-    static Pool* pool = new Pool;  // never destroyed: its detached threads outlive main
-    if (pool->try_run(chunks, threads < chunks ? threads : static_cast<int>(chunks), f, ctx))
-      return;
+    std::call_once(g_pool_once, [] {
+      g_pool = new Pool;
+      pthread_atfork(nullptr, nullptr, [] { g_pool = new Pool; });
+    });
+    if (g_pool->try_run(chunks, threads < chunks ? threads : static_cast<int>(chunks), f, ctx))
+      return true;
   }
   for (std::int64_t c = 0; c < chunks; ++c) f(ctx, c);
+  return false;
 }
 
 }  // namespace bricks

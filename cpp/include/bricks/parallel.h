@@ -8,15 +8,19 @@
 namespace bricks {
 
 // Runs f(c) for every chunk c in [0, chunks) on up to `threads` threads (the caller
-// included) and returns when all have run. While another call uses the pool (from
-// another Python thread), this one runs its chunks alone. f must not throw.
+// included) and returns when all have run: true if on the pool, false if the caller
+// ran them alone (one thread or chunk, or another call using the pool from another
+// Python thread). f must not throw. Whoever runs chunk c, f(c) is the same work, so
+// results do not depend on the threads. The matrix products' panels (gemm_pool.h) and
+// the small-M kernel's chunks (fused_linear.h) share this pool.
 // (A function pointer and its context, not std::function: no allocation per call.)
 using ChunkFn = void (*)(void* ctx, std::int64_t chunk);
-void parallel_chunks(std::int64_t chunks, int threads, ChunkFn f, void* ctx);
+bool parallel_chunks(std::int64_t chunks, int threads, ChunkFn f, void* ctx);
 
 template <class F>
-void parallel_chunks(std::int64_t chunks, int threads, F& f) {
-  parallel_chunks(chunks, threads, [](void* c, std::int64_t i) { (*static_cast<F*>(c))(i); }, &f);
+bool parallel_chunks(std::int64_t chunks, int threads, F& f) {
+  return parallel_chunks(
+      chunks, threads, [](void* c, std::int64_t i) { (*static_cast<F*>(c))(i); }, &f);
 }
 
 }  // namespace bricks
