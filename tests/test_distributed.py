@@ -21,23 +21,14 @@ import pytest
 
 import bricks as bk
 
-if os.environ.get("BRICKS_REQUIRE_MPI") != "1":  # CI sets it: there a missing MPI fails
-    pytest.importorskip("mpi4py", reason="the mpi extra is not installed: pip install 'bricks[mpi]'")
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
-QUIET = {**os.environ, "SKBUILD_EDITABLE_VERBOSE": "0", "OPENBLAS_NUM_THREADS": "1"}
+from mpi_jobs import COMMON, MPIEXEC, QUIET, need_mpi
+from mpi_jobs import run as run_job
+
+need_mpi()
 
 # A job's common start: the data every rank loads alike, and the nets.
-PRELUDE = textwrap.dedent(
+PRELUDE = COMMON + textwrap.dedent(
     """
-    import json, os, sys
-    import numpy as np
-    import bricks as bk
-    from bricks import distributed as dist
-
-    bk.set_num_threads(1)
-    R, K = dist.rank(), dist.size()
-    OUT = sys.argv[1]
-
     def data(n=1000, d=6, c=3, dtype=np.float32):
         rng = np.random.default_rng(0)
         X = rng.normal(size=(n, d)).astype(dtype)
@@ -53,36 +44,13 @@ PRELUDE = textwrap.dedent(
         o = bk.Adam(m, lr=0.01) if opt == "adam" else bk.SGD(m, lr=0.1, momentum=0.9)
         m.compile(bk.CrossEntropyLoss(dtype=dtype), o)
         return m
-
-    def dump(**kw):
-        with open(f"{OUT}.{R}.json", "w") as f:
-            json.dump(kw, f)
-
-    def weights(m):
-        return {k: v.tolist() for k, v in m.params.items()}
     """
 )
 
 
-def run(tmp_path, body, n=2, timeout=120, check=True, extra=(), env=None):
-    """Run PRELUDE + body under mpiexec -n n; returns (process, per-rank json dicts)."""
-    script = tmp_path / "job.py"
-    script.write_text(PRELUDE + textwrap.dedent(body))
-    out = tmp_path / "out"
-    p = subprocess.run(
-        [str(MPIEXEC), *extra, "-n", str(n), sys.executable, str(script), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env or QUIET,
-    )
-    if check:
-        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    results = []
-    for r in range(n):
-        f = Path(f"{out}.{r}.json")
-        results.append(json.loads(f.read_text()) if f.exists() else None)
-    return p, results
+def run(tmp_path, body, **kw):
+    """Run PRELUDE + body as an MPI job (2 ranks unless n=)."""
+    return run_job(tmp_path, PRELUDE + textwrap.dedent(body), **kw)
 
 
 def here():

@@ -3,33 +3,20 @@ timeout): the warmup schedule of the learning-rate rule, which rank 0's callback
 and every rank follows; a schedule changed within an epoch, which the checksum catches;
 and local SGD with periodic weight averaging through bricks.distributed.allreduce_."""
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-if os.environ.get("BRICKS_REQUIRE_MPI") != "1":  # CI sets it: there a missing MPI fails
-    pytest.importorskip("mpi4py", reason="the mpi extra is not installed: pip install 'bricks[mpi]'")
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
-QUIET = {**os.environ, "SKBUILD_EDITABLE_VERBOSE": "0", "OPENBLAS_NUM_THREADS": "1"}
+from mpi_jobs import COMMON, need_mpi
+from mpi_jobs import run as run_job
 
-PRELUDE = textwrap.dedent(
+need_mpi()
+
+PRELUDE = COMMON + textwrap.dedent(
     """
-    import json, sys
-    import numpy as np
-    import bricks as bk
-    from bricks import distributed as dist
     from bricks.callbacks import Callback, LearningRateScheduler
     from bricks.optim import LambdaLR
-
-    bk.set_num_threads(1)
-    R, K = dist.rank(), dist.size()
-    OUT = sys.argv[1]
 
     def data(n=512, d=6, c=3):
         rng = np.random.default_rng(0)
@@ -41,36 +28,13 @@ PRELUDE = textwrap.dedent(
         m = bk.Sequential(bk.Linear(6, 16), bk.ReLU(), bk.Linear(16, 3))
         m.compile(bk.CrossEntropyLoss(), bk.SGD(m, lr=lr, momentum=0.9))
         return m
-
-    def dump(**kw):
-        with open(f"{OUT}.{R}.json", "w") as f:
-            json.dump(kw, f)
-
-    def weights(m):
-        return {k: v.tolist() for k, v in m.params.items()}
     """
 )
 
 
-def run(tmp_path, body, n=2, timeout=120, check=True):
-    """Run PRELUDE + body under mpiexec -n n; returns (process, per-rank json dicts)."""
-    script = tmp_path / "job.py"
-    script.write_text(PRELUDE + textwrap.dedent(body))
-    out = tmp_path / "out"
-    p = subprocess.run(
-        [str(MPIEXEC), "-n", str(n), sys.executable, str(script), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=QUIET,
-    )
-    if check:
-        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    results = []
-    for r in range(n):
-        f = Path(f"{out}.{r}.json")
-        results.append(json.loads(f.read_text()) if f.exists() else None)
-    return p, results
+def run(tmp_path, body, **kw):
+    """Run PRELUDE + body as an MPI job (2 ranks unless n=)."""
+    return run_job(tmp_path, PRELUDE + textwrap.dedent(body), **kw)
 
 
 def test_warmup_schedule_is_rank_0s_and_every_rank_follows(tmp_path):

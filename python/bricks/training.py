@@ -306,39 +306,11 @@ def fit(
     metrics=None,
     distributed=False,
 ):
-    if not distributed:
-        return _fit(model, X, y, None, **_kw(locals()))
-    red = _dist._Reducer()  # without mpi4py: an ImportError that says how to install it
-    return _fit(model, X, y, red, **_kw(locals()))
-
-
-def _kw(args):
-    return {k: v for k, v in args.items() if k not in ("model", "X", "y", "distributed", "dist", "red")}
-
-
-def _fit(
-    model,
-    X,
-    y,
-    red,
-    *,
-    loss,
-    optimizer,
-    epochs,
-    batch_size,
-    shuffle,
-    seed,
-    validation_data,
-    validation_split,
-    callbacks,
-    verbose,
-    on_nonfinite,
-    sample_weight,
-    class_weight,
-    metrics,
-):
+    settings = {k: v for k, v in locals().items() if k not in ("model", "X", "y", "distributed")}
+    # without mpi4py, _Reducer raises an ImportError that says how to install it
+    red = _dist._Reducer() if distributed else None
     with _coordinated(red, "fit"):  # one rank's bad argument or data stops every rank
-        prep = _prepare(model, X, y, red, **_kw(locals()))
+        prep = _prepare(model, X, y, red, **settings)
     if red is None:
         return _train(model, red, *prep)
     _dist.broadcast_(model)
