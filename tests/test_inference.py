@@ -247,3 +247,31 @@ def test_predict_bad_input_still_clear_on_the_fast_path():
         m.predict(bad)
     with pytest.raises(ValueError, match="empty"):
         m.predict(np.ones((0, 40), np.float32))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("K, N", SHAPES)
+def test_small_m_input_gradient_matches_float64_and_blas(K, N, dt, threads):
+    # Linear's backward dx = dy W: for a batch up to the limit a kernel that reads W once,
+    # beyond it GEMM; both within the bound of a sum of N products, and the kernel's
+    # bits the same at 1 and 2 threads (each dx element summed over W's rows in order)
+    bk.set_num_threads(threads)
+    lin = bk.Linear(K, N, seed=3, dtype=dt)
+    W = lin.params["weight"]
+    for M in range(1, LIMIT + 2):
+        X, _, _ = data(M, K, N, dt)
+        dy = data(M, N, K, dt, seed=1)[0]
+        lin.forward(X)
+        dx = lin.backward(dy)
+        exact = dy.astype(np.float64) @ W.astype(np.float64)
+        tol = (
+            N * np.finfo(dt).eps * (np.abs(dy).astype(np.float64) @ np.abs(W).astype(np.float64)) + 8 * np.finfo(dt).eps
+        )
+        assert np.all(np.abs(dx - exact) <= tol), (M, np.abs(dx - exact).max())
+        if M <= LIMIT and threads == 2:
+            bk.set_num_threads(1)
+            lin.forward(X)
+            assert np.array_equal(lin.backward(dy), dx), M
+            bk.set_num_threads(2)
+        lin.zero_grad()

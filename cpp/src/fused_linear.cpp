@@ -62,7 +62,39 @@ void forward(const T* X, std::int64_t M, std::int64_t K, const T* W, const T* b,
   parallel_chunks(chunks, threads, run);
 }
 
+template <class T>
+void input_grad(const T* dY, std::int64_t M, std::int64_t N, const T* W, std::int64_t K, T* dX) {
+  if (M <= 0 || K <= 0) return;
+  if (M > g_small_m.load(std::memory_order_relaxed)) {
+    gemm(false, false, M, K, N, T(1), dY, N, W, K, T(0), dX, K);
+    return;
+  }
+  const std::int64_t work = M * N * K;
+  const int threads = work >= kParallelWork ? get_num_threads() : 1;
+  if (threads <= 1) {
+    kernels::linear_input_grad(dY, M, N, W, dX, K, 0, K);
+    return;
+  }
+  std::int64_t cols = (kChunkWork / (M * (N > 0 ? N : 1)) + 15) / 16 * 16;
+  if (cols < 16) cols = 16;
+  const std::int64_t chunks = (K + cols - 1) / cols;
+  auto run = [&](std::int64_t c) {
+    const std::int64_t k0 = c * cols, k1 = k0 + cols < K ? k0 + cols : K;
+    kernels::linear_input_grad(dY, M, N, W, dX, K, k0, k1);
+  };
+  parallel_chunks(chunks, threads, run);
+}
+
 }  // namespace
+
+void linear_backward_input(const float* dY, std::int64_t M, std::int64_t N, const float* W,
+                           std::int64_t K, float* dX) {
+  input_grad(dY, M, N, W, K, dX);
+}
+void linear_backward_input(const double* dY, std::int64_t M, std::int64_t N, const double* W,
+                           std::int64_t K, double* dX) {
+  input_grad(dY, M, N, W, K, dX);
+}
 
 void linear_forward(const float* X, std::int64_t M, std::int64_t K, const float* W, const float* b,
                     std::int64_t N, float* Y, Act act) {

@@ -19,7 +19,16 @@ void linear_forward(const float* X, std::int64_t M, std::int64_t K, const float*
 void linear_forward(const double* X, std::int64_t M, std::int64_t K, const double* W,
                     const double* b, std::int64_t N, double* Y, Act act);
 
-// The largest batch that takes the small-M kernel (0: never); tests and benchmarks
+// Linear's input gradient dX = dY W, dY (M, N), W (N, K), dX (M, K): for M up to
+// small_m_limit() a kernel that reads each weight once for all M rows (OpenBLAS's GEMM
+// would pack all of W for a few rows), split by columns of dX; above it, GEMM. The two
+// agree to rounding as the forward's do (a sum of N products in another order).
+void linear_backward_input(const float* dY, std::int64_t M, std::int64_t N, const float* W,
+                           std::int64_t K, float* dX);
+void linear_backward_input(const double* dY, std::int64_t M, std::int64_t N, const double* W,
+                           std::int64_t K, double* dX);
+
+// The largest batch that takes the small-M kernels (0: never); tests and benchmarks
 // move it to compare the two paths.
 std::int64_t small_m_limit();
 void set_small_m_limit(std::int64_t m);

@@ -76,5 +76,10 @@ void linear_rows(const float* X, std::int64_t M, std::int64_t K, const float* W,
                  float* Y, std::int64_t N, std::int64_t j0, std::int64_t j1, int act);
 void linear_rows(const double* X, std::int64_t M, std::int64_t K, const double* W, const double* b,
                  double* Y, std::int64_t N, std::int64_t j0, std::int64_t j1, int act);
+// Columns [k0, k1) of dY W, Linear's input gradient at small M (fused_linear.h).
+void linear_input_grad(const float* dY, std::int64_t M, std::int64_t N, const float* W, float* dX,
+                       std::int64_t K, std::int64_t k0, std::int64_t k1);
+void linear_input_grad(const double* dY, std::int64_t M, std::int64_t N, const double* W,
+                       double* dX, std::int64_t K, std::int64_t k0, std::int64_t k1);
 
 }  // namespace bricks::kernels

@@ -90,9 +90,8 @@ void Linear::do_backward(const Tensor& dy, Tensor* din) {
       for (std::int64_t i = 0; i < N; ++i)
         for (std::int64_t j = 0; j < out_; ++j) db[j] += dY[i * out_ + j];
     }
-    if (din[0])
-      gemm(false, false, N, in_, out_, T(1), dY, out_, params_[0].value->ptr<T>(), in_, T(0),
-           din[0].ptr<T>(), in_);
+    if (din[0])  // dx = dy W
+      linear_backward_input(dY, N, out_, params_[0].value->ptr<T>(), in_, din[0].ptr<T>());
   });
 }
 

@@ -165,5 +165,13 @@ void linear_rows(const double* X, std::int64_t M, std::int64_t K, const double* 
                  double* Y, std::int64_t N, std::int64_t j0, std::int64_t j1, int act) {
   t().linear_rows_d(X, M, K, W, b, Y, N, j0, j1, act);
 }
+void linear_input_grad(const float* dY, std::int64_t M, std::int64_t N, const float* W, float* dX,
+                       std::int64_t K, std::int64_t k0, std::int64_t k1) {
+  t().linear_input_grad_f(dY, M, N, W, dX, K, k0, k1);
+}
+void linear_input_grad(const double* dY, std::int64_t M, std::int64_t N, const double* W,
+                       double* dX, std::int64_t K, std::int64_t k0, std::int64_t k1) {
+  t().linear_input_grad_d(dY, M, N, W, dX, K, k0, k1);
+}
 
 }  // namespace bricks::kernels

@@ -43,6 +43,12 @@ struct Table {
                         int64_t, int64_t, int);
   void (*linear_rows_d)(const double*, int64_t, int64_t, const double*, const double*, double*,
                         int64_t, int64_t, int64_t, int);
+  // dX[:, k0:k1] = (dY W)[:, k0:k1] for M rows of dY (M, N), W (N, K), dX (M, K), all
+  // row-major: Linear's input gradient at small M (fused_linear.h).
+  void (*linear_input_grad_f)(const float*, int64_t, int64_t, const float*, float*, int64_t,
+                              int64_t, int64_t);
+  void (*linear_input_grad_d)(const double*, int64_t, int64_t, const double*, double*, int64_t,
+                              int64_t, int64_t);
 };
 
 namespace isa_baseline {

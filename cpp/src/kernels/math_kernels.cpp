@@ -313,6 +313,28 @@ void linear_rows_impl(const T* X, int64_t M, int64_t K, const T* W, const T* b, 
   }
 }
 
+template <class T>
+void linear_input_grad_impl(const T* dY, int64_t M, int64_t N, const T* W, T* dX, int64_t K,
+                            int64_t k0, int64_t k1) {
+  // Column blocks of dX that stay in L1 while every weight row passes: each weight is
+  // read once for all M rows, each dX element summed over j in order (the same bits
+  // however the columns are split among threads).
+  constexpr int64_t kBlock = 512;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t k = k0; k < k1; ++k) dX[m * K + k] = T(0);
+  for (int64_t c0 = k0; c0 < k1; c0 += kBlock) {
+    const int64_t c1 = c0 + kBlock < k1 ? c0 + kBlock : k1;
+    for (int64_t j = 0; j < N; ++j) {
+      const T* __restrict w = W + j * K;
+      for (int64_t m = 0; m < M; ++m) {
+        const T a = dY[m * N + j];
+        T* __restrict d = dX + m * K;
+        for (int64_t k = c0; k < c1; ++k) d[k] += a * w[k];
+      }
+    }
+  }
+}
+
 }  // namespace
 
 extern const Table table = {
@@ -348,6 +370,8 @@ extern const Table table = {
     softplus_backward_impl<double>,
     linear_rows_impl<float>,
     linear_rows_impl<double>,
+    linear_input_grad_impl<float>,
+    linear_input_grad_impl<double>,
 };
 
 }  // namespace bricks::kernels::BRICKS_KERNEL_NS
