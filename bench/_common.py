@@ -25,11 +25,11 @@ CONFIGS = {
     "small": {"layers": (64, 32, 10), "act": "relu", "batch": 32},
     "medium": {"layers": (784, 256, 256, 10), "act": "relu", "batch": 128},
     "large": {"layers": (784, 2048, 2048, 10), "act": "relu", "batch": 256},
-    # training at small batches (issue 14)
-    "medium-b1": {"layers": (784, 256, 256, 10), "act": "relu", "batch": 1},
-    "medium-b8": {"layers": (784, 256, 256, 10), "act": "relu", "batch": 8},
-    "large-b1": {"layers": (784, 2048, 2048, 10), "act": "relu", "batch": 1},
-    "large-b8": {"layers": (784, 2048, 2048, 10), "act": "relu", "batch": 8},
+    # training at small batches (issue 14), at a rate that keeps them stable
+    "medium-b1": {"layers": (784, 256, 256, 10), "act": "relu", "batch": 1, "lr": 0.001},
+    "medium-b8": {"layers": (784, 256, 256, 10), "act": "relu", "batch": 8, "lr": 0.001},
+    "large-b1": {"layers": (784, 2048, 2048, 10), "act": "relu", "batch": 1, "lr": 0.001},
+    "large-b8": {"layers": (784, 2048, 2048, 10), "act": "relu", "batch": 8, "lr": 0.001},
 }
 # bricks samples/s over PyTorch's, per config: issue 5's for tiny and small, issue 14's
 # (raised) for medium and large, and >= 2x at batch 1 and 8.
@@ -87,7 +87,7 @@ def bricks_model(cfg):
             blocks.append(bk.Sigmoid() if cfg["act"] == "sigmoid" else bk.ReLU())
     model = bk.Sequential(*blocks)
     loss = bk.BCEWithLogitsLoss() if is_binary(cfg) else bk.CrossEntropyLoss()
-    model.compile(loss, bk.SGD(model, lr=LR, momentum=MOMENTUM))
+    model.compile(loss, bk.SGD(model, lr=cfg.get("lr", LR), momentum=MOMENTUM))
     return model
 
 
@@ -103,7 +103,7 @@ def torch_model(cfg):
             layers.append(nn.Sigmoid() if cfg["act"] == "sigmoid" else nn.ReLU())
     model = nn.Sequential(*layers)
     loss = nn.BCEWithLogitsLoss() if is_binary(cfg) else nn.CrossEntropyLoss()
-    opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.get("lr", LR), momentum=MOMENTUM)
     return model, loss, opt
 
 

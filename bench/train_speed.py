@@ -164,10 +164,11 @@ class NumpyStep(Runner):
         super().__init__(name, cfg)
         self.model = C.NumpyMLP(cfg)
         self.X, self.y = C.make_batch(cfg, self.batch)
+        self.lr = cfg.get("lr", C.LR)
 
     def run(self):
         for _ in range(self.steps):
-            loss = self.model.step(self.X, self.y)
+            loss = self.model.step(self.X, self.y, lr=self.lr)
         return loss
 
 
