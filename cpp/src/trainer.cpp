@@ -58,12 +58,7 @@ TrainStats Trainer::train_batches(const std::vector<Tensor>& data, const std::in
       if (!parallel_batch(data, order + lo, m, b, opt, opts, st)) ++st.skipped;
       continue;
     }
-    gather(data, order + lo, m);
-    if (opts.sample_weight) {
-      batch_weight_.resize(static_cast<std::size_t>(m));
-      for (std::int64_t i = 0; i < m; ++i) batch_weight_[i] = opts.sample_weight[order[lo + i]];
-      graph_.set_sample_weight(batch_weight_.data(), m);
-    }
+    gather(data, order + lo, m, opts.sample_weight);
     graph_.forward_checked(batch_views_);
     const double L = graph_.loss();
     if (opts.guard == NonFinite::ignore) {
@@ -74,8 +69,7 @@ TrainStats Trainer::train_batches(const std::vector<Tensor>& data, const std::in
         ++st.skipped;
         continue;
       }
-      throw NonFiniteError("Model: non-finite " + std::string(what) + " at batch " +
-                           std::to_string(b) + "; the weights are those before it");
+      throw_non_finite(what, b);
     }
     st.loss_sum += L * static_cast<double>(m);
     st.samples += m;
@@ -85,7 +79,8 @@ TrainStats Trainer::train_batches(const std::vector<Tensor>& data, const std::in
   return st;
 }
 
-void Trainer::gather(const std::vector<Tensor>& data, const std::int64_t* rows, std::int64_t m) {
+void Trainer::gather(const std::vector<Tensor>& data, const std::int64_t* rows, std::int64_t m,
+                     const double* sample_weight) {
   for (std::size_t k = 0; k < data.size(); ++k) {
     const std::size_t row_bytes = static_cast<std::size_t>(data[k].cols) * itemsize(data[k].dtype);
     batch_bufs_[k].set_dtype(data[k].dtype);
@@ -96,6 +91,16 @@ void Trainer::gather(const std::vector<Tensor>& data, const std::int64_t* rows, 
       std::memcpy(dst + i * row_bytes, src + rows[i] * row_bytes, row_bytes);
     batch_views_[k] = batch_bufs_[k].view();
   }
+  if (sample_weight) {  // the batch's weights, gathered with its rows, for every loss
+    batch_weight_.resize(static_cast<std::size_t>(m));
+    for (std::int64_t i = 0; i < m; ++i) batch_weight_[i] = sample_weight[rows[i]];
+    graph_.set_sample_weight(batch_weight_.data(), m);
+  }
+}
+
+void Trainer::throw_non_finite(const char* what, std::int64_t b) {
+  throw NonFiniteError("Model: non-finite " + std::string(what) + " at batch " + std::to_string(b) +
+                       "; the weights are those before it");
 }
 
 bool Trainer::parallel_batch(const std::vector<Tensor>& data, const std::int64_t* rows,
@@ -105,12 +110,7 @@ bool Trainer::parallel_batch(const std::vector<Tensor>& data, const std::int64_t
   double L = 0;
   std::int64_t correct = 0;
   if (m > 0) {  // a non-finite loss still goes through: every process must take part
-    gather(data, rows + lo, m);
-    if (opts.sample_weight) {
-      batch_weight_.resize(static_cast<std::size_t>(m));
-      for (std::int64_t i = 0; i < m; ++i) batch_weight_[i] = opts.sample_weight[rows[lo + i]];
-      graph_.set_sample_weight(batch_weight_.data(), m);
-    }
+    gather(data, rows + lo, m, opts.sample_weight);
     graph_.forward_checked(batch_views_);
     L = graph_.loss();
     graph_.backward_fresh();
@@ -162,8 +162,7 @@ bool Trainer::parallel_batch(const std::vector<Tensor>& data, const std::int64_t
     opt.step();
   } else if (const char* what = std::isfinite(Lg) ? guarded_update(opt) : "loss") {
     if (opts.guard == NonFinite::skip) return false;
-    throw NonFiniteError("Model: non-finite " + std::string(what) + " at batch " +
-                         std::to_string(b) + "; the weights are those before it");
+    throw_non_finite(what, b);
   }
   st.loss_sum += Lg * rows_all;
   st.samples += static_cast<std::int64_t>(rows_all);

@@ -63,7 +63,10 @@ class Trainer {
                            std::int64_t count, Optimizer& opt, const TrainOptions& opts);
 
  private:
-  void gather(const std::vector<Tensor>& data, const std::int64_t* rows, std::int64_t m);
+  // The rows of a batch into batch_views_, and (if given) their sample weights to the losses.
+  void gather(const std::vector<Tensor>& data, const std::int64_t* rows, std::int64_t m,
+              const double* sample_weight);
+  [[noreturn]] static void throw_non_finite(const char* what, std::int64_t batch);
   // Backward and update after the forward; returns what was not finite (nullptr:
   // the step was taken), having put the weights back.
   const char* guarded_step(Optimizer& opt, double loss);
