@@ -41,18 +41,23 @@ def need_mpi():
         pytest.importorskip("mpi4py", reason="the mpi extra is not installed: pip install 'bricks[mpi]'")
 
 
-def run(tmp_path, code, n=2, timeout=120, check=True, extra=(), env=None):
-    """Run `code` under mpiexec -n n; returns (process, the ranks' JSON dicts or None)."""
+def _command(tmp_path, code, n, extra=()):
     script = tmp_path / "job.py"
     script.write_text(code)
+    return [str(MPIEXEC), *extra, "-n", str(n), sys.executable, str(script), str(tmp_path / "out")]
+
+
+def start(tmp_path, code, n=2):
+    """Start `code` under mpiexec -n n and return the running process (pipes, text)."""
+    cmd = _command(tmp_path, code, n)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=QUIET)
+
+
+def run(tmp_path, code, n=2, timeout=120, check=True, extra=(), env=None):
+    """Run `code` under mpiexec -n n; returns (process, the ranks' JSON dicts or None)."""
+    cmd = _command(tmp_path, code, n, extra)
     out = tmp_path / "out"
-    p = subprocess.run(
-        [str(MPIEXEC), *extra, "-n", str(n), sys.executable, str(script), str(out)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env or QUIET,
-    )
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env or QUIET)
     if check:
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     results = []

@@ -21,7 +21,7 @@ import pytest
 
 import bricks as bk
 
-from mpi_jobs import COMMON, MPIEXEC, QUIET, need_mpi
+from mpi_jobs import COMMON, MPIEXEC, QUIET, need_mpi, start
 from mpi_jobs import run as run_job
 
 need_mpi()
@@ -300,15 +300,7 @@ def test_a_rank_that_raises_stops_the_job_naming_rank_and_cause(tmp_path):
 
 
 def test_ctrl_c_stops_every_rank(tmp_path):
-    script = tmp_path / "job.py"
-    script.write_text(PRELUDE + RAISER.format(action="print('READY', flush=True)"))
-    p = subprocess.Popen(
-        [str(MPIEXEC), "-n", "2", sys.executable, str(script), str(tmp_path / "out")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=QUIET,
-    )
+    p = start(tmp_path, PRELUDE + RAISER.format(action="print('READY', flush=True)"))
     from children import wait_ready
 
     wait_ready(p)
@@ -327,9 +319,9 @@ def test_kill_9_of_a_rank_stops_the_job_and_the_checkpoint_resumes_with_another_
     # rank 0 checkpoints every epoch; rank 1 is killed (kill -9) once a checkpoint
     # exists: the job ends within bounded time (the launcher names the signal), the
     # last checkpoint loads, and training resumes from it on 1 rank and on 2 alike
-    script = tmp_path / "job.py"
     ckpt = tmp_path / "out.ckpt.npz"
-    script.write_text(
+    p = start(
+        tmp_path,
         PRELUDE
         + textwrap.dedent(
             """
@@ -339,14 +331,7 @@ def test_kill_9_of_a_rank_stops_the_job_and_the_checkpoint_resumes_with_another_
             m.fit(X, y, epochs=100000, batch_size=20, seed=1, distributed=True, verbose=0,
                   callbacks=[bk.callbacks.ModelCheckpoint(OUT + ".ckpt.npz", monitor="loss", save_best_only=False)])
             """
-        )
-    )
-    p = subprocess.Popen(
-        [str(MPIEXEC), "-n", "2", sys.executable, str(script), str(tmp_path / "out")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=QUIET,
+        ),
     )
     try:
         deadline = time.monotonic() + 90
